@@ -1,0 +1,22 @@
+"""Show the effective settings (profile, paths, tracking URIs, backends) and where results and UIs are."""
+
+from __future__ import annotations
+
+import json
+
+from rich.syntax import Syntax
+
+from dreamprm.cli._common import console
+
+
+def info() -> None:
+    """Show the effective settings (profile, paths, tracking URIs, backends) and where results and UIs are."""
+    from dreamprm.settings import get_settings
+
+    s = get_settings()
+    console.print(f"[bold]profile[/]: {s.profile}")
+    console.print(f"[bold]data[/]: {s.data_dir}   [bold]models[/]: {s.models_dir}   [bold]reports[/]: {s.reports_dir}")
+    console.print(f"[bold]MLflow[/]: {s.tracking.mlflow_tracking_uri}  (UI: `mlflow ui --backend-store-uri "
+                  f"{s.tracking.mlflow_tracking_uri}` or `make services`)")
+    console.print(f"[bold]Prefect[/]: {s.prefect_api_url or 'ephemeral (no server); `make services` starts one'}")
+    console.print(Syntax(json.dumps(s.model_dump(mode='json'), indent=2), "json"))

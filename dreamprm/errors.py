@@ -1,0 +1,51 @@
+"""Errors that tell the user exactly what is wrong: which file, which line/row, which field, what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DreamPRMError(Exception):
+    """Base class: the CLI prints these as a clear message and exits non-zero, without a traceback."""
+
+
+class InputDataError(DreamPRMError):
+    """Bad input data. Carries the location so that the message names it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        expected: str | None = None,
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        self.expected = expected
+        where = []
+        if self.path:
+            where.append(self.path)
+        if line is not None:
+            where.append(f"line {line}")
+        if field:
+            where.append(f"field {field!r}")
+        text = (": ".join([", ".join(where), message]) if where else message)
+        if expected:
+            text += f" (expected {expected})"
+        super().__init__(text)
+
+
+class ValidationFailed(DreamPRMError):
+    """A Great Expectations suite failed; ``report`` names the failing expectations and rows."""
+
+    def __init__(self, suite: str, report: str) -> None:
+        self.suite = suite
+        self.report = report
+        super().__init__(f"validation suite {suite!r} failed:\n{report}")
+
+
+class ServiceUnavailable(DreamPRMError):
+    """A server or backend that a stage needs does not answer; the message says how to start it."""

@@ -1,0 +1,165 @@
+"""One settings object for the whole system.
+
+Values come, in increasing priority, from: the field defaults below, the profile file
+(``dreamprm/profiles/<profile>.toml``, or the file named by ``DREAMPRM_PROFILE_FILE``), and environment variables
+prefixed ``DREAMPRM_`` (nested fields with ``__``, e.g. ``DREAMPRM_SANDBOX__BACKEND=docker``). ``PREFECT_API_URL`` and
+``MLFLOW_TRACKING_URI`` are honoured as well, because users of those tools already set them.
+
+Profiles: ``demo`` (embedded defaults: ephemeral Prefect, sqlite MLflow, local DVC remote, SmolLM2 on the CPU) and
+``production`` (servers, a vLLM/OpenAI-compatible policy endpoint, a Qwen-sized PRM backbone).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROFILE_DIR = Path(__file__).parent / "profiles"
+PROFILES = ("demo", "production")
+
+
+def project_root() -> Path:
+    """The directory that holds data/, models/, mlflow.db: DREAMPRM_ROOT, else the current directory."""
+    return Path(os.environ.get("DREAMPRM_ROOT", os.getcwd())).resolve()
+
+
+class PathSettings(BaseModel):
+    """Where artifacts live. Relative paths are resolved against the project root."""
+
+    data_dir: Path = Path("data")
+    models_dir: Path = Path("models")
+    reports_dir: Path = Path("reports")
+    cache_dir: Path = Path(".cache/dreamprm")
+    shared_data_dir: Path = Path("../shared/data")
+
+    def resolve(self, p: Path) -> Path:
+        return p if p.is_absolute() else (project_root() / p)
+
+
+class TrackingSettings(BaseModel):
+    """MLflow: sqlite in the working directory by default, a server when a URI is given."""
+
+    mlflow_tracking_uri: str = "sqlite:///mlflow.db"
+    mlflow_experiment: str = "dreamprm-code"
+    registered_model_name: str = "dreamprm-code-prm"
+
+
+class LiveCodeBenchSettings(BaseModel):
+    """Where LiveCodeBench release files come from."""
+
+    source: Literal["hub", "local", "auto"] = "auto"
+    hub_repo: str = "livecodebench/code_generation_lite"
+    local_dir: Path | None = None
+    hub_timeout_s: float = 10.0
+    release: str = "release_v6"
+    cutoff_date: str = "2024-08-01"
+
+
+class SandboxSettings(BaseModel):
+    """Untrusted-code execution; never unsandboxed."""
+
+    backend: Literal["auto", "docker", "bwrap"] = "auto"
+    image: str = "dreamprm-sandbox:latest"
+    workers: int = 0  # 0 = number of cores
+    memory_mb: int = 1024
+    test_timeout_s: float = 6.0
+
+
+class PolicySettings(BaseModel):
+    """Which LLM writes candidates and rollouts."""
+
+    backend: Literal["transformers", "openai", "replay"] = "transformers"
+    model: str = "smollm2"
+    base_url: str | None = None
+    temperature: float = 0.2
+    max_tokens: int = 512
+
+
+class PRMSettings(BaseModel):
+    """The process reward model's backbone."""
+
+    backbone: str = "smollm2"
+    num_layers: int = 12
+
+
+class Settings(BaseSettings):
+    """All configuration in one place. See the module docstring for where values come from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DREAMPRM_", env_nested_delimiter="__", extra="ignore", toml_file=None
+    )
+
+    profile: Literal["demo", "production"] = "demo"
+    seed: int = 0
+    paths: PathSettings = Field(default_factory=PathSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    livecodebench: LiveCodeBenchSettings = Field(default_factory=LiveCodeBenchSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    prm: PRMSettings = Field(default_factory=PRMSettings)
+    prefect_api_url: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        profile_file = Path(
+            os.environ.get("DREAMPRM_PROFILE_FILE")
+            or PROFILE_DIR / f"{os.environ.get('DREAMPRM_PROFILE', 'demo')}.toml"
+        )
+        if not profile_file.is_file():
+            raise FileNotFoundError(
+                f"settings profile file {profile_file} does not exist; set DREAMPRM_PROFILE to one of "
+                f"{PROFILES} or DREAMPRM_PROFILE_FILE to a TOML file"
+            )
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=profile_file)
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    def model_post_init(self, __context: object) -> None:
+        # The tools' own variables win, so a user who already exported them gets what they expect.
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            self.tracking.mlflow_tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
+        if os.environ.get("PREFECT_API_URL"):
+            self.prefect_api_url = os.environ["PREFECT_API_URL"]
+
+    # Convenience accessors, resolved against the project root.
+    @property
+    def data_dir(self) -> Path:
+        return self.paths.resolve(self.paths.data_dir)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.paths.resolve(self.paths.models_dir)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.paths.resolve(self.paths.reports_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.paths.resolve(self.paths.cache_dir)
+
+    @property
+    def shared_data_dir(self) -> Path:
+        return self.paths.resolve(self.paths.shared_data_dir)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing the environment)."""
+    return Settings()
