@@ -1,0 +1,67 @@
+"""The column contracts of the hand-off tables (see DESIGN.md "Hand-offs").
+
+These are the single source of truth for column names; readers and writers, Great Expectations suites and the
+sandbox glue all use them.
+
+Tests are stored as a JSON string: a list of objects ``{"input": str, "output": str, "testtype": T}`` where T is
+- ``stdin``: the program reads ``input`` on stdin; stdout is compared with ``output`` (LiveCodeBench rules);
+- ``functional``: ``input`` holds one JSON value per line (the arguments), ``output`` the JSON of the expected
+  return value; the function named by the problem's ``func_name`` is called (``Solution().<func_name>`` when the code
+  defines ``class Solution``);
+- ``assert``: ``input`` holds a test program defining ``check(candidate)`` (HumanEval/MBPP style); it passes when
+  ``check(<func_name>)`` returns without raising; ``output`` is empty.
+"""
+
+from __future__ import annotations
+
+PROBLEM_COLUMNS: dict[str, str] = {
+    "problem_id": "unique id (LiveCodeBench question_id, HumanEval task_id, ...)",
+    "source": "livecodebench | humaneval | mbpp",
+    "platform": "leetcode | codeforces | atcoder | humaneval | mbpp",
+    "title": "problem title",
+    "statement": "problem text shown to the policy",
+    "starter_code": "starter code ('' when none)",
+    "contest_id": "contest id ('' when none)",
+    "contest_date": "contest date, UTC timestamp (NaT for HumanEval/MBPP)",
+    "difficulty": "easy | medium | hard | unknown",
+    "test_type": "stdin | functional | assert",
+    "func_name": "function name for functional/assert tests ('' for stdin)",
+    "public_tests": "JSON list of tests (schema above)",
+    "private_tests": "JSON list of tests; '[]' when the source has none",
+    "has_tests": "bool: at least one public or private test is present",
+    "release": "LiveCodeBench release the problem first appeared in, or the source name",
+    "split": "train | test | none (date-cutoff split: train <= cutoff < test)",
+}
+
+CANDIDATE_COLUMNS: dict[str, str] = {
+    "candidate_id": "unique id: sha256 of (problem_id, policy, scenario, sample_index, code)[:16]",
+    "problem_id": "the problem it answers",
+    "policy": "model that wrote it",
+    "scenario": "codegeneration | selfrepair | cof | ...",
+    "sample_index": "index among the samples of that policy for that problem",
+    "source_file": "recorded file it was imported from ('' when generated here)",
+    "raw_output": "the model's full output",
+    "code": "the extracted program",
+    "official_passed": "bool or null: the recorded official verdict (graded_list)",
+    "official_error_code": "int or null: -2 WA, -3 TLE, -4 RE/CE, -5 grader timeout; 0 when passed",
+    "official_metadata": "JSON string: the recorded per-sample metadata (first failing test, ...)",
+    "official_test_results": "JSON list of per-test outcomes from the *_eval.json file, or null",
+}
+
+EXECUTION_COLUMNS: dict[str, str] = {
+    "candidate_id": "the candidate",
+    "problem_id": "its problem",
+    "exec_key": "sha256 of (code, tests, limits, harness version)",
+    "verdict": "passed | wrong_answer | time_limit | memory_limit | runtime_error | syntax_error | global_timeout",
+    "passed": "bool",
+    "num_tests": "number of tests",
+    "num_passed": "tests passed before the first failure",
+    "per_test": "JSON list of {verdict, time_s, stdout (capped), stderr (capped)}",
+    "time_s": "total wall time",
+    "backend": "docker | bwrap",
+}
+
+VERDICTS = ("passed", "wrong_answer", "time_limit", "memory_limit", "runtime_error", "syntax_error", "global_timeout")
+DIFFICULTIES = ("easy", "medium", "hard", "unknown")
+TEST_TYPES = ("stdin", "functional", "assert")
+SOURCES = ("livecodebench", "humaneval", "mbpp")
