@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# System packages the sandbox needs: the Docker engine (docker.io), bubblewrap (fallback backend) and debootstrap
+# (builds the sandbox base image without a registry). Idempotent: installs only what is missing.
+set -euo pipefail
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ ${#need[@]} -eq 0 ]; then echo "system packages present"; exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "missing system packages: ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2; exit 1
+fi
+echo "installing system packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

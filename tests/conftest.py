@@ -1,0 +1,46 @@
+"""Shared test fixtures.
+
+- ``shared_data``: the benchmark data folder ``../shared/data`` beside the repo; tests that need it are skipped with a
+  clear message where it is absent (CI always has it).
+- ``project_root``: an isolated project directory (DREAMPRM_ROOT, cwd, MLflow sqlite store, Prefect home) per test.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("DREAMPRM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
+
+# One Prefect home for the whole test session, outside the repo, with analytics off (see RECIPES.md).
+_PREFECT_HOME = tempfile.mkdtemp(prefix="dreamprm-prefect-")
+os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"benchmark data folder {SHARED_DATA} is absent (it sits beside the repo as ../shared/data in CI)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def project_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project directory used as DREAMPRM_ROOT and cwd, with its own MLflow store."""
+    from dreamprm.settings import get_settings
+
+    monkeypatch.setenv("DREAMPRM_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
