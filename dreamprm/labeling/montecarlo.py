@@ -1,0 +1,149 @@
+"""Monte-Carlo step labels.
+
+For each candidate program and each of its step prefixes except the last, the policy is asked ``rollouts`` times
+(paper: 16, temperature 0.3) to finish the program with the prefix as its starter code; every finished program is
+executed (in the sandbox, through a :class:`Judge`), and the prefix's soft label is the fraction that pass. The full
+program is not rolled out: its label is its own clean verdict.
+
+Output rows follow TRL's stepwise-supervision layout (``prompt``, ``completions`` = the step texts, ``labels``) plus
+``soft_labels`` (all of them), ``rollout_counts``/``rollout_passes`` per step, ``clean`` (True for the full-program
+step), offsets and provenance. Rollouts and their executions are cached by content hash (:mod:`dreamprm.cache`):
+a killed run started again repeats none of the finished rollouts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import pandas as pd
+
+from dreamprm.cache import ContentCache, content_key
+from dreamprm.errors import InputDataError
+from dreamprm.extract import extract_code, join_rollout
+from dreamprm.policy.base import PolicyBackend, SamplingParams
+from dreamprm.prompts import build_prompt, build_rollout_prompt
+from dreamprm.steps import DEFAULT_MAX_STEPS, split_steps
+
+LABEL_COLUMNS = (
+    "candidate_id", "problem_id", "prompt", "completions", "labels", "soft_labels", "clean", "rollout_counts",
+    "rollout_passes", "step_offsets", "split_rule", "policy", "prompt_version", "sampling",
+)
+
+
+class Judge(Protocol):
+    """Runs programs against their problem's tests, in the sandbox; returns one pass/fail per job, in order."""
+
+    def __call__(self, jobs: Sequence[tuple[Mapping[str, Any], str]]) -> list[bool]: ...
+
+
+@dataclass(frozen=True)
+class MCLabelConfig:
+    """Monte-Carlo labeling settings (defaults: the paper's M=16 rollouts at temperature 0.3, at most 10 steps)."""
+
+    rollouts: int = 16
+    temperature: float = 0.3
+    top_p: float = 1.0
+    max_tokens: int = 1024
+    max_steps: int = DEFAULT_MAX_STEPS
+    seed: int = 0
+    style: str = "cof"
+    # A rollout whose answer rewrote the prefix: "count" runs it as written; "fail" counts it as a failure.
+    rewritten: str = "count"
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(n=self.rollouts, temperature=self.temperature, top_p=self.top_p,
+                              max_tokens=self.max_tokens, seed=self.seed)
+
+
+def _rollout_programs(policy: PolicyBackend, cache: ContentCache, problem: Mapping[str, Any], prefix: str,
+                      cfg: MCLabelConfig) -> list[tuple[str, str]]:
+    """The ``cfg.rollouts`` programs that continue ``prefix`` (cached on prompt, policy and sampling parameters)."""
+    prompt = build_rollout_prompt(problem, prefix, style=cfg.style)  # type: ignore[arg-type]
+    params = cfg.sampling()
+    key = content_key("rollout", prompt.cache_key(), policy.identity(), params.cache_key())
+    hit = cache.get("rollout", key)
+    if hit is not None:
+        return [tuple(x) for x in hit]  # type: ignore[misc]
+    completions = policy.generate([prompt], params)[0]
+    programs = []
+    for c in completions:
+        generated = extract_code(c.text).code if c.ok else ""
+        program, rule = join_rollout(prefix, generated)
+        programs.append((program, rule))
+    cache.put("rollout", key, programs)
+    return programs
+
+
+def _judge_cached(judge: Judge, cache: ContentCache, problem: Mapping[str, Any], programs: Sequence[str]) -> list[bool]:
+    """Pass/fail of each program, reusing cached verdicts (key: problem tests + code)."""
+    tests_key = content_key(problem.get("public_tests"), problem.get("private_tests"), problem.get("func_name"),
+                            problem.get("test_type"))
+    keys = [content_key("judge", tests_key, p) for p in programs]
+    out: list[bool | None] = [cache.get("judge", k) for k in keys]
+    todo = [i for i, v in enumerate(out) if v is None]
+    if todo:
+        results = judge([(problem, programs[i]) for i in todo])
+        for i, ok in zip(todo, results):
+            out[i] = bool(ok)
+            cache.put("judge", keys[i], bool(ok))
+    return [bool(v) for v in out]
+
+
+def label_candidates(
+    problems: pd.DataFrame,
+    candidates: pd.DataFrame,
+    clean_verdicts: Mapping[str, bool],
+    policy: PolicyBackend,
+    judge: Judge,
+    cache: ContentCache,
+    config: MCLabelConfig = MCLabelConfig(),
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Monte-Carlo step labels for every candidate (see the module docstring). ``clean_verdicts`` maps candidate_id
+    to the full program's own verdict (from the execute stage, or the official verdict of imported candidates)."""
+    by_id = {str(r["problem_id"]): r for r in problems.to_dict("records")}
+    rows = []
+    total = len(candidates)
+    for done, cand in enumerate(candidates.to_dict("records")):
+        cid = str(cand["candidate_id"])
+        problem = by_id.get(str(cand["problem_id"]))
+        if problem is None:
+            raise InputDataError(f"candidate {cid} names problem {cand['problem_id']!r}, which is not in the problems "
+                                 "table", field="problem_id")
+        if cid not in clean_verdicts:
+            raise InputDataError(f"candidate {cid} has no verdict; run `dreamprm execute` first", field="candidate_id")
+        split = split_steps(str(cand["code"]), k=config.max_steps)
+        steps = split.steps
+        counts, passes, soft = [], [], []
+        for prefix in split.prefixes[:-1]:
+            programs = _rollout_programs(policy, cache, problem, prefix, config)
+            runnable = [p for p, rule in programs if not (rule == "rewritten" and config.rewritten == "fail")]
+            verdicts = _judge_cached(judge, cache, problem, runnable) if runnable else []
+            counts.append(len(programs))
+            passes.append(int(sum(verdicts)))
+            soft.append(passes[-1] / len(programs) if programs else 0.0)
+        final = 1.0 if clean_verdicts[cid] else 0.0
+        soft.append(final)
+        counts.append(0)
+        passes.append(int(final))
+        rows.append({
+            "candidate_id": cid,
+            "problem_id": str(cand["problem_id"]),
+            "prompt": build_prompt(problem, style=config.style).as_messages()[-1]["content"],  # type: ignore[arg-type]
+            "completions": steps,
+            "labels": [s >= 0.5 for s in soft],
+            "soft_labels": soft,
+            "clean": [False] * (len(steps) - 1) + [True],
+            "rollout_counts": counts,
+            "rollout_passes": passes,
+            "step_offsets": list(split.offsets),
+            "split_rule": split.rule,
+            "policy": json.dumps(policy.identity(), sort_keys=True),
+            "prompt_version": build_prompt(problem, style=config.style).prompt_version,  # type: ignore[arg-type]
+            "sampling": json.dumps(asdict(config), sort_keys=True),
+        })
+        if progress:
+            progress(done + 1, total)
+    return pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
