@@ -1,0 +1,255 @@
+"""Warm-up training of the PRM on step labels (PAPER.md stage 6), on accelerate.
+
+The data are step-label rows in TRL's stepwise layout (``prompt``, ``completions`` = step texts, ``soft_labels``,
+``clean``): every step of a candidate is a training target; noisy Monte-Carlo labels and the clean full-program
+verdicts are trained together, as in the authors' warm-up. The loss is MSE (or BCE) against soft labels smoothed as
+``0.9 y + 0.05``.
+
+Runs on the CPU here and with ``accelerate launch`` on many GPUs (the same code: :class:`accelerate.Accelerator`
+handles devices, gradient accumulation and mixed precision). Checkpoints are accelerate states
+(``<output_dir>/checkpoints/step-<n>``: model, optimizer, scheduler, RNG) written atomically; ``resume=True`` continues
+from the newest one, skipping the batches it had already seen. The final model is saved with
+:meth:`ProcessRewardModel.save_pretrained`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dreamprm.errors import InputDataError
+from dreamprm.prm.meta import per_sample_loss, smooth
+from dreamprm.prm.model import ProcessRewardModel
+from dreamprm.prm.template import EncodedExample
+
+LogFn = Callable[[dict[str, float], int], None]
+
+
+@dataclass
+class TrainConfig:
+    """Warm-up settings; defaults follow PAPER.md (5 epochs, AdamW lr 1e-4, effective batch 32, MSE, smoothing)."""
+
+    epochs: int = 5
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    batch_size: int = 4
+    grad_accum: int = 8
+    loss: Literal["mse", "bce"] = "mse"
+    label_smoothing: bool = True
+    max_steps: int | None = None  # optimiser steps; None = epochs * batches / grad_accum
+    warmup_ratio: float = 0.05
+    eval_every: int = 50  # optimiser steps
+    save_every: int = 50  # optimiser steps
+    keep_checkpoints: int = 2
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("mse", "bce"):
+            raise ValueError(f"loss must be 'mse' or 'bce', got {self.loss!r}")
+        for name in ("epochs", "batch_size", "grad_accum", "eval_every", "save_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class StepExample:
+    """One candidate: its encoded input, one target per step, and which steps carry clean labels."""
+
+    encoded: EncodedExample
+    targets: list[float]
+    clean: list[bool]
+    candidate_id: str = ""
+
+
+class StepLabelDataset(Dataset):
+    """Step-label rows encoded for a PRM. Rows whose lists disagree in length are an error naming the row."""
+
+    def __init__(self, rows: pd.DataFrame, prm: ProcessRewardModel, label_column: str = "soft_labels") -> None:
+        self.examples: list[StepExample] = []
+        for i, row in enumerate(rows.to_dict("records")):
+            steps = list(row["completions"])
+            labels = [float(x) for x in row[label_column]]
+            clean = [bool(x) for x in row.get("clean", [False] * (len(steps) - 1) + [True])]
+            cid = str(row.get("candidate_id", i))
+            if not (len(steps) == len(labels) == len(clean)) or not steps:
+                raise InputDataError(
+                    f"candidate {cid}: {len(steps)} steps, {len(labels)} labels, {len(clean)} clean flags",
+                    line=i, field=label_column, expected="one label and one clean flag per step",
+                )
+            if any(not 0.0 <= y <= 1.0 or math.isnan(y) for y in labels):
+                raise InputDataError(f"candidate {cid}: labels outside [0, 1]: {labels}", line=i, field=label_column)
+            self.examples.append(StepExample(prm.encoder.encode(str(row["prompt"]), steps), labels, clean, cid))
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> StepExample:
+        return self.examples[i]
+
+
+def make_collate(prm: ProcessRewardModel) -> Callable[[Sequence[StepExample]], dict[str, torch.Tensor]]:
+    """Pads a batch with the PRM's collate and adds the flattened (example, step)-ordered targets and clean mask."""
+
+    def collate(batch: Sequence[StepExample]) -> dict[str, torch.Tensor]:
+        out = prm.collate([b.encoded for b in batch])
+        out["targets"] = torch.tensor([y for b in batch for y in b.targets], dtype=torch.float32)
+        out["clean"] = torch.tensor([c for b in batch for c in b.clean], dtype=torch.bool)
+        return out
+
+    return collate
+
+
+def step_loss(prm: ProcessRewardModel, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean per-step loss of a batch, and the predicted scores (detached)."""
+    logits = prm.step_logits(batch).float()
+    pred = torch.sigmoid(logits)
+    target = smooth(batch["targets"].to(pred.device), cfg.label_smoothing)
+    return per_sample_loss(pred, target, cfg.loss).mean(), pred.detach()
+
+
+@torch.no_grad()
+def evaluate(prm: ProcessRewardModel, loader: DataLoader, cfg: TrainConfig) -> dict[str, float]:
+    """Loss over all steps; on clean (full-program) steps, accuracy of score > 0.5 and the Brier score."""
+    prm.eval()
+    losses, n = 0.0, 0
+    clean_pred: list[float] = []
+    clean_true: list[float] = []
+    for batch in loader:
+        loss, pred = step_loss(prm, batch, cfg)
+        k = int(batch["targets"].numel())
+        losses += float(loss) * k
+        n += k
+        mask = batch["clean"].to(pred.device)
+        clean_pred += pred[mask].cpu().tolist()
+        clean_true += batch["targets"][batch["clean"]].tolist()
+    prm.train()
+    out = {"eval_loss": losses / max(n, 1)}
+    if clean_pred:
+        out["eval_clean_accuracy"] = sum((p > 0.5) == (t > 0.5) for p, t in zip(clean_pred, clean_true)) / len(clean_pred)
+        out["eval_clean_brier"] = sum((p - t) ** 2 for p, t in zip(clean_pred, clean_true)) / len(clean_pred)
+    return out
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    ckpts = sorted((output_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    return ckpts[-1] if ckpts else None
+
+
+def _save_checkpoint(accelerator: Any, output_dir: Path, step: int, keep: int) -> Path:
+    """accelerate state into a temporary folder, renamed into place: a kill never leaves a half checkpoint."""
+    final = output_dir / "checkpoints" / f"step-{step}"
+    tmp = output_dir / "checkpoints" / f".tmp-step-{step}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.save_state(str(tmp))
+    (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    ckpts = sorted((output_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    for old in ckpts[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def train_prm(
+    prm: ProcessRewardModel,
+    train_rows: pd.DataFrame,
+    eval_rows: pd.DataFrame | None,
+    cfg: TrainConfig,
+    output_dir: str | Path,
+    *,
+    resume: bool = True,
+    log: LogFn | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``prm`` in place; returns a summary (steps, examples/s, peak memory, last metrics)."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_linear_schedule_with_warmup
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(cfg.seed)
+    accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.mixed_precision)
+    train_ds = StepLabelDataset(train_rows, prm)
+    if len(train_ds) == 0:
+        raise InputDataError("no training rows: the step-label table is empty", field="completions")
+    collate = make_collate(prm)
+    g = torch.Generator().manual_seed(cfg.seed)
+    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate, generator=g)
+    eval_dl = (DataLoader(StepLabelDataset(eval_rows, prm), batch_size=cfg.batch_size, collate_fn=collate)
+               if eval_rows is not None and len(eval_rows) else None)
+    steps_per_epoch = max(1, math.ceil(len(train_dl) / cfg.grad_accum))
+    total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
+    params = [p for p in prm.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps), total_steps)
+    prm, opt, train_dl, sched = accelerator.prepare(prm, opt, train_dl, sched)
+    unwrapped: ProcessRewardModel = accelerator.unwrap_model(prm)
+
+    step = 0
+    ckpt = latest_checkpoint(output_dir) if resume else None
+    if ckpt is not None:
+        accelerator.load_state(str(ckpt))
+        step = int(json.loads((ckpt / "trainer_state.json").read_text())["step"])
+    (output_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    start_step, seen, t0 = step, 0, time.perf_counter()
+    metrics: dict[str, float] = {}
+    unwrapped.train()
+    epoch = step // steps_per_epoch
+    while step < total_steps:
+        # On resume, skip the batches of this epoch that the checkpointed steps had already consumed.
+        skip = (step - epoch * steps_per_epoch) * cfg.grad_accum
+        loader = accelerator.skip_first_batches(train_dl, skip) if skip > 0 else train_dl
+        for batch in loader:
+            with accelerator.accumulate(prm):
+                loss, _ = step_loss(unwrapped, batch, cfg)
+                accelerator.backward(loss)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+            seen += int(batch["input_ids"].shape[0])
+            if accelerator.sync_gradients:
+                step += 1
+                metrics = {"train_loss": float(loss.detach()), "lr": sched.get_last_lr()[0], "epoch": float(epoch)}
+                if eval_dl is not None and (step % cfg.eval_every == 0 or step == total_steps):
+                    metrics.update(evaluate(unwrapped, eval_dl, cfg))
+                if log:
+                    log(metrics, step)
+                if progress:
+                    progress(step, total_steps)
+                if step % cfg.save_every == 0 or step == total_steps:
+                    _save_checkpoint(accelerator, output_dir, step, cfg.keep_checkpoints)
+                if step >= total_steps:
+                    break
+        epoch += 1
+    elapsed = time.perf_counter() - t0
+    summary = {
+        "steps": step,
+        "resumed_from_step": start_step,
+        "examples_seen": seen,
+        "examples_per_s": seen / elapsed if elapsed > 0 else 0.0,
+        "train_seconds": elapsed,
+        "peak_rss_mb": _peak_rss_mb(),
+        **metrics,
+    }
+    (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
