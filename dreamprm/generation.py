@@ -1,0 +1,121 @@
+"""The generate stage: N Chain-of-Function candidates per problem from a policy backend.
+
+For each problem the prompt is built (:mod:`dreamprm.prompts`), the policy samples ``n`` completions, the program is
+extracted (:mod:`dreamprm.extract`) and cut into steps (:mod:`dreamprm.steps`). Generations are cached by content
+hash (prompt + template version + policy identity + sampling parameters): a re-run, or a run that was killed,
+repeats none of the finished problems.
+
+Output rows follow ``dreamprm.data.schema.CANDIDATE_COLUMNS`` plus ``step_offsets``, ``split_rule``,
+``extract_rule``, ``prompt_version`` and ``sampling`` (JSON).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import pandas as pd
+
+from dreamprm.cache import ContentCache, content_key
+from dreamprm.extract import extract_code
+from dreamprm.policy.base import PolicyBackend, SamplingParams
+from dreamprm.prompts import build_prompt
+from dreamprm.steps import DEFAULT_MAX_STEPS, split_steps
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How many candidates, sampled how (paper: one CoF solution per training problem at temperature 0.2)."""
+
+    n: int = 4
+    temperature: float = 0.2
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int = 0
+    style: str = "cof"  # cof | plain
+    max_steps: int = DEFAULT_MAX_STEPS
+    batch_size: int = 4  # prompts per policy call
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(n=self.n, temperature=self.temperature, top_p=self.top_p,
+                              max_tokens=self.max_tokens, seed=self.seed)
+
+
+def candidate_id(problem_id: str, policy: str, scenario: str, index: int, code: str) -> str:
+    """sha256 of (problem_id, policy, scenario, sample_index, code), first 16 hex digits (schema contract)."""
+    blob = json.dumps([problem_id, policy, scenario, index, code])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def generate_candidates(
+    problems: pd.DataFrame,
+    policy: PolicyBackend,
+    cache: ContentCache,
+    config: GenerateConfig = GenerateConfig(),
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Candidates for every problem row (see the module docstring)."""
+    params = config.sampling()
+    records = problems.to_dict("records")
+    rows = []
+    for start in range(0, len(records), config.batch_size):
+        chunk = records[start : start + config.batch_size]
+        prompts = [build_prompt(p, style=config.style) for p in chunk]  # type: ignore[arg-type]
+        keys = [content_key("generate", pr.cache_key(), policy.identity(), params.cache_key()) for pr in prompts]
+        cached = [cache.get("generate", k) for k in keys]
+        todo = [i for i, c in enumerate(cached) if c is None]
+        if todo:
+            fresh = policy.generate([prompts[i] for i in todo], params)
+            for i, completions in zip(todo, fresh):
+                cached[i] = [{"text": c.text, "error": c.error} for c in completions]
+                # Failed samples are not cached, so a later run retries them.
+                if all(c.ok for c in completions):
+                    cache.put("generate", keys[i], cached[i])
+        for problem, prompt, outs in zip(chunk, prompts, cached):
+            assert outs is not None
+            for idx, out in enumerate(outs):
+                extracted = extract_code(out["text"])
+                split = split_steps(extracted.code, k=config.max_steps)
+                scenario = f"{config.style}"
+                rows.append({
+                    "candidate_id": candidate_id(str(problem["problem_id"]), policy.model, scenario, idx,
+                                                 extracted.code),
+                    "problem_id": str(problem["problem_id"]),
+                    "policy": policy.model,
+                    "scenario": scenario,
+                    "sample_index": idx,
+                    "source_file": "",
+                    "raw_output": out["text"],
+                    "code": extracted.code,
+                    "official_passed": None,
+                    "official_error_code": None,
+                    "official_metadata": json.dumps({"generation_error": out["error"]} if out["error"] else {}),
+                    "official_test_results": None,
+                    "step_offsets": json.dumps(list(split.offsets)),
+                    "split_rule": split.rule,
+                    "extract_rule": extracted.rule,
+                    "prompt_version": prompt.prompt_version,
+                    "sampling": json.dumps(asdict(config), sort_keys=True),
+                })
+        if progress:
+            progress(min(start + config.batch_size, len(records)), len(records))
+    return pd.DataFrame(rows)
+
+
+def count_functions(code: str) -> int:
+    """Top-level functions plus methods of ``class Solution`` (the CoF units); 0 when the code does not parse."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return 0
+    n = 0
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            n += 1
+        elif isinstance(node, ast.ClassDef) and node.name == "Solution":
+            n += sum(isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef)) for b in node.body)
+    return n
