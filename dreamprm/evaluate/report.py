@@ -1,0 +1,414 @@
+"""The evaluation report: every method's pass@1 with paired bootstrap intervals, overall and per difficulty; pass@1
+against N curves; calibration of score methods; PNG plots; a markdown table.
+
+Input is one candidates-with-scores frame, one row per candidate:
+
+| column | meaning |
+| --- | --- |
+| problem_id | the problem |
+| difficulty | easy / medium / hard / unknown (NaN -> unknown); one value per problem |
+| candidate_id | unique within the problem |
+| sample_index | int; with candidate_id the deterministic tie-break order (see ``select``) |
+| passed | bool; None/NaN = missing verdict, counted as a failure and reported |
+| signature | execution signature for majority vote; None/NaN/"" = no vote |
+| scores:<name> | one column per scorer (e.g. ``scores:prm``, ``scores:orm``): list of step scores or None |
+| platform (optional) | adds a per-platform breakdown |
+
+Score methods are named ``<name>:<aggregation>`` (``prm:min``, ``orm:last``). The report is a plain dict that
+``json.dumps`` accepts (NaN becomes None), so it can go to MLflow, DVC metrics and reports/ as is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dreamprm.data.schema import DIFFICULTIES
+from dreamprm.errors import InputDataError
+from dreamprm.evaluate.aggregate import AGGREGATIONS, as_probability
+from dreamprm.evaluate.select import BASELINES, SCORE_PREFIX, CandidateTable, pass_at_k, score_method_name
+from dreamprm.evaluate.stats import paired_bootstrap
+from dreamprm.io import atomic_path
+
+REPORT_SCHEMA_VERSION = 1
+DEFAULT_AGGREGATIONS: tuple[str, ...] = tuple(AGGREGATIONS)
+
+RULES = {
+    "tie_break": "candidates ordered by (sample_index, candidate_id); equal scores or equal clusters -> earliest",
+    "unscored": "candidates without step scores rank below every scored one; none scored -> first sample",
+    "majority": "cluster by signature; no-signature candidates do not vote; largest cluster, earliest member; "
+                "no signatures at all -> first sample",
+    "random": "exact expectation c/n per problem, not a sampled pick",
+    "oracle": "1 if any candidate passes (pass@N)",
+    "missing_verdicts": "counted as failures; the number is reported",
+    "problems_without_candidates": "count 0 for every method (only when an explicit problem list is given)",
+    "curve": "pass@1 at N' = mean over seeded uniform subsets of N' candidates per problem (all candidates when "
+             "a problem has fewer); random and oracle use their exact values (c/n, unbiased pass@N')",
+    "interval": "percentile paired bootstrap over problems",
+}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------------------------------------
+
+def score_methods_for(candidates: pd.DataFrame, score_columns: Sequence[str] | None = None,
+                      aggregations: Sequence[str] = DEFAULT_AGGREGATIONS) -> dict[str, tuple[str, str]]:
+    """Method name -> (score column, aggregation) for every score column (default: all ``scores:*``) and aggregation."""
+    cols = list(score_columns) if score_columns is not None else [
+        c for c in candidates.columns if str(c).startswith(SCORE_PREFIX)]
+    for agg in aggregations:
+        if agg not in AGGREGATIONS:
+            raise InputDataError(f"unknown aggregation {agg!r}", field="aggregations",
+                                 expected=" | ".join(AGGREGATIONS))
+    return {score_method_name(c, a): (c, a) for c in cols for a in aggregations}
+
+
+def _subsample_mask(table: CandidateTable, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform random subset of min(n, N_p) candidates per problem, as a (P, W) mask."""
+    keys = rng.random(table.valid.shape)
+    keys[~table.valid] = np.inf
+    ranks = keys.argsort(axis=1).argsort(axis=1)
+    return (ranks < n) & table.valid
+
+
+def pass_at_n_curve(table: CandidateTable, ns: Sequence[int] | None = None, n_subsamples: int = 20, seed: int = 0,
+                    methods: Sequence[str] | None = None, n_problems_total: int | None = None) -> dict[str, Any]:
+    """pass@1 of each method when only N' candidates per problem are available, for each N' in ``ns``.
+
+    Picking methods are averaged over ``n_subsamples`` seeded subsets (the same subsets for every method, so the
+    curves are paired); ``random`` and ``oracle`` use exact formulas. ``n_problems_total`` > P divides by the larger
+    count (problems without candidates count 0). Returns {"n": [...], "methods": {m: {"pass_at_1", "std"}}}.
+    """
+    W = table.valid.shape[1]
+    if ns is None:
+        ns = sorted({2 ** i for i in range(int(math.log2(W)) + 1)} | {W})
+    ns = [int(n) for n in ns]
+    if any(n < 1 for n in ns):
+        raise ValueError(f"curve sizes must be >= 1, got {ns}")
+    methods = list(methods or table.methods)
+    total = n_problems_total or len(table.problem_ids)
+    counts = table.n_candidates
+    passes = (table.passed & table.valid).sum(axis=1)
+    rng = np.random.default_rng(seed)
+    out: dict[str, dict[str, list[float]]] = {m: {"pass_at_1": [], "std": []} for m in methods}
+    for n in ns:
+        masks = [_subsample_mask(table, n, rng) for _ in range(n_subsamples)]
+        for m in methods:
+            if m == "random":
+                vals = np.array([np.sum(passes / counts) / total])
+            elif m == "oracle":
+                k = np.minimum(n, counts)
+                vals = np.array([sum(pass_at_k(int(a), int(c), int(kk)) for a, c, kk in zip(counts, passes, k))
+                                 / total])
+            else:
+                vals = np.array([table.pass_values(m, mask).sum() / total for mask in masks])
+            out[m]["pass_at_1"].append(float(vals.mean()))
+            out[m]["std"].append(float(vals.std()))
+    return {"n": ns, "n_subsamples": n_subsamples, "methods": out}
+
+
+def calibration(table: CandidateTable, method: str, n_bins: int = 10) -> dict[str, Any]:
+    """Reliability data for a score method over ALL scored candidates (not just picks).
+
+    The aggregated score is mapped to [0, 1] (``as_probability``), binned in ``n_bins`` equal-width bins; per bin:
+    count, mean predicted score, empirical pass rate (None for an empty bin). Brier score and expected calibration
+    error (ECE, count-weighted |mean predicted - pass rate|) summarise it.
+    """
+    _, agg = table.score_sources[method]
+    s = table.scores[method]
+    ok = table.valid & ~np.isnan(s)
+    p = as_probability(agg, s[ok])
+    y = table.passed[ok].astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
+    bins = []
+    ece = 0.0
+    for b in range(n_bins):
+        sel = idx == b
+        k = int(sel.sum())
+        mean_p = float(p[sel].mean()) if k else None
+        rate = float(y[sel].mean()) if k else None
+        if k:
+            ece += k / len(p) * abs(mean_p - rate)
+        bins.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": k,
+                     "mean_predicted": mean_p, "pass_rate": rate})
+    return {"n_scored": int(ok.sum()), "n_unscored": int((table.valid & np.isnan(s)).sum()),
+            "brier": float(np.mean((p - y) ** 2)) if len(p) else None,
+            "ece": float(ece) if len(p) else None, "bins": bins}
+
+
+def _resolve_problems(candidates: pd.DataFrame, problems: Sequence[str] | pd.DataFrame | None,
+                      group_cols: Sequence[str]) -> pd.DataFrame | None:
+    """The explicit evaluation set (problem_id + group columns), or None when it is just the candidates' problems."""
+    if problems is None:
+        return None
+    pf = problems.copy() if isinstance(problems, pd.DataFrame) else pd.DataFrame({"problem_id": list(problems)})
+    if "problem_id" not in pf.columns:
+        raise InputDataError("problem list lacks a column", field="problem_id")
+    if pf["problem_id"].duplicated().any():
+        raise InputDataError("problem list repeats a problem id", field="problem_id", expected="unique ids")
+    extra = set(candidates["problem_id"]) - set(pf["problem_id"])
+    if extra:
+        raise InputDataError(f"{len(extra)} candidate problem(s) are not in the evaluation set, e.g. "
+                             f"{min(map(str, extra))!r}", field="problem_id")
+    for g in group_cols:
+        if g not in pf.columns:
+            pf[g] = "unknown"
+        pf[g] = pf[g].fillna("unknown").astype(str)
+    return pf.set_index("problem_id")
+
+
+def _group_order(values: Sequence[str]) -> list[str]:
+    known = [d for d in DIFFICULTIES if d in values]
+    return known + sorted(v for v in set(values) if v not in DIFFICULTIES)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------------------------------
+
+def build_report(
+    candidates: pd.DataFrame,
+    *,
+    score_columns: Sequence[str] | None = None,
+    aggregations: Sequence[str] = DEFAULT_AGGREGATIONS,
+    references: Sequence[str] = ("random",),
+    problems: Sequence[str] | pd.DataFrame | None = None,
+    n_resamples: int = 10_000,
+    level: float = 0.95,
+    seed: int = 0,
+    curve_ns: Sequence[int] | None = None,
+    curve_subsamples: int = 20,
+    calibration_bins: int = 10,
+    group_columns: Sequence[str] = ("difficulty", "platform"),
+) -> dict[str, Any]:
+    """Evaluate every baseline and every (score column x aggregation) method on the same candidates.
+
+    ``references``: methods every other method is compared with by paired bootstrap (add e.g. ``"orm:last"``).
+    ``problems``: the evaluation set (ids, or a frame with problem_id and group columns); problems in it without any
+    candidate count 0 for every method instead of silently leaving the denominator. ``group_columns`` present in the
+    data get a breakdown (difficulty always does). Intervals use one seed, so all methods share resamples.
+    """
+    group_cols = [g for g in group_columns if g == "difficulty" or g in candidates.columns]
+    methods_spec = score_methods_for(candidates, score_columns, aggregations)
+    table = CandidateTable.from_frame(candidates, methods_spec, group_columns=group_cols)
+    methods = list(table.methods)
+    for r in references:
+        if r not in methods:
+            raise InputDataError(f"reference method {r!r} is not evaluated", field="references",
+                                 expected=" | ".join(methods))
+
+    per_problem = table.per_problem(methods)
+    groups = pd.DataFrame(table.groups, index=per_problem.index)
+    pf = _resolve_problems(candidates, problems, group_cols)
+    n_without = 0
+    if pf is not None:
+        n_without = int((~pf.index.isin(per_problem.index)).sum())
+        per_problem = per_problem.reindex(pf.index, fill_value=0.0)
+        # group labels: the problem list wins where it knows them, candidates fill the rest
+        groups = pf[group_cols].where(pf[group_cols] != "unknown", groups.reindex(pf.index)).fillna("unknown")
+
+    boot = paired_bootstrap(per_problem, n_resamples=n_resamples, level=level, seed=seed)
+    counts = table.n_candidates
+    report: dict[str, Any] = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "settings": {"n_resamples": n_resamples, "level": level, "seed": seed, "aggregations": list(aggregations),
+                     "references": list(references), "curve_subsamples": curve_subsamples,
+                     "calibration_bins": calibration_bins},
+        "rules": dict(RULES),
+        "n_problems": len(per_problem),
+        "n_problems_without_candidates": n_without,
+        "n_candidates": int(counts.sum()),
+        "candidates_per_problem": {"min": int(counts.min()), "max": int(counts.max()),
+                                   "mean": float(counts.mean())},
+        "n_missing_verdicts": int(table.n_missing_verdicts),
+        "methods": {},
+        "differences": {},
+        "breakdowns": {},
+    }
+    for m in methods:
+        entry: dict[str, Any] = {"kind": "baseline" if m in BASELINES else "score",
+                                 "pass_at_1": boot.interval(m).to_dict(), "n_problems": len(per_problem),
+                                 "N": int(counts.max())}
+        if m in table.score_sources:
+            col, agg = table.score_sources[m]
+            entry.update(column=col, aggregation=agg,
+                         n_unscored=int((table.valid & np.isnan(table.scores[m])).sum()))
+        report["methods"][m] = entry
+    report["differences"] = _differences(boot, methods, references)
+
+    for g in group_cols:
+        report["breakdowns"][g] = {}
+        labels = groups[g].to_numpy()
+        for value in _group_order(list(labels)):
+            sub = per_problem[labels == value]
+            b = paired_bootstrap(sub, n_resamples=n_resamples, level=level, seed=seed)
+            report["breakdowns"][g][value] = {
+                "n_problems": len(sub),
+                "methods": {m: b.interval(m).to_dict() for m in methods},
+                "differences": _differences(b, methods, references),
+            }
+
+    report["curve"] = pass_at_n_curve(table, curve_ns, curve_subsamples, seed, methods,
+                                      n_problems_total=len(per_problem))
+    report["calibration"] = {m: calibration(table, m, calibration_bins) for m in table.scores}
+    return _json_safe(report)
+
+
+def _differences(boot: Any, methods: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
+    return {f"{m} - {r}": boot.difference(m, r).to_dict() for r in references for m in methods if m != r}
+
+
+def _json_safe(obj: Any) -> Any:
+    """Plain Python types; NaN/inf -> None, so strict JSON readers (DVC, browsers) accept the report."""
+    if isinstance(obj, Mapping):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    return obj
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------------------------------
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}"
+
+
+def _ci(d: Mapping[str, Any]) -> str:
+    return f"{_pct(d['estimate'])} [{_pct(d['low'])}, {_pct(d['high'])}]"
+
+
+def render_markdown(report: Mapping[str, Any], reference: str | None = None) -> str:
+    """A markdown table: one row per method, pass@1 with its interval, per-difficulty pass@1, and the paired
+    difference from ``reference`` (default: the first reference in the report) with its share of resamples <= 0."""
+    reference = reference or (report["settings"]["references"] or [None])[0]
+    diffs = report.get("breakdowns", {}).get("difficulty", {})
+    diff_names = list(diffs)
+    level = round(100 * report["settings"]["level"])
+    head = ["method", f"pass@1 % [{level}% CI]"] + [f"{d} (n={diffs[d]['n_problems']})" for d in diff_names]
+    if reference:
+        head += [f"Δ vs {reference} [{level}% CI]", "P(Δ≤0)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m, entry in report["methods"].items():
+        row = [m, _ci(entry["pass_at_1"])]
+        row += [_pct(diffs[d]["methods"][m]["estimate"]) for d in diff_names]
+        if reference:
+            d = report["differences"].get(f"{m} - {reference}")
+            row += ([_ci(d), f"{d['share_le_zero']:.3f}"] if d else ["—", "—"])
+        lines.append("| " + " | ".join(row) + " |")
+    foot = (f"\n{report['n_problems']} problems, {report['n_candidates']} candidates "
+            f"(N per problem {report['candidates_per_problem']['min']}..{report['candidates_per_problem']['max']}), "
+            f"{report['n_missing_verdicts']} missing verdicts counted as failures, "
+            f"{report['settings']['n_resamples']} paired bootstrap resamples (seed {report['settings']['seed']}).\n")
+    return "\n".join(lines) + "\n" + foot
+
+
+def _new_figure(width: float = 7.0, height: float = 4.5) -> Any:
+    """A figure on the Agg canvas, without pyplot: no global backend state, safe in workers and tests."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight")
+    return Path(path)
+
+
+def plot_pass_at_n(report: Mapping[str, Any], path: str | Path, methods: Sequence[str] | None = None) -> Path:
+    """pass@1 against N (log2 x axis), one line per method, with ±1 std over subsamples as a band."""
+    curve = report["curve"]
+    ns = curve["n"]
+    fig = _new_figure()
+    ax = fig.add_subplot(1, 1, 1)
+    for m in methods or list(curve["methods"]):
+        y = np.array(curve["methods"][m]["pass_at_1"], dtype=float)
+        sd = np.array(curve["methods"][m]["std"], dtype=float)
+        style = "--" if m in BASELINES else "-"
+        ax.plot(ns, 100 * y, style, marker="o", markersize=3, label=m)
+        if np.any(sd > 0):
+            ax.fill_between(ns, 100 * (y - sd), 100 * (y + sd), alpha=0.15)
+    if len(ns) > 1:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel("N candidates per problem")
+    ax.set_ylabel("pass@1 (%)")
+    ax.set_title(f"pass@1 vs N ({report['n_problems']} problems)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def plot_calibration(report: Mapping[str, Any], path: str | Path, methods: Sequence[str] | None = None) -> Path:
+    """Reliability diagram: mean predicted score against empirical pass rate per bin; the diagonal is perfect."""
+    fig = _new_figure(6.0, 6.0)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([0, 1], [0, 1], ":", color="gray", label="perfect")
+    for m in methods or list(report["calibration"]):
+        cal = report["calibration"][m]
+        pts = [(b["mean_predicted"], b["pass_rate"]) for b in cal["bins"] if b["count"]]
+        if pts:
+            x, y = zip(*pts)
+            brier = "n/a" if cal["brier"] is None else f"{cal['brier']:.3f}"
+            ax.plot(x, y, marker="o", markersize=3, label=f"{m} (Brier {brier})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted score")
+    ax.set_ylabel("empirical pass rate")
+    ax.set_title("calibration of candidate scores")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_by_difficulty(report: Mapping[str, Any], path: str | Path, methods: Sequence[str] | None = None) -> Path:
+    """Grouped bars: pass@1 per difficulty and method, error bars = the bootstrap interval."""
+    groups = report["breakdowns"]["difficulty"]
+    names = list(groups)
+    methods = list(methods or report["methods"])
+    fig = _new_figure(min(14.0, max(7.0, 0.25 * len(names) * max(1, len(methods)))), 4.5)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(methods))
+    x = np.arange(len(names))
+    for i, m in enumerate(methods):
+        est = np.array([groups[g]["methods"][m]["estimate"] for g in names], dtype=float)
+        lo = np.array([groups[g]["methods"][m]["low"] for g in names], dtype=float)
+        hi = np.array([groups[g]["methods"][m]["high"] for g in names], dtype=float)
+        yerr = 100 * np.vstack([np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)])
+        ax.bar(x + (i - (len(methods) - 1) / 2) * width, 100 * est, width, yerr=yerr, capsize=2, label=m)
+    ax.set_xticks(x, [f"{g}\n(n={groups[g]['n_problems']})" for g in names])
+    ax.set_ylabel("pass@1 (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(f"pass@1 by difficulty, {round(100 * report['settings']['level'])}% bootstrap intervals")
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def write_plots(report: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write the three PNGs into ``out_dir``; returns {name: path}. Calibration only when a score method exists."""
+    out = Path(out_dir)
+    paths = {"pass_at_n": plot_pass_at_n(report, out / "pass_at_n.png"),
+             "by_difficulty": plot_by_difficulty(report, out / "by_difficulty.png")}
+    if report.get("calibration"):
+        paths["calibration"] = plot_calibration(report, out / "calibration.png")
+    return paths
