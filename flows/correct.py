@@ -1,0 +1,71 @@
+"""The correct stage as a Prefect flow: bi-level meta-correction of the warmed-up PRM, registered as `challenger`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from dreamprm.io import read_parquet, write_parquet
+from flows._common import progress_reporter, settings
+
+
+@task(cache_policy=NO_CACHE)
+def correct_task(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict[str, Any],
+                 register: bool) -> dict[str, Any]:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from dreamprm.plots import corrections_scatter
+    from dreamprm.prm.correct import CorrectConfig, correct_prm
+    from dreamprm.prm.model import ProcessRewardModel
+    from dreamprm.prm.pyfunc import log_prm
+    from dreamprm.tracking import RunIdentity, stage_run
+
+    s = settings()
+    cfg = CorrectConfig(seed=s.seed, **overrides)
+    rows = read_parquet(labels_path)
+    prm = ProcessRewardModel.from_pretrained(warmup_dir)
+    ident = RunIdentity(stage="correct", data_version=Path(labels_path).stem, backbone=prm.config.backbone,
+                        seed=s.seed)
+    name = s.tracking.registered_model_name
+    with stage_run(ident, params={f"correct.{k}": v for k, v in asdict(cfg).items()} | {"warmup": warmup_dir}) as run:
+        summary, table = correct_prm(prm, rows, cfg, log=lambda m, step: mlflow.log_metrics(m, step=step),
+                                     progress=progress_reporter("correct-progress", f"bi-level correction ({cfg.mode})"))
+        out = Path(out_dir)
+        prm.save_pretrained(out / "final")
+        write_parquet(table, out / "corrections.parquet")
+        plot = corrections_scatter(table["noisy_label"], table["corrected_label"], table["weight"], cfg.mode,
+                                   out / "corrections.png")
+        mlflow.log_artifact(str(plot))
+        mlflow.log_artifact(str(out / "corrections.parquet"))
+        mlflow.log_metrics({k: float(v) for k, v in summary.items()
+                            if isinstance(v, (int, float)) and not k.startswith("config_")})
+        if register:
+            info = log_prm(prm, registered_model_name=name)
+            version = info.registered_model_version
+            MlflowClient().set_registered_model_alias(name, "challenger", str(version))
+            MlflowClient().set_model_version_tag(name, str(version), "correction_mode", cfg.mode)
+            summary["registered_version"] = int(version)
+        summary["mlflow_run_id"] = run.info.run_id
+    summary["model_dir"] = str(out / "final")
+    return summary
+
+
+@flow(name="correct", log_prints=True)
+def correct_flow(mode: str = "weights", labels_path: str | None = None, warmup_dir: str | None = None,
+                 out_dir: str | None = None, iterations: int = 100, batch_size: int = 4, meta_batch_size: int = 4,
+                 lr: float = 1e-4, meta_lr: float = 1e-2, meta_fraction: float = 0.3,
+                 register: bool = True) -> dict[str, Any]:
+    """Correct the noisy step labels by meta-learning (mode labels | weights | none) starting from the warmed-up
+    PRM; writes models/prm-<mode>/ and registers the result in MLflow with alias `challenger`."""
+    s = settings()
+    labels_path = labels_path or str(s.data_dir / "step_labels.parquet")
+    warmup_dir = warmup_dir or str(s.models_dir / "prm-warmup" / "final")
+    out_dir = out_dir or str(s.models_dir / f"prm-{mode}")
+    overrides = {"mode": mode, "iterations": iterations, "batch_size": batch_size,
+                 "meta_batch_size": meta_batch_size, "lr": lr, "meta_lr": meta_lr, "meta_fraction": meta_fraction}
+    return correct_task(labels_path, warmup_dir, out_dir, overrides, register)
