@@ -1,0 +1,72 @@
+"""Building the evaluation frame: candidates with verdicts, execution signatures and step scores of each scorer.
+
+- ``passed``: the sandbox verdict (executions table), else the recorded official verdict.
+- ``signature``: a hash of what the program printed/returned on each test it ran (the executions table's per-test
+  records, verdicts and expected outputs excluded), for majority vote. Only the outputs are used, never whether they
+  were right; a program that crashed or printed nothing has no signature and does not vote. Caveat: the harness stops
+  at the first failing test, so failing programs' signatures cover fewer tests (documented in the report's rules).
+- ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from dreamprm.steps import split_steps
+
+
+def execution_signature(per_test_json: str | None) -> str | None:
+    """sha256 of the per-test outputs, or None when the program produced no output at all."""
+    if not per_test_json:
+        return None
+    try:
+        tests = json.loads(per_test_json)
+    except ValueError:
+        return None
+    outs = [t.get("stdout", t.get("output")) for t in tests if isinstance(t, dict)]
+    if not outs or all(o in (None, "") for o in outs):
+        return None
+    return hashlib.sha256(json.dumps(outs).encode()).hexdigest()[:16]
+
+
+def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, executions: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per candidate: problem_id, difficulty, platform, candidate_id, sample_index, passed, signature,
+    code, statement."""
+    p = problems.set_index("problem_id")
+    df = candidates[["candidate_id", "problem_id", "sample_index", "code"]].copy()
+    df["difficulty"] = df["problem_id"].map(p["difficulty"]).fillna("unknown")
+    df["platform"] = df["problem_id"].map(p["platform"]).fillna("unknown")
+    df["statement"] = df["problem_id"].map(p["statement"]).fillna("")
+    df["passed"] = candidates["official_passed"] if "official_passed" in candidates else None
+    df["signature"] = None
+    if executions is not None and len(executions):
+        e = executions.set_index("candidate_id")
+        ran = df["candidate_id"].isin(e.index)
+        df.loc[ran, "passed"] = df.loc[ran, "candidate_id"].map(e["passed"])
+        df.loc[ran, "signature"] = df.loc[ran, "candidate_id"].map(e["per_test"]).map(execution_signature)
+    return df.reset_index(drop=True)
+
+
+def add_prm_scores(frame: pd.DataFrame, scorers: Mapping[str, Any], *, batch_size: int = 8,
+                   progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Add a ``scores:<name>`` column per PRM (objects with ``score_batch([(problem, steps)])``)."""
+    out = frame.copy()
+    items = [(str(s), split_steps(str(c)).steps or [str(c)]) for s, c in zip(frame["statement"], frame["code"])]
+    total = len(items) * len(scorers)
+    done = 0
+    for name, prm in scorers.items():
+        scores: list[list[float] | None] = []
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            ok = [(p, s) for p, s in chunk if s and "".join(s).strip()]
+            got = iter(prm.score_batch(ok, batch_size=batch_size)) if ok else iter(())
+            scores.extend(next(got) if s and "".join(s).strip() else None for _, s in chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+        out[f"scores:{name}"] = scores
+    return out

@@ -1,0 +1,92 @@
+"""The evaluate stage as a Prefect flow: best-of-N with every PRM variant against the baselines, intervals, plots,
+and champion promotion of the registered challenger."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from dreamprm.io import read_parquet, write_json
+from flows._common import progress_reporter, settings
+
+SCORER_DIRS = ("prm-warmup", "prm-none", "prm-labels", "prm-weights", "orm")
+
+
+def discover_scorers(models_dir: Path) -> dict[str, str]:
+    """Saved PRMs under models/: <variant>/final for each known variant that exists."""
+    return {name: str(models_dir / name / "final") for name in SCORER_DIRS if (models_dir / name / "final").is_dir()}
+
+
+@task(cache_policy=NO_CACHE)
+def evaluate_task(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
+                  out_dir: str, split: str | None, challenger: str | None, aggregation: str,
+                  n_resamples: int) -> dict[str, Any]:
+    import mlflow
+
+    from dreamprm.evaluate.report import build_report, render_markdown, write_plots
+    from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame
+    from dreamprm.prm.model import ProcessRewardModel
+    from dreamprm.registry import record_and_promote
+    from dreamprm.tracking import RunIdentity, stage_run
+
+    s = settings()
+    problems = read_parquet(problems_path)
+    candidates = read_parquet(candidates_path)
+    executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
+    if split and "split" in problems and (problems["split"] == split).any():
+        problems = problems[problems["split"] == split]
+    candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
+    frame = evaluation_frame(problems, candidates, executions)
+    loaded = {name: ProcessRewardModel.from_pretrained(path) for name, path in scorers.items()}
+    frame = add_prm_scores(frame, loaded, progress=progress_reporter("evaluate-progress", "scoring candidates"))
+    report = build_report(frame, n_resamples=n_resamples, seed=s.seed)
+    out = Path(out_dir)
+    write_json(report, out / "report.json")
+    markdown = render_markdown(report)
+    (out / "report.md").write_text(markdown + "\n")
+    plots = write_plots(report, out)
+    eval_set = hashlib.sha256(json.dumps(sorted(frame["candidate_id"].astype(str))).encode()).hexdigest()[:16]
+    ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
+    decision = None
+    with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
+                                  "n_resamples": n_resamples, "problems": len(problems),
+                                  "candidates": len(frame)}):
+        for method, entry in report["methods"].items():
+            mlflow.log_metric(f"pass_at_1.{method.replace(':', '.')}", entry["pass_at_1"]["estimate"])
+        mlflow.log_dict(report, "report.json")
+        mlflow.log_text(markdown, "report.md")
+        for p in plots.values():
+            mlflow.log_artifact(str(p))
+        method = f"{challenger}:{aggregation}" if challenger else None
+        if method and method in report["methods"]:
+            decision = record_and_promote(s.tracking.registered_model_name,
+                                          report["methods"][method]["pass_at_1"]["estimate"], eval_set)
+            mlflow.set_tag("dreamprm.promotion", decision.reason)
+    create_markdown_artifact(key="evaluation-report", markdown=markdown, description="best-of-N evaluation")
+    return {"report": str(out / "report.json"), "markdown": markdown, "eval_set": eval_set,
+            "promotion": None if decision is None else decision.__dict__,
+            "methods": {m: e["pass_at_1"]["estimate"] for m, e in report["methods"].items()}}
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate_flow(problems_path: str | None = None, candidates_path: str | None = None,
+                  executions_path: str | None = None, out_dir: str | None = None, split: str | None = "test",
+                  challenger: str | None = "prm-weights", aggregation: str = "min",
+                  n_resamples: int = 10_000) -> dict[str, Any]:
+    """pass@1 of PRM best-of-N (each saved variant, each aggregation) against random, first, majority vote and the
+    oracle, with paired bootstrap intervals; reports/ gets JSON, markdown and plots; the registered challenger is
+    promoted to champion when it beats the current champion on the same set."""
+    s = settings()
+    problems_path = problems_path or str(s.data_dir / "problems.parquet")
+    candidates_path = candidates_path or str(s.data_dir / "generated.parquet")
+    executions_path = executions_path or str(s.data_dir / "executions.parquet")
+    out_dir = out_dir or str(s.reports_dir)
+    scorers = discover_scorers(s.models_dir)
+    return evaluate_task(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
+                         aggregation, n_resamples)

@@ -1,0 +1,93 @@
+"""The label stage as a Prefect flow: Monte-Carlo step labels from policy rollouts executed in the sandbox."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from dreamprm.io import read_parquet, write_parquet
+from flows._common import progress_reporter, settings
+
+
+def clean_verdicts(candidates, executions) -> dict[str, bool]:
+    """The full program's own verdict: the sandbox's where it ran, else the recorded official one."""
+    out = {}
+    if "official_passed" in candidates:
+        for cid, ok in zip(candidates["candidate_id"], candidates["official_passed"]):
+            if ok is not None and ok == ok:  # not None / NaN
+                out[str(cid)] = bool(ok)
+    if executions is not None:
+        out.update({str(c): bool(p) for c, p in zip(executions["candidate_id"], executions["passed"])})
+    return out
+
+
+@task(cache_policy=NO_CACHE)
+def label_task(problems_path: str, candidates_path: str, executions_path: str | None, out_path: str,
+               config_dict: dict[str, Any], limit: int) -> dict[str, Any]:
+    import mlflow
+
+    from dreamprm.cache import ContentCache
+    from dreamprm.execution import ExecuteConfig, SandboxJudge
+    from dreamprm.labeling import MCLabelConfig, label_candidates
+    from dreamprm.plots import label_histogram
+    from dreamprm.policy import get_policy
+    from dreamprm.tracking import RunIdentity, stage_run
+
+    s = settings()
+    cfg = MCLabelConfig(seed=s.seed, **config_dict)
+    problems = read_parquet(problems_path)
+    candidates = read_parquet(candidates_path)
+    executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
+    verdicts = clean_verdicts(candidates, executions)
+    candidates = candidates[candidates["candidate_id"].astype(str).isin(verdicts)]
+    candidates = candidates.sort_values("candidate_id", kind="stable")
+    if limit:
+        candidates = candidates.head(limit)
+    judge = SandboxJudge(ExecuteConfig.from_settings(s))
+    t0 = time.perf_counter()
+    try:
+        with get_policy(s) as policy, ContentCache(s.cache_dir / "results.sqlite") as cache:
+            rows = label_candidates(problems, candidates, verdicts, policy, judge, cache, cfg,
+                                    progress=progress_reporter("label-progress", "Monte-Carlo labeling"))
+            policy_name = policy.model
+    finally:
+        judge.close()
+    write_parquet(rows, out_path)
+    noisy = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if not c]
+    final = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if c]
+    summary = {
+        "candidates": len(rows), "noisy_step_labels": len(noisy), "clean_labels": len(final),
+        "mean_noisy_label": sum(noisy) / len(noisy) if noisy else 0.0,
+        "mean_clean_label": sum(final) / len(final) if final else 0.0,
+        "mean_steps": float(rows["completions"].map(len).mean()) if len(rows) else 0.0,
+        "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "seconds": time.perf_counter() - t0,
+    }
+    ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)
+    with stage_run(ident, params={**asdict(cfg), "limit": limit}):
+        mlflow.log_metrics(summary)
+        plot = label_histogram(noisy, final, Path(out_path).with_suffix(".hist.png"))
+        mlflow.log_artifact(str(plot))
+    create_markdown_artifact(key="label-summary", description="label stage", markdown="\n".join(
+        ["| metric | value |", "| --- | --- |"] + [f"| {k} | {v:.4g} |" for k, v in summary.items()]))
+    return {**summary, "out": out_path}
+
+
+@flow(name="label", log_prints=True)
+def label_flow(problems_path: str | None = None, candidates_path: str | None = None,
+               executions_path: str | None = None, out_path: str | None = None, rollouts: int = 16,
+               temperature: float = 0.3, max_tokens: int = 1024, max_steps: int = 10, limit: int = 0) -> dict[str, Any]:
+    """Monte-Carlo step labels (paper: 16 rollouts per prefix at temperature 0.3) for the generated candidates;
+    resumable: rollouts and executions are cached by content hash."""
+    s = settings()
+    problems_path = problems_path or str(s.data_dir / "problems.parquet")
+    candidates_path = candidates_path or str(s.data_dir / "generated.parquet")
+    executions_path = executions_path or str(s.data_dir / "executions.parquet")
+    out_path = out_path or str(s.data_dir / "step_labels.parquet")
+    cfg = {"rollouts": rollouts, "temperature": temperature, "max_tokens": max_tokens, "max_steps": max_steps}
+    return label_task(problems_path, candidates_path, executions_path, out_path, cfg, limit)
