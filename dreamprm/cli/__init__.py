@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from dreamprm.cli import execute, fetch, info
+from dreamprm.cli import correct, evaluate, execute, fetch, generate, info, label, pipeline, train
 
 app = typer.Typer(
     name="dreamprm",
@@ -19,9 +19,16 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+app.command("demo", help=pipeline.demo.__doc__)(pipeline.demo)
+app.command("pipeline", help=pipeline.__doc__)(pipeline.pipeline)
 app.command("info", help=info.__doc__)(info.info)
 app.command("fetch", help=fetch.__doc__)(fetch.fetch)
+app.command("generate", help=generate.__doc__)(generate.generate)
 app.command("execute", help=execute.__doc__)(execute.execute)
+app.command("label", help=label.__doc__)(label.label)
+app.command("train", help=train.__doc__)(train.train)
+app.command("correct", help=correct.__doc__)(correct.correct)
+app.command("evaluate", help=evaluate.__doc__)(evaluate.evaluate)
 
 
 def main() -> None:  # pragma: no cover - console entry point

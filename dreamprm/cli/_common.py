@@ -30,3 +30,23 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(EXIT_USER_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_summary(title: str, summary: dict[str, Any]) -> None:
+    """A two-column rich table of a stage's summary (nested values shown as JSON)."""
+    import json
+
+    from rich.table import Table
+
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", overflow="fold")
+    for key, value in summary.items():
+        if isinstance(value, float):
+            text = f"{value:.4g}"
+        elif isinstance(value, (dict, list)):
+            text = json.dumps(value, default=str)
+        else:
+            text = str(value)
+        table.add_row(key, text)
+    console.print(table)

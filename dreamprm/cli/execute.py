@@ -1,8 +1,46 @@
-"""Run every candidate against its tests in the sandbox (placeholder until wired)."""
+"""Run every candidate against its tests in the sandbox (Docker pool, else bubblewrap; never unsandboxed)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
 
-def execute() -> None:
-    """Run every candidate against its tests in the sandbox."""
-    raise NotImplementedError
+import typer
+
+from dreamprm.cli._common import console, handle_errors
+
+
+@handle_errors
+def execute(
+    candidates: Optional[Path] = typer.Option(None, help="candidates table (default: data/candidates.parquet)"),
+    problems: Optional[Path] = typer.Option(None, help="problems table (default: data/problems.parquet)"),
+    output: Optional[Path] = typer.Option(None, help="executions table (default: data/executions.parquet)"),
+    backend: Optional[str] = typer.Option(None, help="auto | docker | bwrap (default: settings.sandbox.backend)"),
+    workers: Optional[int] = typer.Option(None, help="parallel sandboxes (default: number of cores)"),
+    tests: Optional[str] = typer.Option(None, help="all | public | private"),
+    limit: Optional[int] = typer.Option(None, help="only the first N candidates (smoke runs)"),
+    track: bool = typer.Option(True, help="log the run to MLflow"),
+) -> None:
+    """Run every candidate against its tests in the sandbox (Docker pool, else bubblewrap; never unsandboxed)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from flows.execute import execute_flow
+
+    with Progress(TextColumn("[bold]execute"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeRemainingColumn(), console=console, transient=False) as bar:
+        tid = bar.add_task("", total=None)
+        counts: dict[str, int] = {}
+
+        def progress(done: int, total: int, verdict: str) -> None:
+            counts[verdict] = counts.get(verdict, 0) + 1
+            bar.update(tid, completed=done, total=total,
+                       description=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+        out = execute_flow(
+            candidates_path=str(candidates) if candidates else None,
+            problems_path=str(problems) if problems else None,
+            output_path=str(output) if output else None,
+            backend=backend, workers=workers, tests=tests, limit=limit, track=track, progress=progress,
+        )
+    console.print(f"[green]wrote[/] {out['output']} ({int(out['candidates'])} candidates on {out['backend']}, "
+                  f"{out['candidates_per_s']:.2f} candidates/s, pass rate {out['pass_rate']:.1%})")

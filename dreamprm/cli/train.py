@@ -1,0 +1,33 @@
+"""Warm up the PRM on step labels (accelerate; resumes from the newest checkpoint)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dreamprm.cli._common import handle_errors, print_summary
+
+
+@handle_errors
+def train(
+    labels: Optional[Path] = typer.Option(None, help="step labels (default: data/step_labels.parquet)"),
+    output: Optional[Path] = typer.Option(None, help="model folder (default: models/prm-warmup)"),
+    epochs: int = typer.Option(5, help="epochs (paper: 5)"),
+    lr: float = typer.Option(1e-4, help="AdamW learning rate (paper: 1e-4)"),
+    batch_size: int = typer.Option(4, help="per-device batch size"),
+    grad_accum: int = typer.Option(8, help="gradient accumulation (effective batch = batch_size x this)"),
+    max_steps: Optional[int] = typer.Option(None, help="stop after this many optimiser steps"),
+    loss: str = typer.Option("mse", help="mse | bce"),
+    finetune: str = typer.Option("lora", help="lora | full | top_k | head"),
+    num_layers: Optional[int] = typer.Option(None, help="keep this many backbone layers (default: settings)"),
+    resume: bool = typer.Option(True, help="continue from the newest checkpoint"),
+) -> None:
+    """Warm up the PRM on step labels (accelerate; resumes from the newest checkpoint)."""
+    from flows.train import train_flow
+
+    out = train_flow(labels_path=str(labels) if labels else None, out_dir=str(output) if output else None,
+                     epochs=epochs, lr=lr, batch_size=batch_size, grad_accum=grad_accum, max_steps=max_steps,
+                     loss=loss, finetune=finetune, num_layers=num_layers, resume=resume)
+    print_summary("train", out)
