@@ -17,15 +17,24 @@ def settings() -> Settings:
 
 
 def progress_reporter(key: str, description: str, every_s: float = 2.0) -> Callable[[int, int], None]:
-    """A ``progress(done, total)`` callback: a Prefect progress artifact (throttled) and a log line every ~10%."""
+    """A ``progress(done, total)`` callback: a tqdm bar in the terminal, a Prefect progress artifact in the UI
+    (throttled) and a log line every ~10%."""
+    from tqdm.auto import tqdm
+
     artifact_id = None
     try:
         artifact_id = create_progress_artifact(0.0, key=key, description=description)
     except Exception:  # noqa: BLE001 - outside a flow run (plain library use), progress goes to the log only
         artifact_id = None
     last = {"t": 0.0, "decile": -1}
+    bar = tqdm(desc=description, unit="item", dynamic_ncols=True, mininterval=1.0)
 
     def report(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
         pct = 100.0 * done / max(total, 1)
         now = time.monotonic()
         if artifact_id is not None and (now - last["t"] >= every_s or done >= total):

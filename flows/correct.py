@@ -59,7 +59,7 @@ def correct_task(labels_path: str, warmup_dir: str, out_dir: str, overrides: dic
 def correct_flow(mode: str = "weights", labels_path: str | None = None, warmup_dir: str | None = None,
                  out_dir: str | None = None, iterations: int = 100, batch_size: int = 4, meta_batch_size: int = 4,
                  lr: float = 1e-4, meta_lr: float = 1e-2, meta_fraction: float = 0.3,
-                 register: bool = True) -> dict[str, Any]:
+                 register_model: bool = True) -> dict[str, Any]:
     """Correct the noisy step labels by meta-learning (mode labels | weights | none) starting from the warmed-up
     PRM; writes models/prm-<mode>/ and registers the result in MLflow with alias `challenger`."""
     s = settings()
@@ -68,4 +68,4 @@ def correct_flow(mode: str = "weights", labels_path: str | None = None, warmup_d
     out_dir = out_dir or str(s.models_dir / f"prm-{mode}")
     overrides = {"mode": mode, "iterations": iterations, "batch_size": batch_size,
                  "meta_batch_size": meta_batch_size, "lr": lr, "meta_lr": meta_lr, "meta_fraction": meta_fraction}
-    return correct_task(labels_path, warmup_dir, out_dir, overrides, register)
+    return correct_task(labels_path, warmup_dir, out_dir, overrides, register_model)

@@ -21,6 +21,7 @@ from flows._common import settings
 def pipeline_flow(
     release: str | None = None,
     lcb_dir: str | None = None,
+    since: str | None = None,
     recorded: list[str] | None = None,
     source: str | None = "humaneval",
     problems_limit: int = 6,
@@ -60,7 +61,7 @@ def pipeline_flow(
         out[name] = result
         return result
 
-    fetch_cfg = FetchConfig.from_settings(s, release=release, lcb_dir=Path(lcb_dir) if lcb_dir else None,
+    fetch_cfg = FetchConfig.from_settings(s, release=release, lcb_dir=Path(lcb_dir) if lcb_dir else None, since=since,
                                           recorded=[Path(r) for r in recorded or []])
     stage("fetch", fetch_flow, fetch_cfg)
     generated = str(data / "generated.parquet")
@@ -73,7 +74,7 @@ def pipeline_flow(
           eval_fraction=0.0)
     for mode in correct_modes or ["none", "labels", "weights"]:
         stage(f"correct-{mode}", correct_flow, mode=mode, iterations=correct_iterations, batch_size=2,
-              meta_batch_size=2, register=(mode == challenger_mode))
+              meta_batch_size=2, register_model=(mode == challenger_mode))
     stage("evaluate", evaluate_flow, candidates_path=generated, split=evaluate_split,
           challenger=f"prm-{challenger_mode}")
     out["timings_s"] = timings

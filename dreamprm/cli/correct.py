@@ -27,5 +27,5 @@ def correct(
 
     out = correct_flow(mode=mode, labels_path=str(labels) if labels else None,
                        warmup_dir=str(warmup) if warmup else None, out_dir=str(output) if output else None,
-                       iterations=iterations, lr=lr, meta_lr=meta_lr, meta_fraction=meta_fraction, register=register)
+                       iterations=iterations, lr=lr, meta_lr=meta_lr, meta_fraction=meta_fraction, register_model=register)
     print_summary(f"correct ({mode})", out)
