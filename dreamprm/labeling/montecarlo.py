@@ -96,18 +96,26 @@ def _rollout_programs(policy: PolicyBackend, cache: ContentCache, problem: Mappi
     return [tuple(x) for x in hit]  # type: ignore[misc]
 
 
-def _judge_cached(judge: Judge, cache: ContentCache, problem: Mapping[str, Any], programs: Sequence[str]) -> list[bool]:
-    """Pass/fail of each program, reusing cached verdicts (key: problem tests + code)."""
+def _judge_key(problem: Mapping[str, Any], program: str) -> str:
     tests_key = content_key(problem.get("public_tests"), problem.get("private_tests"), problem.get("func_name"),
                             problem.get("test_type"))
-    keys = [content_key("judge", tests_key, p) for p in programs]
+    return content_key("judge", tests_key, program)
+
+
+def _judge_cached(judge: Judge, cache: ContentCache, jobs: Sequence[tuple[Mapping[str, Any], str]]) -> list[bool]:
+    """Pass/fail of each (problem, program), reusing cached verdicts; the misses go to the judge in ONE batch so the
+    sandbox pool runs them in parallel."""
+    keys = [_judge_key(p, code) for p, code in jobs]
     out: list[bool | None] = [cache.get("judge", k) for k in keys]
-    todo = [i for i, v in enumerate(out) if v is None]
+    todo: dict[str, int] = {}
+    for i, v in enumerate(out):
+        if v is None and keys[i] not in todo:
+            todo[keys[i]] = i
     if todo:
-        results = judge([(problem, programs[i]) for i in todo])
-        for i, ok in zip(todo, results):
-            out[i] = bool(ok)
-            cache.put("judge", keys[i], bool(ok))
+        results = judge([jobs[i] for i in todo.values()])
+        for key, ok in zip(todo, results):
+            cache.put("judge", key, bool(ok))
+        out = [cache.get("judge", k) for k in keys]
     return [bool(v) for v in out]
 
 
@@ -137,7 +145,10 @@ def label_candidates(
         _fill_rollouts(policy, cache, jobs[start : start + config.prompt_batch], config)
         if progress:
             progress(min(start + config.prompt_batch, len(jobs)), len(jobs) + total)
-    for done, cand in enumerate(records):
+    # Then run every rollout program in the sandbox, in one batch.
+    plans = []
+    all_jobs: list[tuple[Mapping[str, Any], str]] = []
+    for cand in records:
         cid = str(cand["candidate_id"])
         problem = by_id.get(str(cand["problem_id"]))
         if problem is None:
@@ -146,23 +157,31 @@ def label_candidates(
         if cid not in clean_verdicts:
             raise InputDataError(f"candidate {cid} has no verdict; run `dreamprm execute` first", field="candidate_id")
         split = split_steps(str(cand["code"]), k=config.max_steps)
-        steps = split.steps
-        counts, passes, soft = [], [], []
+        per_prefix = []
         for prefix in split.prefixes[:-1]:
             programs = _rollout_programs(policy, cache, problem, prefix, config)
             runnable = [p for p, rule in programs if not (rule == "rewritten" and config.rewritten == "fail")]
-            verdicts = _judge_cached(judge, cache, problem, runnable) if runnable else []
-            counts.append(len(programs))
-            passes.append(int(sum(verdicts)))
-            soft.append(passes[-1] / len(programs) if programs else 0.0)
+            per_prefix.append((len(programs), len(all_jobs), len(runnable)))
+            all_jobs += [(problem, p) for p in runnable]
+        plans.append((cand, problem, split, per_prefix))
+    verdicts = _judge_cached(judge, cache, all_jobs) if all_jobs else []
+    for done, (cand, problem, split, per_prefix) in enumerate(plans):
+        cid = str(cand["candidate_id"])
+        counts, passes, soft = [], [], []
+        for n_programs, first, n_run in per_prefix:
+            counts.append(n_programs)
+            passes.append(int(sum(verdicts[first : first + n_run])))
+            soft.append(passes[-1] / n_programs if n_programs else 0.0)
         final = 1.0 if clean_verdicts[cid] else 0.0
         soft.append(final)
         counts.append(0)
         passes.append(int(final))
+        steps = split.steps
+        prompt = build_prompt(problem, style=config.style)  # type: ignore[arg-type]
         rows.append({
             "candidate_id": cid,
             "problem_id": str(cand["problem_id"]),
-            "prompt": build_prompt(problem, style=config.style).as_messages()[-1]["content"],  # type: ignore[arg-type]
+            "prompt": prompt.as_messages()[-1]["content"],
             "completions": steps,
             "labels": [s >= 0.5 for s in soft],
             "soft_labels": soft,
@@ -172,7 +191,7 @@ def label_candidates(
             "step_offsets": list(split.offsets),
             "split_rule": split.rule,
             "policy": json.dumps(policy.identity(), sort_keys=True),
-            "prompt_version": build_prompt(problem, style=config.style).prompt_version,  # type: ignore[arg-type]
+            "prompt_version": prompt.prompt_version,
             "sampling": json.dumps(asdict(config), sort_keys=True),
         })
         if progress:
