@@ -1,0 +1,244 @@
+"""Sandbox fidelity against LiveCodeBench's recorded verdicts and HumanEval (reads ../shared/data).
+
+    python benchmarks/fidelity.py [--shared-data DIR] [--limit N] [--skip-tle] [--workers N]
+
+Three checks, each printed with its agreement and every exception:
+1. release_v1 public tests: every officially passing candidate (LCB generation files + official submissions) passes
+   the problem's public examples here (stdin tests, or the LeetCode asserts parsed into functional calls).
+2. recorded first failing tests: a failing candidate whose metadata records the failing test (inputs/expected, not
+   truncated) fails it here too; the problem's officially passing candidates pass it.
+3. HumanEval: canonical solutions pass their check().
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import gzip
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+GEN_FILES = [
+    "lcb_v6_generations_xiangww0108/Qwen2.5-Ins-7B__Scenario.codegeneration_1_0.2_eval_all.json",
+    "lcb_v6_generations_xiangww0108/Qwen-3-8B__Scenario.codegeneration_1_0.2_eval_all.json",
+    "lcb_v6_generations_xiangww0108/Qwen2.5-Ins-7B__Scenario.selfrepair_1_0.2_eval_all.json",
+    "lcb_submissions_official/O1-Mini-2024-09-12__Scenario.codegeneration_1_0.2_eval_all.json",
+    "lcb_submissions_official/O1-Preview-2024-09-12__Scenario.codegeneration_1_0.2_eval_all.json",
+]
+
+
+def shared_data_dir(arg: str | None = None) -> Path:
+    if arg:
+        return Path(arg)
+    env = os.environ.get("SHARED_DATA") or os.environ.get("DREAMPRM_PATHS__SHARED_DATA_DIR")
+    return Path(env) if env else (REPO / ".." / "shared" / "data").resolve()
+
+
+def _lit(v):
+    if not isinstance(v, str):
+        return v
+    try:
+        return json.loads(v)
+    except ValueError:
+        return ast.literal_eval(v)
+
+
+def load_candidates(shared: Path) -> list[dict]:
+    """Every recorded candidate: problem id, code, official verdict, metadata, starter code."""
+    out = []
+    for rel in GEN_FILES:
+        p = shared / rel
+        if not p.exists():
+            continue
+        for row in json.loads(p.read_text()):
+            codes, graded, metas = _lit(row["code_list"]), _lit(row["graded_list"]), _lit(row["metadata"])
+            for k, (code, ok, meta) in enumerate(zip(codes, graded, metas)):
+                out.append({"qid": row["question_id"], "code": code, "passed": bool(ok),
+                            "meta": json.loads(meta) if isinstance(meta, str) else meta,
+                            "starter": row.get("starter_code") or "", "source": f"{p.name}#{k}"})
+    return out
+
+
+def func_name_from_starter(starter: str) -> str:
+    names = re.findall(r"def\s+(\w+)\s*\(", starter)
+    return names[-1] if names else ""
+
+
+def v1_public_tests(shared: Path) -> dict[str, dict]:
+    """question_id -> {tests, func_name}; LeetCode asserts parsed into functional tests."""
+    out = {}
+    for line in (shared / "lcb_v1_public_tests_swebench_selfrepair/lcb_v1_public_tests.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["testtype"] == "stdin":
+            out[row["question_id"]] = {"tests": row["public_test_cases"], "func_name": ""}
+            continue
+        tests, fname = [], ""
+        for node in ast.parse(row["starter_and_public_asserts"]).body:
+            if not isinstance(node, ast.Assert):
+                continue
+            cmp = node.test
+            assert isinstance(cmp, ast.Compare) and isinstance(cmp.ops[0], ast.Eq)
+            call = cmp.left
+            fname = call.func.attr if isinstance(call.func, ast.Attribute) else call.func.id
+            args = [ast.literal_eval(a) for a in call.args]
+            expected = ast.literal_eval(cmp.comparators[0])
+            tests.append({"input": "\n".join(json.dumps(a) for a in args), "output": json.dumps(expected),
+                          "testtype": "functional"})
+        out[row["question_id"]] = {"tests": tests, "func_name": fname}
+    return out
+
+
+def failing_test_cases(cands: list[dict]) -> list[dict]:
+    """Failing candidates whose recorded first failing test is complete."""
+    out = []
+    for c in cands:
+        m = c["meta"]
+        if c["passed"] or "inputs" not in m or "expected" not in m:
+            continue
+        if "truncated" in str(m["inputs"]) or "truncated" in str(m["expected"]):
+            continue
+        fn = func_name_from_starter(c["starter"])
+        if fn:
+            # LiveCodeBench records str() of the parsed values (Python repr), not JSON.
+            try:
+                args = _lit(m["inputs"])
+                expected = _lit(m["expected"])
+                test = {"input": "\n".join(json.dumps(a) for a in args), "output": json.dumps(expected),
+                        "testtype": "functional"}
+            except (ValueError, TypeError, SyntaxError):
+                continue
+        else:
+            test = {"input": m["inputs"], "output": m["expected"], "testtype": "stdin"}
+        out.append({**c, "test": test, "func_name": fn, "code_kind": m.get("error_code")})
+    return out
+
+
+KIND = {-2: "wrong_answer", -3: "time_limit", -4: "runtime_error"}
+
+
+def run_all(backend, jobs: list[dict], label: str) -> list[dict]:
+    from sandbox import run_batch
+
+    results: list[dict | None] = [None] * len(jobs)
+    t0 = time.monotonic()
+    for n, (i, r) in enumerate(run_batch(backend, jobs), start=1):
+        results[i] = r
+        if n % 200 == 0:
+            print(f"  [{label}] {n}/{len(jobs)} ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+    return results  # type: ignore[return-value]
+
+
+def check_public(backend, shared: Path, cands: list[dict], limit: int | None) -> dict:
+    pub = v1_public_tests(shared)
+    todo = [c for c in cands if c["passed"] and c["qid"] in pub][: limit or None]
+    jobs = [{"code": c["code"], "tests": pub[c["qid"]]["tests"], "func_name": pub[c["qid"]]["func_name"]}
+            for c in todo]
+    res = run_all(backend, jobs, "public")
+    exceptions = [(c, r) for c, r in zip(todo, res) if r["verdict"] != "passed"]
+    return {"cases": len(todo), "agree": len(todo) - len(exceptions), "exceptions": exceptions}
+
+
+def check_failing(backend, cands: list[dict], limit: int | None, skip_tle: bool) -> dict:
+    cases = failing_test_cases(cands)
+    if skip_tle:
+        cases = [c for c in cases if c["code_kind"] != -3]
+    cases = cases[: limit or None]
+    passing_by_q = defaultdict(list)
+    for c in cands:
+        if c["passed"]:
+            passing_by_q[c["qid"]].append(c)
+    jobs, tags = [], []
+    for k, c in enumerate(cases):
+        jobs.append({"code": c["code"], "tests": [c["test"]], "func_name": c["func_name"]})
+        tags.append(("fail", k, None))
+        for p in passing_by_q[c["qid"]]:
+            jobs.append({"code": p["code"], "tests": [c["test"]], "func_name": c["func_name"]})
+            tags.append(("pass", k, p))
+    res = run_all(backend, jobs, "failing")
+    fail_ok = kind_ok = pass_ok = pass_n = 0
+    exc_fail, exc_pass = [], []
+    for (what, k, p), r in zip(tags, res):
+        c = cases[k]
+        if what == "fail":
+            if r["verdict"] != "passed":
+                fail_ok += 1
+                kind_ok += KIND.get(c["code_kind"]) == r["verdict"]
+            else:
+                exc_fail.append((c, r))
+        else:
+            pass_n += 1
+            if r["verdict"] == "passed":
+                pass_ok += 1
+            else:
+                exc_pass.append((p, c, r))
+    return {"cases": len(cases), "fail_agree": fail_ok, "kind_agree": kind_ok, "exc_fail": exc_fail,
+            "pass_cases": pass_n, "pass_agree": pass_ok, "exc_pass": exc_pass}
+
+
+def check_humaneval(backend, shared: Path) -> dict:
+    rows = [json.loads(x) for x in gzip.open(shared / "humaneval_openai_pypi/HumanEval.jsonl.gz", "rt")]
+    jobs = [{"code": r["prompt"] + r["canonical_solution"], "func_name": r["entry_point"],
+             "tests": [{"input": r["test"], "output": "", "testtype": "assert"}]} for r in rows]
+    res = run_all(backend, jobs, "humaneval")
+    exc = [(r["task_id"], x) for r, x in zip(rows, res) if x["verdict"] != "passed"]
+    return {"cases": len(rows), "agree": len(rows) - len(exc), "exceptions": exc}
+
+
+def _pct(a: int, n: int) -> str:
+    return f"{a}/{n} ({100 * a / n:.2f}%)" if n else "0/0"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared-data", default=None)
+    ap.add_argument("--limit", type=int, default=None, help="at most N cases per check")
+    ap.add_argument("--skip-tle", action="store_true", help="skip recorded time-limit cases (6 s each)")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--only", choices=("public", "failing", "humaneval"), default=None)
+    args = ap.parse_args(argv)
+    shared = shared_data_dir(args.shared_data)
+    if not shared.is_dir():
+        print(f"shared data not found at {shared}; pass --shared-data or set SHARED_DATA", file=sys.stderr)
+        return 2
+    from sandbox import get_backend
+
+    cands = load_candidates(shared)
+    print(f"{len(cands)} recorded candidates ({sum(c['passed'] for c in cands)} officially passing)")
+    with get_backend(args.backend, workers=args.workers) as backend:
+        if args.only in (None, "public"):
+            r = check_public(backend, shared, cands, args.limit)
+            print(f"\n[1] release_v1 public tests, officially passing candidates pass: {_pct(r['agree'], r['cases'])}")
+            for c, x in r["exceptions"]:
+                print(f"  - {c['qid']} {c['source']}: {x['verdict']} {x['error'][:160]!r}; printed "
+                      f"{x['per_test'][-1]['stdout'][:160]!r}")
+        if args.only in (None, "failing"):
+            r = check_failing(backend, cands, args.limit, args.skip_tle)
+            print(f"\n[2] recorded first failing tests: failing candidates fail here too: "
+                  f"{_pct(r['fail_agree'], r['cases'])}; same failure kind: {_pct(r['kind_agree'], r['cases'])}")
+            print(f"    officially passing candidates of those problems pass that test: "
+                  f"{_pct(r['pass_agree'], r['pass_cases'])}")
+            for c, x in r["exc_fail"]:
+                print(f"  - fails officially, passes here: {c['qid']} {c['source']} (official {c['code_kind']}: "
+                      f"{c['meta'].get('error_message', '')[:100]!r})")
+            for p, c, x in r["exc_pass"]:
+                print(f"  - passes officially, fails here: {p['qid']} {p['source']} on the test of {c['source']}: "
+                      f"{x['verdict']} {x['error'][:120]!r}")
+        if args.only in (None, "humaneval"):
+            r = check_humaneval(backend, shared)
+            print(f"\n[3] HumanEval canonical solutions pass: {_pct(r['agree'], r['cases'])}")
+            for tid, x in r["exceptions"]:
+                print(f"  - {tid}: {x['verdict']} {x['error'][:200]!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The execute stage's domain glue: candidates + problems -> the executions table, through the sandbox batch API.
+
+Every candidate runs against all of its problem's tests (public then private) in the sandbox (Docker pool, else
+bubblewrap; never unsandboxed), with LiveCodeBench semantics. Results are cached by ``exec_key`` = sha256 of (code,
+tests, limits, harness version), so a re-run executes only what changed. ``SandboxJudge`` offers the same machinery
+to the Monte-Carlo labeler (``dreamprm.labeling.montecarlo.Judge``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from dreamprm.data.schema import EXECUTION_COLUMNS, VERDICTS
+from dreamprm.errors import InputDataError, ServiceUnavailable
+from dreamprm.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class ExecuteConfig:
+    backend: str = "auto"
+    workers: int = 0
+    memory_mb: int = 1024
+    test_timeout_s: float = 6.0
+    image: str = "dreamprm-sandbox:latest"
+    tests: str = "all"  # all | public | private
+    cache_path: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> "ExecuteConfig":
+        s = settings or get_settings()
+        base = dict(backend=s.sandbox.backend, workers=s.sandbox.workers, memory_mb=s.sandbox.memory_mb,
+                    test_timeout_s=s.sandbox.test_timeout_s, image=s.sandbox.image,
+                    cache_path=s.cache_dir / "executions.sqlite")
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)
+
+    def limits(self) -> dict[str, Any]:
+        return {"test_timeout_s": float(self.test_timeout_s)}
+
+
+def problem_tests(problem: Mapping[str, Any], which: str = "all") -> list[dict]:
+    """The problem's tests as the harness wants them (public first, then private)."""
+    out: list[dict] = []
+    for col in (("public_tests",) if which == "public" else ("private_tests",) if which == "private"
+                else ("public_tests", "private_tests")):
+        raw = problem.get(col)
+        if raw is None or (isinstance(raw, float) and pd.isna(raw)) or raw == "":
+            continue
+        try:
+            tests = json.loads(raw) if isinstance(raw, str) else list(raw)
+        except ValueError as exc:
+            raise InputDataError(f"tests are not valid JSON ({exc})", field=col,
+                                 expected="a JSON list of {input, output, testtype}") from None
+        out.extend(tests)
+    return out
+
+
+def make_job(code: str, problem: Mapping[str, Any], config: ExecuteConfig) -> dict:
+    return {"code": code if isinstance(code, str) else "", "tests": problem_tests(problem, config.tests),
+            "func_name": problem.get("func_name") or "", "limits": config.limits()}
+
+
+def open_backend(config: ExecuteConfig):
+    """The configured sandbox backend; a clear ServiceUnavailable when none can run."""
+    from sandbox import SandboxUnavailable, get_backend
+
+    opts: dict[str, Any] = {"workers": config.workers, "memory_mb": config.memory_mb}
+    if config.backend in ("auto", "docker"):
+        opts["image"] = config.image
+    try:
+        return get_backend(config.backend, **opts)
+    except SandboxUnavailable as exc:
+        raise ServiceUnavailable(str(exc)) from None
+    except TypeError:  # bwrap takes no image
+        opts.pop("image", None)
+        return get_backend(config.backend, **opts)
+
+
+def execution_row(candidate: Mapping[str, Any], result: Mapping[str, Any], backend: str) -> dict:
+    return {
+        "candidate_id": candidate["candidate_id"],
+        "problem_id": candidate["problem_id"],
+        "exec_key": result.get("key", ""),
+        "verdict": result["verdict"],
+        "passed": bool(result["verdict"] == "passed"),
+        "num_tests": int(result.get("num_tests", 0)),
+        "num_passed": int(result.get("num_passed", 0)),
+        "per_test": json.dumps(result.get("per_test", [])),
+        "time_s": float(result.get("time_s", 0.0)),
+        "backend": result.get("backend", backend),
+    }
+
+
+@dataclass
+class ExecutionSummary:
+    n: int = 0
+    cached: int = 0
+    wall_s: float = 0.0
+    tests_run: int = 0
+    verdicts: Counter = field(default_factory=Counter)
+
+    @property
+    def candidates_per_s(self) -> float:
+        return (self.n - self.cached) / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def tests_per_s(self) -> float:
+        return self.tests_run / self.wall_s if self.wall_s > 0 else 0.0
+
+    def metrics(self) -> dict[str, float]:
+        m = {"candidates": self.n, "cached": self.cached, "wall_s": self.wall_s,
+             "candidates_per_s": self.candidates_per_s, "tests_per_s": self.tests_per_s,
+             "pass_rate": self.verdicts["passed"] / self.n if self.n else 0.0}
+        m.update({f"verdict_{v}": self.verdicts.get(v, 0) for v in VERDICTS})
+        return m
+
+    def markdown(self) -> str:
+        lines = ["| verdict | count | share |", "| --- | ---: | ---: |"]
+        for v in VERDICTS:
+            c = self.verdicts.get(v, 0)
+            lines.append(f"| {v} | {c} | {c / self.n:.1%} |" if self.n else f"| {v} | 0 | - |")
+        lines.append(f"\n{self.n} candidates ({self.cached} cached) in {self.wall_s:.1f} s: "
+                     f"{self.candidates_per_s:.2f} candidates/s, {self.tests_per_s:.1f} tests/s executed")
+        return "\n".join(lines)
+
+
+def execute_candidates(candidates: pd.DataFrame, problems: pd.DataFrame, config: ExecuteConfig,
+                       backend: Any = None,
+                       progress: Callable[[int, int, str], None] | None = None) -> tuple[pd.DataFrame, ExecutionSummary]:
+    """Run every candidate; returns the executions table (EXECUTION_COLUMNS, candidates' order) and a summary."""
+    from sandbox import ResultCache, run_batch
+
+    missing = [c for c in ("candidate_id", "problem_id", "code") if c not in candidates.columns]
+    if missing:
+        raise InputDataError(f"candidates table lacks columns {missing}", field=missing[0])
+    by_id = {str(p["problem_id"]): p for p in problems.to_dict("records")}
+    cands = candidates.to_dict("records")
+    unknown = sorted({str(c["problem_id"]) for c in cands} - set(by_id))
+    if unknown:
+        raise InputDataError(f"{len(unknown)} candidates answer problems not in the problems table, e.g. "
+                             f"{unknown[:3]}", field="problem_id")
+    jobs = [make_job(c["code"], by_id[str(c["problem_id"])], config) for c in cands]
+    cache = ResultCache(config.cache_path) if config.cache_path else None
+    own = backend is None
+    backend = backend or open_backend(config)
+    rows: list[dict | None] = [None] * len(cands)
+    summary = ExecutionSummary(n=len(cands))
+    t0 = time.monotonic()
+    try:
+        for done, (i, res) in enumerate(run_batch(backend, jobs, cache=cache), start=1):
+            rows[i] = execution_row(cands[i], res, backend.name)
+            summary.verdicts[res["verdict"]] += 1
+            if res.get("cached"):
+                summary.cached += 1
+            else:
+                summary.tests_run += len(res.get("per_test", []))
+            if progress:
+                progress(done, len(cands), res["verdict"])
+    finally:
+        if own:
+            backend.close()
+    summary.wall_s = time.monotonic() - t0
+    df = pd.DataFrame([r for r in rows if r is not None], columns=list(EXECUTION_COLUMNS))
+    return df, summary
+
+
+class SandboxJudge:
+    """``dreamprm.labeling.montecarlo.Judge`` over the sandbox: jobs of (problem row, code) -> passed?"""
+
+    def __init__(self, config: ExecuteConfig | None = None, backend: Any = None) -> None:
+        self.config = config or ExecuteConfig.from_settings()
+        self._backend = backend
+
+    def __call__(self, jobs: Sequence[tuple[Mapping[str, Any], str]]) -> list[bool]:
+        from sandbox import ResultCache, run_batch
+
+        if self._backend is None:
+            self._backend = open_backend(self.config)
+        cache = ResultCache(self.config.cache_path) if self.config.cache_path else None
+        out = [False] * len(jobs)
+        for i, res in run_batch(self._backend, [make_job(code, p, self.config) for p, code in jobs], cache=cache):
+            out[i] = res["verdict"] == "passed"
+        return out
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+
+def verdict_counts(executions: Iterable[str]) -> dict[str, int]:
+    c = Counter(executions)
+    return {v: c.get(v, 0) for v in VERDICTS}
