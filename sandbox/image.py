@@ -30,7 +30,12 @@ HARNESS_LABEL = "org.dreamprm.harness_sha256"
 
 
 def harness_sha256() -> str:
-    return hashlib.sha256(HARNESS_PATH.read_bytes()).hexdigest()
+    """The image's content fingerprint: harness, Dockerfile and offline base, so a change to any of them makes
+    the built image stale and `build-image` rebuilds it without --force."""
+    h = hashlib.sha256(HARNESS_PATH.read_bytes())
+    h.update((IMAGE_DIR / "Dockerfile").read_bytes())
+    h.update(OFFLINE_BASE.encode())
+    return h.hexdigest()
 
 
 def default_cache_dir() -> Path:

@@ -40,14 +40,14 @@ def pipeline(
     lcb_dir: Optional[str] = typer.Option(None, help="folder with LiveCodeBench release files"),
     recorded: Optional[List[str]] = typer.Option(None, help="folders of recorded *_eval_all.json generations"),
     source: Optional[str] = typer.Option("humaneval", help="generate for problems of this source"),
-    problems_limit: int = typer.Option(6, help="problems to generate for (0 = all)"),
-    n: int = typer.Option(3, "--n", "-n", help="candidates per problem"),
+    problems_limit: int = typer.Option(4, help="problems to generate for (0 = all)"),
+    n: int = typer.Option(2, "--n", "-n", help="candidates per problem"),
     rollouts: int = typer.Option(2, help="Monte-Carlo rollouts per step prefix (paper: 16)"),
-    label_limit: int = typer.Option(12, help="candidates to label (0 = all)"),
-    train_epochs: int = typer.Option(3, help="warm-up epochs"),
-    correct_iterations: int = typer.Option(8, help="bi-level iterations per correction mode"),
-    gen_max_tokens: int = typer.Option(320, help="token budget per candidate"),
-    rollout_max_tokens: int = typer.Option(320, help="token budget per rollout"),
+    label_limit: int = typer.Option(6, help="candidates to label (0 = all)"),
+    train_epochs: int = typer.Option(2, help="warm-up epochs"),
+    correct_iterations: int = typer.Option(4, help="bi-level iterations per correction mode"),
+    gen_max_tokens: int = typer.Option(256, help="token budget per candidate"),
+    rollout_max_tokens: int = typer.Option(192, help="token budget per rollout"),
 ) -> None:
     """Run the whole pipeline (fetch -> generate -> execute -> label -> train -> correct -> evaluate -> promote)."""
     from flows.pipeline import pipeline_flow
