@@ -36,6 +36,11 @@ def fetch(
     """Fetch benchmark problems and recorded candidates into validated, versioned tables."""
     from dreamprm.data.fetch import FetchConfig, run_fetch
 
+    # An empty value means "not set" (so dvc.yaml can pass every parameter from params.yaml).
+    release = release or None
+    lcb_dir = lcb_dir if lcb_dir and str(lcb_dir) not in ("", ".") else None
+    mbpp = mbpp if mbpp and str(mbpp) not in ("", ".") else None
+    recorded = [r for r in (recorded or []) if str(r) not in ("", ".")]
     config = FetchConfig.from_settings(release=release, lcb_dir=lcb_dir, since=since, until=until,
                                        humaneval=humaneval, mbpp=mbpp, recorded=list(recorded or []),
                                        cutoff=cutoff, out_dir=out_dir).check()
