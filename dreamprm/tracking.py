@@ -6,6 +6,7 @@ stage, data version, policy, backbone, seed, git commit. MLflow itself is import
 
 from __future__ import annotations
 
+import os
 import subprocess
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -52,6 +53,25 @@ class RunIdentity:
         return {f"dreamprm.{k}": str(v) for k, v in asdict(self).items()}
 
 
+PARENT_RUN_ENV = "DREAMPRM_PARENT_RUN_ID"
+
+
+@contextmanager
+def parent_run(identity: RunIdentity, params: dict[str, Any] | None = None,
+               settings: Settings | None = None) -> Iterator[Any]:
+    """The pipeline's MLflow run: every stage run opened inside this block is nested under it."""
+    with stage_run(identity, params, settings) as run:
+        previous = os.environ.get(PARENT_RUN_ENV)
+        os.environ[PARENT_RUN_ENV] = run.info.run_id
+        try:
+            yield run
+        finally:
+            if previous is None:
+                os.environ.pop(PARENT_RUN_ENV, None)
+            else:
+                os.environ[PARENT_RUN_ENV] = previous
+
+
 def configure_mlflow(settings: Settings | None = None) -> None:
     """Point MLflow at the configured tracking store and experiment."""
     import mlflow
@@ -69,7 +89,13 @@ def stage_run(identity: RunIdentity, params: dict[str, Any] | None = None,
     import mlflow
 
     configure_mlflow(settings)
-    with mlflow.start_run(run_name=identity.run_name, tags=identity.tags()) as run:
+    tags = identity.tags()
+    parent = os.environ.get(PARENT_RUN_ENV)
+    if parent:
+        # Nested under the pipeline's run (by tag: stage tasks may run in other threads than the parent run).
+        tags["mlflow.parentRunId"] = parent
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(run_name=identity.run_name, tags=tags, nested=nested) as run:
         base = {k: v for k, v in asdict(identity).items()}
         mlflow.log_params({**base, **{k: _param(v) for k, v in (params or {}).items()}})
         yield run

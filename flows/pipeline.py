@@ -1,16 +1,17 @@
 """The whole pipeline as one Prefect flow: fetch -> generate -> execute -> label -> train -> correct -> evaluate ->
 register/promote. Every stage is a subflow with its own caching, so a re-run redoes only what changed (fetch
-tables, generations, rollouts and executions are cached by content; training resumes from its checkpoints).
+tables, generations, rollouts and executions are cached by content; training resumes from its checkpoints). Stages
+pass artifact paths, not objects. One MLflow parent run holds a nested run per stage.
 
-The defaults are sized for the embedded demo (SmolLM2 on 2 CPU cores, about 20 minutes); production runs raise them
-(from the Prefect UI, where every parameter is editable, or `dreamprm pipeline --help`).
+The defaults are sized for the embedded demo (SmolLM2 on 2 CPU cores, well under 20 minutes); production runs raise
+them (from the Prefect UI, where every parameter is editable, or `dreamprm pipeline --help`).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from prefect import flow, get_run_logger
 
@@ -37,7 +38,39 @@ def pipeline_flow(
     evaluate_split: str | None = "test",
     challenger_mode: str = "weights",
 ) -> dict[str, Any]:
-    """Run every stage in order; returns each stage's summary and the evaluation table."""
+    """Run every stage in order; returns each stage's summary, the timings and the MLflow parent run id."""
+    import mlflow
+
+    from dreamprm.tracking import RunIdentity, parent_run
+
+    params = dict(locals())
+    params.pop("mlflow")
+    params.pop("RunIdentity")
+    params.pop("parent_run")
+    log = get_run_logger()
+    s = settings()
+    timings: dict[str, float] = {}
+    out: dict[str, Any] = {}
+
+    def stage(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        log.info("stage %s ...", name)
+        out[name] = fn(*args, **kwargs)
+        timings[name] = round(time.perf_counter() - t0, 1)
+        return out[name]
+
+    ident = RunIdentity(stage="pipeline", data_version=release or source or "default", policy=s.policy.model,
+                        backbone=s.prm.backbone, seed=s.seed)
+    with parent_run(ident, params=params) as run:
+        _run_stages(stage, params)
+        mlflow.log_metrics({f"seconds.{k}": v for k, v in timings.items()})
+        out["mlflow_run_id"] = run.info.run_id
+    out["timings_s"] = timings
+    return out
+
+
+def _run_stages(stage: Callable[..., Any], p: dict[str, Any]) -> None:
+    """The stages in order; ``stage`` runs one subflow, times it and keeps its summary."""
     from dreamprm.data.fetch import FetchConfig
     from flows.correct import correct_flow
     from flows.evaluate import evaluate_flow
@@ -47,35 +80,22 @@ def pipeline_flow(
     from flows.label import label_flow
     from flows.train import train_flow
 
-    log = get_run_logger()
     s = settings()
     data = s.data_dir
-    timings: dict[str, float] = {}
-    out: dict[str, Any] = {}
-
-    def stage(name: str, fn, *args, **kwargs):
-        t0 = time.perf_counter()
-        log.info("stage %s ...", name)
-        result = fn(*args, **kwargs)
-        timings[name] = round(time.perf_counter() - t0, 1)
-        out[name] = result
-        return result
-
-    fetch_cfg = FetchConfig.from_settings(s, release=release, lcb_dir=Path(lcb_dir) if lcb_dir else None, since=since,
-                                          recorded=[Path(r) for r in recorded or []])
+    fetch_cfg = FetchConfig.from_settings(s, release=p["release"], since=p["since"],
+                                          lcb_dir=Path(p["lcb_dir"]) if p["lcb_dir"] else None,
+                                          recorded=[Path(r) for r in p["recorded"] or []])
     stage("fetch", fetch_flow, fetch_cfg)
     generated = str(data / "generated.parquet")
-    stage("generate", generate_flow, out_path=generated, n=n, max_tokens=gen_max_tokens, source=source,
-          limit=problems_limit)
+    stage("generate", generate_flow, out_path=generated, n=p["n"], max_tokens=p["gen_max_tokens"],
+          source=p["source"], limit=p["problems_limit"])
     stage("execute", execute_flow, candidates_path=generated, output_path=str(data / "executions.parquet"))
-    stage("label", label_flow, candidates_path=generated, rollouts=rollouts, max_tokens=rollout_max_tokens,
-          limit=label_limit)
-    stage("train", train_flow, epochs=train_epochs, max_steps=train_max_steps, batch_size=2, grad_accum=2,
-          eval_fraction=0.0)
-    for mode in correct_modes or ["none", "labels", "weights"]:
-        stage(f"correct-{mode}", correct_flow, mode=mode, iterations=correct_iterations, batch_size=2,
-              meta_batch_size=2, register_model=(mode == challenger_mode))
-    stage("evaluate", evaluate_flow, candidates_path=generated, split=evaluate_split,
-          challenger=f"prm-{challenger_mode}")
-    out["timings_s"] = timings
-    return out
+    stage("label", label_flow, candidates_path=generated, rollouts=p["rollouts"],
+          max_tokens=p["rollout_max_tokens"], limit=p["label_limit"])
+    stage("train", train_flow, epochs=p["train_epochs"], max_steps=p["train_max_steps"], batch_size=2,
+          grad_accum=2, eval_fraction=0.0)
+    for mode in p["correct_modes"] or ["none", "labels", "weights"]:
+        stage(f"correct-{mode}", correct_flow, mode=mode, iterations=p["correct_iterations"], batch_size=2,
+              meta_batch_size=2, register_model=(mode == p["challenger_mode"]))
+    stage("evaluate", evaluate_flow, candidates_path=generated, split=p["evaluate_split"],
+          challenger=f"prm-{p['challenger_mode']}")
