@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -71,12 +72,34 @@ def write_and_log(executions: pd.DataFrame, summary: E.ExecutionSummary, output:
     return output
 
 
-@flow(name="execute", log_prints=True)
+_PROGRESS: list[Callable[[int, int, str], None]] = []
+
+
+@contextmanager
+def progress_callback(fn: Callable[[int, int, str], None]) -> Iterator[None]:
+    """Report (done, total, verdict) to `fn` while a flow runs in this process.
+
+    The callback is deliberately not a flow parameter: Prefect records flow parameters as JSON, so flows take only
+    serialisable values (paths, names, numbers) and live objects stay out of the parameter record."""
+    _PROGRESS.append(fn)
+    try:
+        yield
+    finally:
+        _PROGRESS.remove(fn)
+
+
+def _progress(done: int, total: int, verdict: str) -> None:
+    for fn in list(_PROGRESS):
+        fn(done, total, verdict)
+
+
+@flow(name="execute", log_prints=True, validate_parameters=True)
 def execute_flow(candidates_path: str | None = None, problems_path: str | None = None,
                  output_path: str | None = None, backend: str | None = None, workers: int | None = None,
-                 tests: str | None = None, limit: int | None = None, track: bool = True,
-                 progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
-    """All candidates of the candidates table -> the executions table (data/executions.parquet by default)."""
+                 tests: str | None = None, limit: int | None = None, track: bool = True) -> dict[str, Any]:
+    """All candidates of the candidates table -> the executions table (data/executions.parquet by default).
+
+    Parameters are plain serialisable values; see `progress_callback` for live progress."""
     from dreamprm.settings import get_settings
 
     s = get_settings()
@@ -89,7 +112,7 @@ def execute_flow(candidates_path: str | None = None, problems_path: str | None =
         candidates = candidates.head(limit)
     sb = open_backend(config)
     try:
-        executions, summary = run_executions(candidates, problems, config, sb, progress)
+        executions, summary = run_executions(candidates, problems, config, sb, _progress)
     finally:
         sb.close()
     write_and_log(executions, summary, output_path, config, sb.name, track)

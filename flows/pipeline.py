@@ -94,6 +94,8 @@ def _run_stages(stage: Callable[..., Any], p: dict[str, Any]) -> None:
           max_tokens=p["rollout_max_tokens"], limit=p["label_limit"])
     stage("train", train_flow, epochs=p["train_epochs"], max_steps=p["train_max_steps"], batch_size=2,
           grad_accum=2, eval_fraction=0.0)
+    stage("train-orm", train_flow, epochs=p["train_epochs"], max_steps=p["train_max_steps"], batch_size=2,
+          grad_accum=2, eval_fraction=0.0, outcome_only=True)
     for mode in p["correct_modes"] or ["none", "labels", "weights"]:
         stage(f"correct-{mode}", correct_flow, mode=mode, iterations=p["correct_iterations"], batch_size=2,
               meta_batch_size=2, register_model=(mode == p["challenger_mode"]))

@@ -15,22 +15,24 @@ from flows._common import progress_reporter, settings
 
 @task(cache_policy=NO_CACHE)
 def train_task(labels_path: str, out_dir: str, prm_overrides: dict[str, Any], train_overrides: dict[str, Any],
-               eval_fraction: float, resume: bool) -> dict[str, Any]:
+               eval_fraction: float, resume: bool, outcome_only: bool = False) -> dict[str, Any]:
     import mlflow
 
     from dreamprm.prm.correct import split_by_problem
     from dreamprm.prm.model import PRMConfig, ProcessRewardModel
-    from dreamprm.prm.train import TrainConfig, train_prm
+    from dreamprm.prm.train import TrainConfig, outcome_rows, train_prm
     from dreamprm.tracking import RunIdentity, stage_run
 
     s = settings()
     rows = read_parquet(labels_path)
+    if outcome_only:
+        rows = outcome_rows(rows)
     prm_cfg = PRMConfig.from_settings(s, **prm_overrides)
     cfg = TrainConfig(seed=s.seed, **train_overrides)
     train_rows, eval_rows = (split_by_problem(rows, eval_fraction, s.seed)
                              if eval_fraction > 0 and rows["problem_id"].nunique() >= 2 else (rows, None))
     prm = ProcessRewardModel.from_config(prm_cfg, cache_dir=s.cache_dir / "models", seed=s.seed)
-    ident = RunIdentity(stage="train", data_version=Path(labels_path).stem, backbone=prm_cfg.backbone, seed=s.seed)
+    ident = RunIdentity(stage="train-orm" if outcome_only else "train", data_version=Path(labels_path).stem, backbone=prm_cfg.backbone, seed=s.seed)
     params = {**{f"prm.{k}": v for k, v in prm_cfg.to_dict().items() if k != "template"},
               **{f"train.{k}": v for k, v in asdict(cfg).items()}, "train_rows": len(train_rows),
               "eval_rows": 0 if eval_rows is None else len(eval_rows), **prm.parameter_counts()}
@@ -51,15 +53,16 @@ def train_task(labels_path: str, out_dir: str, prm_overrides: dict[str, Any], tr
 def train_flow(labels_path: str | None = None, out_dir: str | None = None, epochs: int = 5, lr: float = 1e-4,
                batch_size: int = 4, grad_accum: int = 8, max_steps: int | None = None, loss: str = "mse",
                finetune: str = "lora", num_layers: int | None = None, eval_fraction: float = 0.2,
-               resume: bool = True) -> dict[str, Any]:
+               resume: bool = True, outcome_only: bool = False) -> dict[str, Any]:
     """Warm up the PRM on step labels (default data/step_labels.parquet) into models/prm-warmup/ (accelerate
-    checkpoints under checkpoints/, the final model under final/); resumes from the newest checkpoint."""
+    checkpoints under checkpoints/, the final model under final/); resumes from the newest checkpoint.
+    ``outcome_only`` trains the ORM baseline instead (final verdicts only) into models/orm/."""
     s = settings()
     labels_path = labels_path or str(s.data_dir / "step_labels.parquet")
-    out_dir = out_dir or str(s.models_dir / "prm-warmup")
+    out_dir = out_dir or str(s.models_dir / ("orm" if outcome_only else "prm-warmup"))
     prm_overrides: dict[str, Any] = {"finetune": finetune}
     if num_layers is not None:
         prm_overrides["num_layers"] = num_layers
     train_overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
                        "max_steps": max_steps, "loss": loss}
-    return train_task(labels_path, out_dir, prm_overrides, train_overrides, eval_fraction, resume)
+    return train_task(labels_path, out_dir, prm_overrides, train_overrides, eval_fraction, resume, outcome_only)

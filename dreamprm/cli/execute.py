@@ -24,7 +24,7 @@ def execute(
     """Run every candidate against its tests in the sandbox (Docker pool, else bubblewrap; never unsandboxed)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from flows.execute import execute_flow
+    from flows.execute import execute_flow, progress_callback
 
     with Progress(TextColumn("[bold]execute"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeRemainingColumn(), console=console, transient=False) as bar:
@@ -36,11 +36,12 @@ def execute(
             bar.update(tid, completed=done, total=total,
                        description=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
-        out = execute_flow(
-            candidates_path=str(candidates) if candidates else None,
-            problems_path=str(problems) if problems else None,
-            output_path=str(output) if output else None,
-            backend=backend, workers=workers, tests=tests, limit=limit, track=track, progress=progress,
-        )
+        with progress_callback(progress):
+            out = execute_flow(
+                candidates_path=str(candidates) if candidates else None,
+                problems_path=str(problems) if problems else None,
+                output_path=str(output) if output else None,
+                backend=backend, workers=workers, tests=tests, limit=limit, track=track,
+            )
     console.print(f"[green]wrote[/] {out['output']} ({int(out['candidates'])} candidates on {out['backend']}, "
                   f"{out['candidates_per_s']:.2f} candidates/s, pass rate {out['pass_rate']:.1%})")

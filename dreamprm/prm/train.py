@@ -253,3 +253,13 @@ def _peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def outcome_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Step-label rows turned into outcome-only rows (the ORM baseline): the whole program as one step whose label is
+    its clean final verdict; no Monte-Carlo step labels are used."""
+    out = rows.copy()
+    out["completions"] = [["".join(steps)] for steps in rows["completions"]]
+    out["soft_labels"] = [[float(list(labels)[-1])] for labels in rows["soft_labels"]]
+    out["clean"] = [[True] for _ in range(len(rows))]
+    return out

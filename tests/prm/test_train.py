@@ -79,3 +79,12 @@ def test_mismatched_labels_name_the_row(prm: ProcessRewardModel, tmp_path: Path)
     bad.at[1, "soft_labels"] = [0.5]
     with pytest.raises(InputDataError, match="c1.*line 1|line 1.*c1"):
         train_prm(prm, bad, None, TrainConfig(max_steps=1), tmp_path / "out")
+
+
+def test_outcome_rows_keep_only_the_final_verdict() -> None:
+    from dreamprm.prm.train import outcome_rows
+
+    out = outcome_rows(rows(2))
+    assert [len(c) for c in out["completions"]] == [1, 1]
+    assert out["completions"][0][0] == "".join(rows(2)["completions"][0])
+    assert [list(x) for x in out["soft_labels"]] == [[1.0], [0.0]]
