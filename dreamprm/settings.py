@@ -89,7 +89,7 @@ class PRMSettings(BaseModel):
     """The process reward model's backbone."""
 
     backbone: str = "smollm2"
-    num_layers: int = 12
+    num_layers: int = 12  # keep the first k decoder layers; 0 keeps all
 
 
 class Settings(BaseSettings):

@@ -76,7 +76,8 @@ class PRMConfig:
             from dreamprm.settings import get_settings
 
             settings = get_settings()
-        base: dict[str, Any] = {"backbone": settings.prm.backbone, "num_layers": settings.prm.num_layers}
+        # num_layers 0 in the settings means "keep every layer".
+        base: dict[str, Any] = {"backbone": settings.prm.backbone, "num_layers": settings.prm.num_layers or None}
         base.update(overrides)
         return cls(**base)
 
