@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from dreamprm.cli import correct, evaluate, execute, fetch, generate, info, label, pipeline, train
+from dreamprm.cli import correct, evaluate, execute, fetch, generate, info, label, pipeline, rerank, train
 
 app = typer.Typer(
     name="dreamprm",
@@ -29,6 +29,7 @@ app.command("label", help=label.__doc__)(label.label)
 app.command("train", help=train.__doc__)(train.train)
 app.command("correct", help=correct.__doc__)(correct.correct)
 app.command("evaluate", help=evaluate.__doc__)(evaluate.evaluate)
+app.command("rerank", help=rerank.__doc__)(rerank.rerank)
 
 
 def main() -> None:  # pragma: no cover - console entry point
