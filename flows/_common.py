@@ -4,7 +4,7 @@ artifact), and the settings. Kept here so the flows themselves stay a screen lon
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -49,3 +49,19 @@ def progress_reporter(key: str, description: str, every_s: float = 2.0) -> Calla
                 pass
 
     return report
+
+
+def retry_when(*exc_types: type[BaseException]) -> Callable[[Any, Any, Any], bool]:
+    """A Prefect ``retry_condition_fn``: retry only when the task failed with one of ``exc_types`` (a service that
+    may come back), never for bad input."""
+
+    def condition(task: Any, task_run: Any, state: Any) -> bool:
+        try:
+            state.result()
+        except exc_types:
+            return True
+        except Exception:  # noqa: BLE001 - any other failure is final
+            return False
+        return False
+
+    return condition

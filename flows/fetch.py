@@ -29,6 +29,7 @@ from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from dreamprm.data import fetch as F
 from dreamprm.data.livecodebench import HubUnavailable
+from flows._common import retry_when
 
 CACHED: dict[str, Any] = {"cache_policy": INPUTS + TASK_SOURCE, "persist_result": True}
 
@@ -47,17 +48,7 @@ def fingerprint(paths: list[Path | str], pattern: str = "*") -> str:
     return h.hexdigest()
 
 
-def _is_network_error(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except HubUnavailable:
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-    return False
-
-
-@task(retries=2, retry_delay_seconds=1, retry_condition_fn=_is_network_error, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=1, retry_condition_fn=retry_when(HubUnavailable), cache_policy=NO_CACHE)
 def resolve_lcb_files(config: F.FetchConfig) -> list[str]:
     return [str(p) for p in F.lcb_files(config)]
 
