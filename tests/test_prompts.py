@@ -148,3 +148,14 @@ def test_generation_key_names_prompt_version_model_and_params(tmp_path):
     shutil.copytree(TEMPLATE_DIR, copy)
     (copy / "system.jinja").write_text((copy / "system.jinja").read_text() + " ")
     assert key != generation_key(build_prompt(STDIN, template_dir=copy), backend, params)
+
+
+def test_rollout_prompt_keeps_a_code_only_statement() -> None:
+    """HumanEval rows carry the stub as both statement and starter code; a rollout prompt replaces the starter code
+    with the prefix, so the stub must still be shown as the question."""
+    stub = 'def add(a, b):\n    """Return a + b."""\n'
+    problem = {"problem_id": "HumanEval/x", "statement": stub, "starter_code": stub, "test_type": "assert",
+               "func_name": "add"}
+    rollout = build_prompt(problem, code_prefix="def helper():\n    return 0\n")
+    text = rollout.as_messages()[-1]["content"]
+    assert "def add(a, b)" in text and "def helper()" in text

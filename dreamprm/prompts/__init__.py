@@ -116,7 +116,8 @@ def build_prompt(
         "func_name": func_name,
         "code_prefix": code_prefix.rstrip("\n") if code_prefix is not None else None,
         # HumanEval rows may carry the signature+docstring as both statement and starter code: show it once.
-        "statement_is_code": bool(starter.strip()) and statement.strip() == starter.strip(),
+        # (Not in rollout prompts: there the starter slot holds the prefix, so the statement must be shown.)
+        "statement_is_code": bool(starter.strip()) and statement.strip() == starter.strip() and code_prefix is None,
     }
     parts = []
     if style == "cof":
