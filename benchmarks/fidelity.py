@@ -63,13 +63,45 @@ def load_candidates(shared: Path) -> list[dict]:
             for k, (code, ok, meta) in enumerate(zip(codes, graded, metas)):
                 out.append({"qid": row["question_id"], "code": code, "passed": bool(ok),
                             "meta": json.loads(meta) if isinstance(meta, str) else meta,
-                            "starter": row.get("starter_code") or "", "source": f"{p.name}#{k}"})
+                            "starter": row.get("starter_code") or "", "source": f"{p.name}#{k}",
+                            "content": row.get("question_content") or ""})
     return out
 
 
 def func_name_from_starter(starter: str) -> str:
     names = re.findall(r"def\s+(\w+)\s*\(", starter)
     return names[-1] if names else ""
+
+
+def return_annotation(starter: str) -> str:
+    """The starter's return annotation ('str', 'List[int]', ...), '' when there is none."""
+    found = re.findall(r"\)\s*->\s*([^:]+?)\s*:\s*$", starter, flags=re.M)
+    return found[-1].strip() if found else ""
+
+
+def _py_lit(v: str):
+    """A value LiveCodeBench recorded with str(): Python literal syntax first, JSON as a fallback."""
+    try:
+        return ast.literal_eval(v)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return json.loads(v)
+
+
+def functional_test_from_metadata(meta: dict, starter: str) -> dict:
+    """Rebuild a functional test from LiveCodeBench's failure metadata.
+
+    grade_call_based records ``truncatefn(gt_inp)`` and ``truncatefn(gt_out)``, i.e. ``str()`` of the parsed
+    argument list and of the parsed expected value: Python reprs, not JSON. A ``str`` return value therefore loses
+    its quotes (``'43520'`` is the string, not the int), so the starter's return annotation decides how the expected
+    value is read. Raises ValueError/SyntaxError when a value cannot be read back.
+    """
+    args = _py_lit(meta["inputs"])
+    if not isinstance(args, list):
+        raise ValueError("recorded inputs are not an argument list")
+    ret = return_annotation(starter)
+    expected = meta["expected"] if ret == "str" else _py_lit(meta["expected"])
+    return {"input": "\n".join(json.dumps(a) for a in args), "output": json.dumps(expected),
+            "testtype": "functional"}
 
 
 def v1_public_tests(shared: Path) -> dict[str, dict]:
@@ -107,13 +139,9 @@ def failing_test_cases(cands: list[dict]) -> list[dict]:
             continue
         fn = func_name_from_starter(c["starter"])
         if fn:
-            # LiveCodeBench records str() of the parsed values (Python repr), not JSON.
             try:
-                args = _lit(m["inputs"])
-                expected = _lit(m["expected"])
-                test = {"input": "\n".join(json.dumps(a) for a in args), "output": json.dumps(expected),
-                        "testtype": "functional"}
-            except (ValueError, TypeError, SyntaxError):
+                test = functional_test_from_metadata(m, c["starter"])
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 continue
         else:
             test = {"input": m["inputs"], "output": m["expected"], "testtype": "stdin"}
@@ -122,6 +150,69 @@ def failing_test_cases(cands: list[dict]) -> list[dict]:
 
 
 KIND = {-2: "wrong_answer", -3: "time_limit", -4: "runtime_error"}
+
+# Exceptions with no mechanical probe, explained by reading the candidate (question_id, source prefix) -> reason.
+KNOWN = {
+    ("abc344_b", "Qwen2.5-Ins-7B__Scenario.codegeneration"):
+        "grader difference between the recorded sources: the candidate does int(line) for line in "
+        "sys.stdin.readlines(); the fork's grader returned inputs.split('\\n') (trailing '' -> the recorded "
+        "ValueError), while LiveCodeBench's patch stack reproduced directly, and the official O1 submissions that "
+        "pass only when readline()/read() consume the input, give a plain StringIO, which the harness follows",
+}
+
+
+def known_reason(c: dict) -> str:
+    return KNOWN.get((c["qid"], c["source"].split("_1_0.2")[0]), "")
+
+# Appended to a failing candidate: returns its arguments as they are after the call. LiveCodeBench records
+# str(gt_inp) AFTER the call, so for a candidate that mutates its arguments in place the recorded "inputs" are the
+# mutated arguments, not the test's inputs, and a test rebuilt from them (mutated inputs, original expected value)
+# is not a real test.
+MUTATION_PROBE = """
+
+def _fidelity_args_after_call(self, *args):
+    try:
+        getattr(self, {name!r})(*args)
+    except BaseException:
+        pass
+    return list(args)
+
+
+Solution._fidelity_args_after_call = _fidelity_args_after_call
+"""
+
+
+def example_inputs(content: str) -> list[list]:
+    """The argument lists of a LeetCode statement's examples ('Input: a = [1,2], b = "x"')."""
+    out = []
+    for line in re.findall(r"^\s*Input:?\s*(.+)$", content, flags=re.M):
+        parts = re.split(r"(?:^|,\s*)([A-Za-z_]\w*)\s*=\s*", line.strip())
+        vals = [v.strip().rstrip(",") for v in parts[2::2]]
+        try:
+            out.append([_py_lit(v.replace("true", "True").replace("false", "False").replace("null", "None"))
+                        for v in vals])
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return out
+
+
+def mutation_evidence(backend, c: dict) -> str:
+    """Sandboxed evidence that the failing candidate `c` produced its recorded inputs by mutating an example's
+    arguments in place; '' when there is none."""
+    if not c["func_name"] or "class Solution" not in c["code"]:
+        return ""
+    recorded = json.loads("[" + ",".join(c["test"]["input"].split("\n")) + "]")
+    code = c["code"] + MUTATION_PROBE.format(name=c["func_name"])
+    for args in example_inputs(c.get("content", "")):
+        if args == recorded:
+            continue
+        job = {"code": code, "func_name": "_fidelity_args_after_call",
+               "tests": [{"input": "\n".join(json.dumps(a) for a in args), "output": json.dumps(recorded),
+                          "testtype": "functional"}]}
+        if backend.run(job)["verdict"] == "passed":
+            return (f"recorded inputs are the failing candidate's in-place mutation of the example input "
+                    f"{json.dumps(args)[:80]} (LiveCodeBench records the arguments after the call)")
+    return ""
 
 
 def run_all(backend, jobs: list[dict], label: str) -> list[dict]:
@@ -146,11 +237,33 @@ def check_public(backend, shared: Path, cands: list[dict], limit: int | None) ->
     return {"cases": len(todo), "agree": len(todo) - len(exceptions), "exceptions": exceptions}
 
 
-def check_failing(backend, cands: list[dict], limit: int | None, skip_tle: bool) -> dict:
+def flakiness_evidence(backend, c: dict, reruns: int = 12) -> str:
+    """Rerun a failing candidate that passed here; a candidate whose outcome depends on the run (e.g. on the
+    iteration order of a set of str, which follows the per-process hash seed) fails some reruns."""
+    job = {"code": c["code"], "tests": [c["test"]], "func_name": c["func_name"]}
+    runs = [r for _, r in run_batch_nocache(backend, [job] * reruns)]
+    bad = [r for r in runs if r["verdict"] != "passed"]
+    if not bad:
+        return ""
+    return (f"nondeterministic candidate: {len(bad)}/{reruns} reruns fail here too ({bad[0]['verdict']}: "
+            f"{bad[0]['error'][:80]!r}); its outcome varies between runs (e.g. with the hash seed)")
+
+
+def run_batch_nocache(backend, jobs: list[dict]):
+    from sandbox import run_batch
+
+    return run_batch(backend, jobs)
+
+
+def check_failing(backend, cands: list[dict], limit: int | None, skip_tle: bool, qids: set[str] | None = None,
+                  every: int = 1) -> dict:
+    """`every`: keep every N-th case (deterministic subsample); `qids`: only these problems."""
     cases = failing_test_cases(cands)
     if skip_tle:
         cases = [c for c in cases if c["code_kind"] != -3]
-    cases = cases[: limit or None]
+    if qids:
+        cases = [c for c in cases if c["qid"] in qids]
+    cases = cases[::every][: limit or None]
     passing_by_q = defaultdict(list)
     for c in cands:
         if c["passed"]:
@@ -179,8 +292,18 @@ def check_failing(backend, cands: list[dict], limit: int | None, skip_tle: bool)
                 pass_ok += 1
             else:
                 exc_pass.append((p, c, r))
+    # Explain: did the failing candidate (whose call produced the recorded inputs) mutate them in place?
+    probed: dict[int, str] = {}
+    explained = []
+    for p, c, r in exc_pass:
+        k = next(i for i, x in enumerate(cases) if x is c)
+        if k not in probed:
+            probed[k] = mutation_evidence(backend, c)
+        explained.append((p, c, r, probed[k]))
+    exc_fail = [(c, r, known_reason(c) or mutation_evidence(backend, c) or flakiness_evidence(backend, c))
+                for c, r in exc_fail]
     return {"cases": len(cases), "fail_agree": fail_ok, "kind_agree": kind_ok, "exc_fail": exc_fail,
-            "pass_cases": pass_n, "pass_agree": pass_ok, "exc_pass": exc_pass}
+            "pass_cases": pass_n, "pass_agree": pass_ok, "exc_pass": explained}
 
 
 def check_humaneval(backend, shared: Path) -> dict:
@@ -204,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--only", choices=("public", "failing", "humaneval"), default=None)
+    ap.add_argument("--qids", default="", help="comma-separated question ids (failing check only)")
+    ap.add_argument("--every", type=int, default=1, help="keep every N-th failing case (deterministic subsample)")
     args = ap.parse_args(argv)
     shared = shared_data_dir(args.shared_data)
     if not shared.is_dir():
@@ -218,20 +343,27 @@ def main(argv: list[str] | None = None) -> int:
             r = check_public(backend, shared, cands, args.limit)
             print(f"\n[1] release_v1 public tests, officially passing candidates pass: {_pct(r['agree'], r['cases'])}")
             for c, x in r["exceptions"]:
+                why = (f" -> slow, not wrong: over the {x['per_test'][-1].get('time_s', 0):.1f} s it was given on "
+                       f"this machine (LiveCodeBench's 6 s per-test limit was met on its grader)"
+                       if x["verdict"] == "time_limit" else known_reason(c))
                 print(f"  - {c['qid']} {c['source']}: {x['verdict']} {x['error'][:160]!r}; printed "
-                      f"{x['per_test'][-1]['stdout'][:160]!r}")
+                      f"{x['per_test'][-1]['stdout'][:160]!r}" + (f" {why}" if why else ""))
         if args.only in (None, "failing"):
-            r = check_failing(backend, cands, args.limit, args.skip_tle)
+            r = check_failing(backend, cands, args.limit, args.skip_tle,
+                              set(filter(None, args.qids.split(","))) or None, args.every)
             print(f"\n[2] recorded first failing tests: failing candidates fail here too: "
                   f"{_pct(r['fail_agree'], r['cases'])}; same failure kind: {_pct(r['kind_agree'], r['cases'])}")
             print(f"    officially passing candidates of those problems pass that test: "
                   f"{_pct(r['pass_agree'], r['pass_cases'])}")
-            for c, x in r["exc_fail"]:
+            for c, x, why in r["exc_fail"]:
                 print(f"  - fails officially, passes here: {c['qid']} {c['source']} (official {c['code_kind']}: "
-                      f"{c['meta'].get('error_message', '')[:100]!r})")
-            for p, c, x in r["exc_pass"]:
+                      f"{c['meta'].get('error_message', '')[:100]!r})" + (f" -> {why}" if why else ""))
+            mutated = [e for e in r["exc_pass"] if e[3]]
+            print(f"    of the {len(r['exc_pass'])} exceptions, {len(mutated)} are on a rebuilt test whose recorded "
+                  f"inputs the failing candidate mutated in place (not a real test; shown by a sandboxed probe)")
+            for p, c, x, why in r["exc_pass"]:
                 print(f"  - passes officially, fails here: {p['qid']} {p['source']} on the test of {c['source']}: "
-                      f"{x['verdict']} {x['error'][:120]!r}")
+                      f"{x['verdict']} {x['error'][:120]!r}" + (f" -> {why}" if why else ""))
         if args.only in (None, "humaneval"):
             r = check_humaneval(backend, shared)
             print(f"\n[3] HumanEval canonical solutions pass: {_pct(r['agree'], r['cases'])}")

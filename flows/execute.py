@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -89,7 +90,7 @@ def progress_callback(fn: Callable[[int, int, str], None]) -> Iterator[None]:
 
 
 def _progress(done: int, total: int, verdict: str) -> None:
-    for fn in list(_PROGRESS):
+    for fn in _PROGRESS[:]:  # a copy: a callback may leave
         fn(done, total, verdict)
 
 

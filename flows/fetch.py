@@ -21,7 +21,6 @@ import pandas as pd
 
 # A fresh ephemeral Prefect API (new PREFECT_HOME: database migrations) can take longer than Prefect's default 20 s
 # startup timeout on a busy machine.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact

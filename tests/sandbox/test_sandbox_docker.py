@@ -89,6 +89,12 @@ def test_common_lcb_idioms(pool):
     assert run(pool, "import sys\nn = int(sys.stdin.readline())\nprint(n * 2)\nsys.exit(0)")["verdict"] == "passed"
     assert run(pool, "def main():\n    print(int(input()) * 2)\nif __name__ == '__main__':\n    main()\n")[
         "verdict"] == "passed"
+    # sys.stdin is a plain consuming StringIO under LiveCodeBench: read() after readline() returns the REST of the
+    # input (its method patches land on the replaced real stdin), readline() keeps the newline, iteration works.
+    assert run(pool, "import sys\nn = int(sys.stdin.readline())\nrest = sys.stdin.read().split()\n"
+                     "print(n + len(rest))", [T("2\na b\n", "4")])["verdict"] == "passed"
+    assert run(pool, "import sys\nprint(sum(int(x) for x in sys.stdin))", [T("1\n3\n", "4")])["verdict"] == "passed"
+    assert run(pool, "import sys\nprint(repr(sys.stdin.readline()))", [T("ab\n", "'ab\\n'")])["verdict"] == "passed"
 
 
 # ------------------------------------------------------------------------------------------------ bad input
