@@ -27,12 +27,21 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dreamprm.errors import InputDataError
+from dreamprm.errors import DreamPRMError, InputDataError
 from dreamprm.prm.meta import per_sample_loss, smooth
 from dreamprm.prm.model import ProcessRewardModel
 from dreamprm.prm.template import EncodedExample
 
 LogFn = Callable[[dict[str, float], int], None]
+
+
+class NonFiniteLoss(DreamPRMError):
+    """Training stopped: the loss of a batch is NaN or infinite (never trained through silently)."""
+
+    def __init__(self, value: float, candidates: list[str], step: int) -> None:
+        super().__init__(f"non-finite loss {value} at optimiser step {step} on the batch of candidates "
+                         f"{candidates}; check their labels and inputs (the last checkpoint is intact)")
+        self.candidates = candidates
 
 
 @dataclass
@@ -70,6 +79,7 @@ class StepExample:
     targets: list[float]
     clean: list[bool]
     candidate_id: str = ""
+    index: int = 0
 
 
 class StepLabelDataset(Dataset):
@@ -89,13 +99,19 @@ class StepLabelDataset(Dataset):
                 )
             if any(not 0.0 <= y <= 1.0 or math.isnan(y) for y in labels):
                 raise InputDataError(f"candidate {cid}: labels outside [0, 1]: {labels}", line=i, field=label_column)
-            self.examples.append(StepExample(prm.encoder.encode(str(row["prompt"]), steps), labels, clean, cid))
+            self.examples.append(StepExample(prm.encoder.encode(str(row["prompt"]), steps), labels, clean, cid,
+                                             len(self.examples)))
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def __getitem__(self, i: int) -> StepExample:
         return self.examples[i]
+
+
+def batch_candidates(batch: dict[str, torch.Tensor], dataset: "StepLabelDataset") -> list[str]:
+    """The candidate ids of a collated batch (carried as dataset indices)."""
+    return [dataset.examples[int(i)].candidate_id for i in batch["index"]]
 
 
 def make_collate(prm: ProcessRewardModel) -> Callable[[Sequence[StepExample]], dict[str, torch.Tensor]]:
@@ -105,6 +121,7 @@ def make_collate(prm: ProcessRewardModel) -> Callable[[Sequence[StepExample]], d
         out = prm.collate([b.encoded for b in batch])
         out["targets"] = torch.tensor([y for b in batch for y in b.targets], dtype=torch.float32)
         out["clean"] = torch.tensor([c for b in batch for c in b.clean], dtype=torch.bool)
+        out["index"] = torch.tensor([b.index for b in batch], dtype=torch.long)
         return out
 
     return collate
@@ -216,6 +233,8 @@ def train_prm(
         for batch in loader:
             with accelerator.accumulate(prm):
                 loss, _ = step_loss(unwrapped, batch, cfg)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLoss(float(loss), batch_candidates(batch, train_ds), step)
                 accelerator.backward(loss)
                 opt.step()
                 sched.step()

@@ -88,3 +88,14 @@ def test_outcome_rows_keep_only_the_final_verdict() -> None:
     assert [len(c) for c in out["completions"]] == [1, 1]
     assert out["completions"][0][0] == "".join(rows(2)["completions"][0])
     assert [list(x) for x in out["soft_labels"]] == [[1.0], [0.0]]
+
+
+def test_nan_loss_stops_with_the_batch(prm: ProcessRewardModel, tmp_path: Path) -> None:
+    import torch
+
+    from dreamprm.prm.train import NonFiniteLoss
+
+    with torch.no_grad():
+        prm.head.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLoss, match=r"c\d+"):
+        train_prm(prm, rows(4), None, TrainConfig(max_steps=1, batch_size=2, grad_accum=1), tmp_path / "out")
