@@ -1,59 +1,84 @@
-"""The MLflow model registry's aliases: a newly trained PRM is the `challenger`; it becomes the `champion` only
-when it beats the current champion on the same evaluation set (the champion's score is recorded as a tag of its
-model version, with the evaluation set's hash, so that only like is compared with like)."""
+"""The MLflow model registry's aliases: a newly trained PRM is the `challenger`; it becomes the `champion` only when
+it beats the current champion on the SAME evaluation set, with the paired-bootstrap lower bound of the pass@1
+difference above zero (the evaluate stage scores both models on the same candidates). With no champion yet, the
+first challenger becomes the champion.
+
+:func:`decide_promotion` is the pure decision (tested on constructed score tables); :func:`apply_promotion` moves the
+alias and tags the model versions with the evidence.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Sequence
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
-SCORE_TAG = "eval.pass_at_1"
-EVALSET_TAG = "eval.set"
 
 
 @dataclass
 class PromotionDecision:
-    promoted: bool
+    promote: bool
     reason: str
-    challenger_version: str | None
-    champion_version: str | None
+    challenger_pass_at_1: float | None = None
+    champion_pass_at_1: float | None = None
+    diff_low: float | None = None
+    diff_high: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
-def _alias_version(client, name: str, alias: str) -> str | None:
+def decide_promotion(challenger: Sequence[float], champion: Sequence[float] | None, *, n_resamples: int = 10_000,
+                     level: float = 0.95, seed: int = 0) -> PromotionDecision:
+    """Promote when there is no champion, or when the paired bootstrap interval of (challenger - champion) pass@1
+    over the same problems lies above zero. Both sequences hold per-problem values in the same problem order."""
+    import numpy as np
+
+    from dreamprm.evaluate.stats import paired_difference
+
+    ch = np.asarray(challenger, dtype=float)
+    if champion is None:
+        return PromotionDecision(True, "no champion yet: the first challenger becomes the champion", float(ch.mean()))
+    cp = np.asarray(champion, dtype=float)
+    if ch.shape != cp.shape or ch.size == 0:
+        return PromotionDecision(False, f"not comparable: {ch.size} challenger and {cp.size} champion problems")
+    diff = paired_difference(ch, cp, n_resamples=n_resamples, level=level, seed=seed)
+    common = dict(challenger_pass_at_1=float(ch.mean()), champion_pass_at_1=float(cp.mean()),
+                  diff_low=float(diff.interval.low), diff_high=float(diff.interval.high))
+    pct = f"{round(level * 100)}%"
+    if diff.interval.low > 0:
+        return PromotionDecision(True, f"challenger {ch.mean():.3f} beats champion {cp.mean():.3f}: "
+                                       f"{pct} interval of the difference [{diff.interval.low:+.3f}, "
+                                       f"{diff.interval.high:+.3f}] is above zero", **common)
+    return PromotionDecision(False, f"challenger {ch.mean():.3f} vs champion {cp.mean():.3f}: {pct} interval of "
+                                    f"the difference [{diff.interval.low:+.3f}, {diff.interval.high:+.3f}] does not "
+                                    "lie above zero, so the champion stays", **common)
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    """The version behind ``alias``, or None when the model or alias does not exist."""
+    from mlflow import MlflowClient
+
     try:
-        return str(client.get_model_version_by_alias(name, alias).version)
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except Exception:  # noqa: BLE001 - MLflow raises for a missing alias or model
         return None
 
 
-def record_and_promote(name: str, challenger_score: float, eval_set: str, *, min_gain: float = 0.0,
-                       champion_score: float | None = None) -> PromotionDecision:
-    """Tag the challenger with its score; promote it when there is no champion, or when it beats the champion's
-    score on the same evaluation set by more than ``min_gain``. ``champion_score`` overrides the champion's recorded
-    score (use it when the champion was re-scored on this set in the same run)."""
+def apply_promotion(name: str, decision: PromotionDecision, eval_set: str) -> str | None:
+    """Tag the challenger version with the evidence and, when ``decision.promote``, point `champion` at it.
+    Returns the challenger version (None when there is none)."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    chall = _alias_version(client, name, CHALLENGER)
-    champ = _alias_version(client, name, CHAMPION)
-    if chall is None:
-        return PromotionDecision(False, f"model {name!r} has no `{CHALLENGER}` version", None, champ)
-    client.set_model_version_tag(name, chall, SCORE_TAG, f"{challenger_score:.6f}")
-    client.set_model_version_tag(name, chall, EVALSET_TAG, eval_set)
-    if champ is None:
-        client.set_registered_model_alias(name, CHAMPION, chall)
-        return PromotionDecision(True, "no champion yet", chall, None)
-    if champ == chall:
-        return PromotionDecision(False, "the challenger already is the champion", chall, champ)
-    if champion_score is None:
-        tags = client.get_model_version(name, champ).tags
-        if tags.get(EVALSET_TAG) != eval_set or SCORE_TAG not in tags:
-            return PromotionDecision(False, "the champion was not evaluated on this evaluation set; re-score it",
-                                     chall, champ)
-        champion_score = float(tags[SCORE_TAG])
-    if challenger_score > champion_score + min_gain:
-        client.set_registered_model_alias(name, CHAMPION, chall)
-        return PromotionDecision(True, f"{challenger_score:.4f} beats the champion's {champion_score:.4f}", chall, champ)
-    return PromotionDecision(False, f"{challenger_score:.4f} does not beat the champion's {champion_score:.4f}",
-                             chall, champ)
+    version = alias_version(name, CHALLENGER)
+    if version is None:
+        return None
+    client.set_model_version_tag(name, version, "eval.set", eval_set)
+    client.set_model_version_tag(name, version, "promotion", decision.reason)
+    if decision.challenger_pass_at_1 is not None:
+        client.set_model_version_tag(name, version, "eval.pass_at_1", f"{decision.challenger_pass_at_1:.6f}")
+    if decision.promote:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    return version

@@ -23,6 +23,19 @@ def discover_scorers(models_dir: Path) -> dict[str, str]:
     return {name: str(models_dir / name / "final") for name in SCORER_DIRS if (models_dir / name / "final").is_dir()}
 
 
+def registered_prm_dir(name: str) -> str | None:
+    """The local folder of the PRM behind the registry's `champion` alias (downloaded), or None without one."""
+    from dreamprm.registry import CHAMPION, alias_version
+
+    if alias_version(name, CHAMPION) is None:
+        return None
+    import mlflow
+
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}@{CHAMPION}"))
+    folder = local / "artifacts" / "prm"
+    return str(folder) if folder.is_dir() else None
+
+
 @task(cache_policy=NO_CACHE)
 def evaluate_task(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
@@ -32,10 +45,11 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
     from dreamprm.evaluate.report import build_report, render_markdown, write_plots
     from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame
     from dreamprm.prm.model import ProcessRewardModel
-    from dreamprm.registry import record_and_promote
-    from dreamprm.tracking import RunIdentity, stage_run
+    from dreamprm.registry import CHALLENGER, alias_version, apply_promotion, decide_promotion
+    from dreamprm.tracking import RunIdentity, configure_mlflow, stage_run
 
     s = settings()
+    configure_mlflow(s)
     problems = read_parquet(problems_path)
     candidates = read_parquet(candidates_path)
     executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
@@ -44,6 +58,10 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
     frame = evaluation_frame(problems, candidates, executions)
     loaded = {name: ProcessRewardModel.from_pretrained(path) for name, path in scorers.items()}
+    model_name = s.tracking.registered_model_name
+    champion_dir = registered_prm_dir(model_name) if challenger else None
+    if champion_dir is not None:
+        loaded["champion"] = ProcessRewardModel.from_pretrained(champion_dir)
     frame = add_prm_scores(frame, loaded, progress=progress_reporter("evaluate-progress", "scoring candidates"))
     report = build_report(frame, n_resamples=n_resamples, seed=s.seed)
     out = Path(out_dir)
@@ -51,6 +69,9 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
     markdown = render_markdown(report)
     (out / "report.md").write_text(markdown + "\n")
     plots = write_plots(report, out)
+    # Flat metrics for `dvc metrics show/diff`.
+    write_json({"pass_at_1": {m: e["pass_at_1"]["estimate"] for m, e in report["methods"].items()},
+                "problems": report["n_problems"], "candidates": report["n_candidates"]}, out / "metrics.json")
     eval_set = hashlib.sha256(json.dumps(sorted(frame["candidate_id"].astype(str))).encode()).hexdigest()[:16]
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
     decision = None
@@ -64,13 +85,22 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
         for p in plots.values():
             mlflow.log_artifact(str(p))
         method = f"{challenger}:{aggregation}" if challenger else None
-        if method and method in report["methods"]:
-            decision = record_and_promote(s.tracking.registered_model_name,
-                                          report["methods"][method]["pass_at_1"]["estimate"], eval_set)
+        if method and method in report["methods"] and alias_version(model_name, CHALLENGER) is not None:
+            from dreamprm.evaluate.select import CandidateTable
+
+            methods = {method: (f"scores:{challenger}", aggregation)}
+            if champion_dir is not None:
+                methods["champion"] = ("scores:champion", aggregation)
+            per_problem = CandidateTable.from_frame(frame, score_methods=methods).per_problem(list(methods))
+            decision = decide_promotion(per_problem[method].to_numpy(),
+                                        per_problem["champion"].to_numpy() if champion_dir is not None else None,
+                                        n_resamples=n_resamples, seed=s.seed)
+            apply_promotion(model_name, decision, eval_set)
             mlflow.set_tag("dreamprm.promotion", decision.reason)
+            mlflow.log_dict(decision.to_dict(), "promotion.json")
     create_markdown_artifact(key="evaluation-report", markdown=markdown, description="best-of-N evaluation")
     return {"report": str(out / "report.json"), "markdown": markdown, "eval_set": eval_set,
-            "promotion": None if decision is None else decision.__dict__,
+            "promotion": None if decision is None else decision.to_dict(),
             "methods": {m: e["pass_at_1"]["estimate"] for m, e in report["methods"].items()}}
 
 
