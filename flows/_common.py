@@ -3,7 +3,10 @@ artifact), and the settings. Kept here so the flows themselves stay a screen lon
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from prefect import get_run_logger
@@ -65,3 +68,43 @@ def retry_when(*exc_types: type[BaseException]) -> Callable[[Any, Any, Any], boo
         return False
 
     return condition
+
+
+def fingerprint(paths: list[Path | str], pattern: str = "*") -> str:
+    """A hash of (path, size, mtime_ns) of every file (folders: recursively, files matching ``pattern``)."""
+    h = hashlib.sha256()
+    for p in map(Path, paths):
+        files = sorted(x for x in p.rglob(pattern) if x.is_file()) if p.is_dir() else [p]
+        for f in files:
+            try:
+                st = f.stat()
+                h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{f}|missing\n".encode())
+    return h.hexdigest()
+
+
+def inputs_cache_key(*file_params: str) -> Callable[[Any, dict[str, Any]], str]:
+    """A Prefect ``cache_key_fn`` for a stage task that reads files: the key names the task's source, all its
+    parameters and the fingerprints of the input files named by ``file_params``, so a re-run with unchanged inputs
+    is served from the cache and a changed input recomputes. Flows pass ``refresh_cache=True`` when the task's
+    outputs have gone missing (see :func:`cached_stage`)."""
+
+    def key(context: Any, parameters: dict[str, Any]) -> str:
+        import inspect
+
+        blob = {
+            "source": hashlib.sha256(inspect.getsource(context.task.fn).encode()).hexdigest(),
+            "params": json.dumps(parameters, sort_keys=True, default=str),
+            "inputs": fingerprint([parameters[p] for p in file_params if parameters.get(p)]),
+        }
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+    return key
+
+
+def cached_stage(task_fn: Any, outputs: list[str | Path]) -> Any:
+    """The task itself, or a copy that refreshes its cache when any expected output is missing."""
+    if all(Path(p).exists() for p in outputs):
+        return task_fn
+    return task_fn.with_options(refresh_cache=True)

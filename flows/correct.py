@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
 
 from dreamprm.io import read_parquet, write_parquet
-from flows._common import progress_reporter, settings
+from flows._common import cached_stage, inputs_cache_key, progress_reporter, settings
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_key_fn=inputs_cache_key("labels_path", "warmup_dir"), persist_result=True)
 def correct_task(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict[str, Any],
                  register: bool) -> dict[str, Any]:
     import mlflow
@@ -68,4 +67,5 @@ def correct_flow(mode: str = "weights", labels_path: str | None = None, warmup_d
     out_dir = out_dir or str(s.models_dir / f"prm-{mode}")
     overrides = {"mode": mode, "iterations": iterations, "batch_size": batch_size,
                  "meta_batch_size": meta_batch_size, "lr": lr, "meta_lr": meta_lr, "meta_fraction": meta_fraction}
-    return correct_task(labels_path, warmup_dir, out_dir, overrides, register_model)
+    run = cached_stage(correct_task, [Path(out_dir) / "final" / "model.safetensors"])
+    return run(labels_path, warmup_dir, out_dir, overrides, register_model)

@@ -59,7 +59,10 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
     frame = evaluation_frame(problems, candidates, executions)
     loaded = {name: ProcessRewardModel.from_pretrained(path) for name, path in scorers.items()}
     model_name = s.tracking.registered_model_name
-    champion_dir = registered_prm_dir(model_name) if challenger else None
+    from dreamprm.registry import CHAMPION
+
+    same = alias_version(model_name, CHALLENGER) == alias_version(model_name, CHAMPION)
+    champion_dir = registered_prm_dir(model_name) if challenger and not same else None
     if champion_dir is not None:
         loaded["champion"] = ProcessRewardModel.from_pretrained(champion_dir)
     frame = add_prm_scores(frame, loaded, progress=progress_reporter("evaluate-progress", "scoring candidates"))
@@ -85,7 +88,8 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
         for p in plots.values():
             mlflow.log_artifact(str(p))
         method = f"{challenger}:{aggregation}" if challenger else None
-        if method and method in report["methods"] and alias_version(model_name, CHALLENGER) is not None:
+        if method and method in report["methods"] and alias_version(model_name, CHALLENGER) is not None and (
+                not same or alias_version(model_name, CHAMPION) is None):
             from dreamprm.evaluate.select import CandidateTable
 
             methods = {method: (f"scores:{challenger}", aggregation)}

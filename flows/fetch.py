@@ -28,23 +28,9 @@ from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from dreamprm.data import fetch as F
 from dreamprm.data.livecodebench import HubUnavailable
-from flows._common import retry_when
+from flows._common import fingerprint, retry_when
 
 CACHED: dict[str, Any] = {"cache_policy": INPUTS + TASK_SOURCE, "persist_result": True}
-
-
-def fingerprint(paths: list[Path | str], pattern: str = "*") -> str:
-    """A hash of (path, size, mtime_ns) of every file (folders: recursively, files matching ``pattern``)."""
-    h = hashlib.sha256()
-    for p in map(Path, paths):
-        files = sorted(x for x in p.rglob(pattern) if x.is_file()) if p.is_dir() else [p]
-        for f in files:
-            try:
-                st = f.stat()
-                h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-            except OSError:
-                h.update(f"{f}|missing\n".encode())
-    return h.hexdigest()
 
 
 @task(retries=2, retry_delay_seconds=1, retry_condition_fn=retry_when(HubUnavailable), cache_policy=NO_CACHE)

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
 
 from dreamprm.io import read_parquet
-from flows._common import progress_reporter, settings
+from flows._common import cached_stage, inputs_cache_key, progress_reporter, settings
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_key_fn=inputs_cache_key("labels_path"), persist_result=True)
 def train_task(labels_path: str, out_dir: str, prm_overrides: dict[str, Any], train_overrides: dict[str, Any],
                eval_fraction: float, resume: bool, outcome_only: bool = False) -> dict[str, Any]:
     import mlflow
@@ -65,4 +64,5 @@ def train_flow(labels_path: str | None = None, out_dir: str | None = None, epoch
         prm_overrides["num_layers"] = num_layers
     train_overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
                        "max_steps": max_steps, "loss": loss}
-    return train_task(labels_path, out_dir, prm_overrides, train_overrides, eval_fraction, resume, outcome_only)
+    run = cached_stage(train_task, [Path(out_dir) / "final" / "model.safetensors"])
+    return run(labels_path, out_dir, prm_overrides, train_overrides, eval_fraction, resume, outcome_only)
