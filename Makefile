@@ -15,14 +15,15 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv system-deps sandbox-up demo test test-integration test-all bench services services-stop clean
+.PHONY: help venv system-deps sandbox-up demo repro test test-integration test-all bench services services-stop clean
 
 help:
 	@echo "make demo              run the pipeline on embedded defaults (installs first)"
 	@echo "make test              fast test suite (installs first)"
 	@echo "make test-integration  integration tests: real Docker daemon, sandbox image, servers"
 	@echo "make services          start local Prefect + MLflow servers; make services-stop stops them"
-	@echo "make bench             benchmarks (sandbox throughput, single-pass scoring)"
+	@echo "make repro             the DVC pipeline stage by stage (dvc repro; params in params.yaml)"
+	@echo "make bench             benchmarks (sandbox throughput, single-pass scoring, rollouts/min)"
 
 venv: $(STAMP)
 
@@ -48,6 +49,10 @@ sandbox-up: venv system-deps
 demo: venv sandbox-up
 	$(BIN)/dreamprm demo
 
+# dvc.yaml's commands call `dreamprm`, so the venv's bin goes first on PATH.
+repro: venv sandbox-up
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
 test: venv
 	$(BIN)/pytest -q
 
@@ -59,6 +64,7 @@ test-all: test test-integration
 bench: venv sandbox-up
 	$(BIN)/python benchmarks/bench_sandbox.py
 	$(BIN)/python benchmarks/bench_single_pass.py
+	$(BIN)/python benchmarks/bench_rollouts.py
 
 services: venv
 	bash infra/scripts/services.sh start
