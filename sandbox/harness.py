@@ -40,7 +40,7 @@ import threading
 import time
 from decimal import Decimal
 
-HARNESS_VERSION = "2"
+HARNESS_VERSION = "3"
 
 VERDICTS = ("passed", "wrong_answer", "time_limit", "memory_limit", "runtime_error", "syntax_error", "global_timeout")
 DEFAULT_LIMITS = {
@@ -323,6 +323,18 @@ def _exc_text(exc: BaseException) -> str:
         return type(exc).__name__
 
 
+def _join_candidate_threads() -> None:
+    """Wait for the non-daemon threads the candidate started, as the interpreter does before a program exits.
+    Competitive-programming code often runs ``solve`` in a ``threading.Thread`` (for a larger stack) and returns at
+    once; its output belongs to the test. The harness's per-test timeout bounds the wait."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return
+    for t in threading.enumerate():
+        if t is not threading.main_thread() and not t.daemon:
+            t.join()
+
+
 def child_main(cmd_fd: int, res_fd: int) -> None:
     """Candidate side: commands in on cmd_fd, results out on res_fd; fd 0 is /dev/null; fds 1/2 are capped pipes."""
     import builtins
@@ -396,6 +408,7 @@ def child_main(cmd_fd: int, res_fd: int) -> None:
                 try:
                     try:
                         target()
+                        _join_candidate_threads()
                     except SystemExit:
                         pass
                 finally:
