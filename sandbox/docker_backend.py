@@ -315,10 +315,16 @@ class DockerBackend:
             if w is None:
                 w = self._new_worker()
             res = self._run_on(w, job, wall, t0)
+            if res.get("_worker_lost") == "died":
+                # The worker may have been broken before this job (by an earlier candidate): run the job once more
+                # on a fresh worker; a second death is this candidate's doing and stands as its verdict.
+                self._drop(w)
+                w = self._new_worker()
+                res = self._run_on(w, job, wall, t0)
             if res.get("_worker_lost"):
-                res.pop("_worker_lost")
                 self._drop(w)
                 w = None
+            res.pop("_worker_lost", None)
             return res
         except BaseException:
             if w is not None:
@@ -333,10 +339,10 @@ class DockerBackend:
             res = w.run(job, wall)
         except (socket.timeout, TimeoutError):
             res = _failure(job, "global_timeout", "the sandbox did not answer within the wall-clock limit", t0)
-            res["_worker_lost"] = True
+            res["_worker_lost"] = "timeout"
         except WorkerDied as exc:
             res = _failure(job, "runtime_error", f"sandbox worker died: {exc}", t0)
-            res["_worker_lost"] = True
+            res["_worker_lost"] = "died"
         res["backend"] = "docker"
         return res
 

@@ -65,8 +65,18 @@ FAILING_TEST_ALLOWED: dict[tuple[str, str], str] = {
     ]
 }
 
+_THREAD_RACE = ("the program prints from a threading.Thread(target=solve) and returns at once; LiveCodeBench's "
+                "grader stops capturing stdout when the wrapped function returns, so the recorded output is '' "
+                "whenever the thread had not printed yet (a race: the same pattern passes officially elsewhere, e.g. "
+                "abc338_c O1-Preview). This harness waits for the program's non-daemon threads, as Python does "
+                "before a program exits, and the program's real output passes")
+
 # Officially failing candidates that pass their recorded failing test here: (question_id, source) -> reason.
 FAILS_OFFICIALLY_PASSES_HERE: dict[tuple[str, str], str] = {
+    ("abc338_d", "O1-Preview-2024-09-12__Scenario.codegeneration"): _THREAD_RACE,
+    ("abc364_f", "O1-Preview-2024-09-12__Scenario.codegeneration"): _THREAD_RACE,
+    ("abc374_c", "O1-Preview-2024-09-12__Scenario.codegeneration"): _THREAD_RACE,
+    ("abc382_c", "O1-Mini-2024-09-12__Scenario.codegeneration"): _THREAD_RACE,
     ("3438", "Qwen2.5-Ins-7B__Scenario.codegeneration"): _MUTATED + " (here the candidate itself passes it)",
     ("3438", "Qwen-3-8B__Scenario.codegeneration"): _MUTATED + " (here the candidate itself passes it)",
     ("abc344_b", "Qwen2.5-Ins-7B__Scenario.codegeneration"): (

@@ -219,7 +219,8 @@ def test_setsid_double_fork_does_not_outlive_the_run(pool):
 
 
 def test_kill_harness_replaced(docker_client):
-    """A worker whose container dies is replaced; the job gets a clear verdict."""
+    """A worker whose container died before a job is replaced, and the job runs on the fresh worker: an innocent
+    candidate never inherits the verdict of whatever broke the worker."""
     from sandbox.docker_backend import DockerBackend
 
     with DockerBackend(workers=1, client=docker_client) as b:
@@ -227,7 +228,8 @@ def test_kill_harness_replaced(docker_client):
         w = next(iter(b._all))
         docker_client.api.kill(w.id)
         r = b.run({"code": "print(6)", "tests": [T("3", "6")]})
-        assert r["verdict"] == "runtime_error" and "died" in r["error"]
+        assert r["verdict"] == "passed", r
+        assert w not in b._all and len(b._all) == 1
         assert b.run({"code": "print(6)", "tests": [T("3", "6")]})["verdict"] == "passed"
 
 
@@ -238,6 +240,7 @@ def test_run_batch_streams_and_caches(pool, tmp_path):
     jobs = [{"code": f"import time\ntime.sleep({4 if i == 0 else 0})\nprint({i})", "tests": [T("", str(i))]}
             for i in range(6)]
     cache = ResultCache(tmp_path / "c.sqlite")
+    pool.start()  # every slot holds a live worker: no container start-up inside the timing
     order = [i for i, r in run_batch(pool, jobs, cache=cache)]
     assert sorted(order) == list(range(6)) and order[0] != 0  # the slow one (4 s) finishes after the instant ones
     again = list(run_batch(pool, jobs, cache=cache))
