@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # System packages the sandbox needs: the Docker engine (docker.io), bubblewrap (fallback backend) and debootstrap
 # (builds the sandbox base image without a registry). Idempotent: installs only what is missing.
+# With DREAMPRM_INSTALL_CHROMIUM=1 (CI sets it) it also installs the system Chromium (/usr/bin/chromium) that the
+# browser test tests/integration/test_ui.py drives through Playwright; no browser is downloaded by Playwright.
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ "${DREAMPRM_INSTALL_CHROMIUM:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then need+=(chromium); fi
 if [ ${#need[@]} -eq 0 ]; then echo "system packages present"; exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing system packages: ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2; exit 1

