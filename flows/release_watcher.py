@@ -8,7 +8,6 @@ triggers nothing).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
