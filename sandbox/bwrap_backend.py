@@ -17,7 +17,7 @@ import subprocess
 import time
 import uuid
 
-from sandbox.harness import DEFAULT_LIMITS, HARNESS_VERSION, global_timeout_s
+from sandbox.harness import DEFAULT_LIMITS, failure_result, global_timeout_s
 
 HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -166,10 +166,10 @@ class BwrapBackend:
                 res = json.loads(out[-1])
             else:
                 verdict = "memory_limit" if cg.oom_killed() else "runtime_error"
-                res = _failure(job, verdict, f"sandbox exited with {proc.returncode}: "
+                res = failure_result(job, verdict, f"sandbox exited with {proc.returncode}: "
                                + proc.stderr.decode("utf-8", "replace")[-500:], t0)
         except subprocess.TimeoutExpired:
-            res = _failure(job, "global_timeout", "the sandbox did not answer within the wall-clock limit", t0)
+            res = failure_result(job, "global_timeout", "the sandbox did not answer within the wall-clock limit", t0)
         finally:
             cg.destroy()
         res["backend"] = "bwrap"
@@ -185,12 +185,6 @@ class BwrapBackend:
         self.close()
 
 
-def _failure(job: dict, verdict: str, error: str, t0: float) -> dict:
-    tests = job.get("tests") or []
-    return {"verdict": verdict, "passed": False, "num_tests": len(tests), "num_passed": 0,
-            "per_test": [{"verdict": verdict, "time_s": round(time.monotonic() - t0, 6), "stdout": "",
-                          "stderr": "", "error": error}],
-            "time_s": round(time.monotonic() - t0, 6), "error": error, "harness_version": HARNESS_VERSION}
 
 
 def bwrap_works() -> bool:

@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 
-from sandbox.harness import DEFAULT_LIMITS, HARNESS_VERSION, global_timeout_s
+from sandbox.harness import DEFAULT_LIMITS, failure_result, global_timeout_s
 from sandbox.image import DEFAULT_IMAGE, image_status
 
 LABEL = "org.dreamprm.sandbox"
@@ -234,12 +234,6 @@ class Worker:
             _LIVE.pop(self.id, None)
 
 
-def _failure(job: dict, verdict: str, error: str, t0: float) -> dict:
-    tests = job.get("tests") or []
-    return {"verdict": verdict, "passed": False, "num_tests": len(tests), "num_passed": 0,
-            "per_test": [{"verdict": verdict, "time_s": round(time.monotonic() - t0, 6), "stdout": "",
-                          "stderr": "", "error": error}],
-            "time_s": round(time.monotonic() - t0, 6), "error": error, "harness_version": HARNESS_VERSION}
 
 
 class DockerBackend:
@@ -338,10 +332,10 @@ class DockerBackend:
         try:
             res = w.run(job, wall)
         except (socket.timeout, TimeoutError):
-            res = _failure(job, "global_timeout", "the sandbox did not answer within the wall-clock limit", t0)
+            res = failure_result(job, "global_timeout", "the sandbox did not answer within the wall-clock limit", t0)
             res["_worker_lost"] = "timeout"
         except WorkerDied as exc:
-            res = _failure(job, "runtime_error", f"sandbox worker died: {exc}", t0)
+            res = failure_result(job, "runtime_error", f"sandbox worker died: {exc}", t0)
             res["_worker_lost"] = "died"
         res["backend"] = "docker"
         return res

@@ -207,6 +207,16 @@ def make_function(code: str) -> str:
         return code
 
 
+def failure_result(job: dict, verdict: str, error: str, t0: float) -> dict:
+    """The result of a job that the backend could not run to the end (worker lost, sandbox timeout), in the
+    harness's result format. ``t0`` is the job's time.monotonic() start."""
+    tests = job.get("tests") or []
+    elapsed = round(time.monotonic() - t0, 6)
+    return {"verdict": verdict, "passed": False, "num_tests": len(tests), "num_passed": 0,
+            "per_test": [{"verdict": verdict, "time_s": elapsed, "stdout": "", "stderr": "", "error": error}],
+            "time_s": elapsed, "error": error, "harness_version": HARNESS_VERSION}
+
+
 def global_timeout_s(n_tests: int, test_timeout_s: float) -> float:
     return (test_timeout_s + 1) * n_tests + 5
 
