@@ -59,7 +59,10 @@ def test_execute_flow_on_humaneval(project_root, docker_client, monkeypatch):
 
     with get_client(sync_client=True) as client:
         flow_runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["execute"])))
-    assert flow_runs and flow_runs[0].state.is_completed()
-    params = flow_runs[0].parameters
-    assert params["candidates_path"] == "candidates.parquet" and params["backend"] == "docker"
+    # the Prefect database is shared by the whole test session: other tests' execute runs are there too
+    ours = [r for r in flow_runs if r.parameters.get("candidates_path") == "candidates.parquet"]
+    assert len(ours) == 1, [r.parameters for r in flow_runs]
+    assert ours[0].state.is_completed()
+    params = ours[0].parameters
+    assert params["backend"] == "docker"
     json.dumps(params)  # only serialisable parameters
