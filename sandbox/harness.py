@@ -3,11 +3,13 @@
 
 Three processes take part in a run, and only one of them ever sees an expected output:
 
-- the **harness** (this script, ``--run`` for one job or ``--serve`` for a stream of jobs): reads the job (code, tests,
-  limits), starts a fresh **child** for the candidate, sends it one test *input* at a time, receives the candidate's
-  result serialised to plain data, and compares it with the expected output itself. It marks itself non-dumpable, so
-  a same-uid child can neither ptrace it nor read ``/proc/<pid>/mem``;
-- the **child** (``--child``): runs the candidate with only the inputs; its return value is encoded with exact-type
+- the **harness** (this script, ``--run`` for one job or ``--serve`` for a stream of jobs): forks a fresh **child**
+  for the candidate *before* it reads the job, then reads the job (code, tests, limits), sends the child one test
+  *input* at a time, receives the candidate's result serialised to plain data, and compares it with the expected
+  output itself. It marks itself non-dumpable, so a same-uid child can neither ptrace it nor read
+  ``/proc/<pid>/mem``. In ``--serve`` mode PID 1 never reads a job at all: it forks a *judge* per job (see
+  :func:`serve_main`), so every child is a copy of a process that has seen no test;
+- the **child** (forked, set up to look like a fresh ``python -I -u``; the prelude's modules already imported): runs the candidate with only the inputs; its return value is encoded with exact-type
   checks (an object whose ``__eq__`` always says True cannot be encoded and earns a wrong answer); its stdout/stderr
   go to capped pipes;
 - for ``assert`` tests (HumanEval/MBPP ``check(candidate)``) the test program runs in the harness and the candidate's
@@ -34,13 +36,12 @@ import os
 import select
 import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
 from decimal import Decimal
 
-HARNESS_VERSION = "3"
+HARNESS_VERSION = "4"
 
 VERDICTS = ("passed", "wrong_answer", "time_limit", "memory_limit", "runtime_error", "syntax_error", "global_timeout")
 DEFAULT_LIMITS = {
@@ -353,6 +354,8 @@ def child_main(cmd_fd: int, res_fd: int) -> None:
     os.set_inheritable(cmd_fd, False)
     os.set_inheritable(res_fd, False)
     setup = read_frame(cmd_fd)
+    if setup is None:  # the harness went away before handing over a job
+        return
     limits = setup["limits"]
     _child_setup(limits)
     mode, code, func_name = setup["mode"], setup["code"], setup.get("func_name") or ""
@@ -443,6 +446,62 @@ def child_main(cmd_fd: int, res_fd: int) -> None:
             send({"ok": False, "kind": _error_kind(exc), "error": _exc_text(exc)})
 
 
+def _become_child(cmd_r: int, res_w: int, out_w: int, err_w: int, workdir: str | None, env: dict) -> None:
+    """In the freshly forked child: look like a new ``python -I -u`` process, then serve the candidate."""
+    code = 1
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        keep = sorted({cmd_r, res_w})
+        lo = 3
+        for fd in keep:  # every other descriptor of the harness (its job stream above all) is closed
+            os.closerange(lo, fd)
+            lo = fd + 1
+        os.closerange(lo, 1 << 16)
+        for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGALRM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if workdir and os.path.isdir(workdir):
+            os.chdir(workdir)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE 1, as after execve: its memory is its own
+        except Exception:  # noqa: BLE001
+            pass
+        import io
+        import random
+
+        random.seed()  # a fresh interpreter seeds from os.urandom; a fork would share the harness's state
+        sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                                       write_through=True)
+        sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                                       errors="backslashreplace", write_through=True)
+        sys.argv = [os.path.abspath(__file__)]
+        child_main(cmd_r, res_w)
+        code = 0
+    except BaseException:  # noqa: BLE001 - whatever happens, this process must not return into the harness
+        try:
+            import traceback
+
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+        os._exit(code)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Harness side
 # ----------------------------------------------------------------------------------------------------------------
@@ -488,33 +547,82 @@ class _Timeout(Exception):
     pass
 
 
-class Child:
-    """One candidate process and its pipes."""
+class _ForkedProcess:
+    """The little of ``subprocess.Popen`` that :class:`Child` needs, for a process made with ``os.fork``."""
 
-    def __init__(self, setup: dict, workdir: str | None, python: str) -> None:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: its status is unknown
+                self.returncode = -signal.SIGKILL
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() >= deadline:
+                raise TimeoutError()
+            time.sleep(0.002)
+        return self.returncode  # type: ignore[return-value]
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def preload_prelude() -> None:
+    """Import the modules of LiveCodeBench's prelude once, in the harness, so that every forked child finds them in
+    ``sys.modules``: the candidate still executes the prelude's import statements, which are then dictionary lookups.
+    This, and forking instead of starting an interpreter, is most of the pool's speed (see benchmarks/bench_sandbox.py)."""
+    exec(compile(IMPORT_STRING, "<prelude>", "exec"), {"__name__": "prelude"})
+    sys.setrecursionlimit(1000)  # the prelude raised it; the candidate's own copy of the prelude raises it again
+
+
+_CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+class Child:
+    """One candidate process and its pipes.
+
+    The process is forked from the harness *before the harness reads the job* (:meth:`spawn`), so its memory holds
+    no test of the job, and it is set up with the job's limits and code afterwards (:meth:`begin`). Forking a harness
+    that has imported the prelude costs about a millisecond; starting a fresh interpreter and importing the prelude
+    costs tens. The child resets what a fresh interpreter would have fresh: session, cwd, environment, standard
+    streams, signal handlers, dumpability and the ``random`` seed."""
+
+    def __init__(self, workdir: str | None) -> None:
         cmd_r, cmd_w = os.pipe()
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        limits = setup["limits"]
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir or "/tmp", "LANG": "C.UTF-8",
-               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
-
-        self.proc = subprocess.Popen(
-            [python, "-I", "-u", os.path.abspath(__file__), "--child", str(cmd_r), str(res_w)],
-            stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, pass_fds=(cmd_r, res_w),
-            cwd=workdir if workdir and os.path.isdir(workdir) else None, env=env,
-            start_new_session=True,
-        )
+        env = {**_CHILD_ENV, "HOME": workdir or "/tmp"}
+        pid = os.fork()
+        if pid == 0:  # the candidate's process: never returns
+            _become_child(cmd_r, res_w, out_w, err_w, workdir, env)
         for fd in (cmd_r, res_w, out_w, err_w):
             os.close(fd)
-        self.cmd_w, self.res_r = cmd_w, res_r
-        self.out = _Drain(out_r, int(limits["stream_cap_bytes"]))
-        self.err = _Drain(err_r, int(limits["stream_cap_bytes"]))
+        self.proc = _ForkedProcess(pid)
+        self.cmd_w, self.res_r, self._out_r, self._err_r = cmd_w, res_r, out_r, err_r
+        self._writer: threading.Thread | None = None
+
+    def begin(self, setup: dict) -> None:
+        """Start reading the child's output and hand it the job's code and limits."""
+        limits = setup["limits"]
+        self.out = _Drain(self._out_r, int(limits["stream_cap_bytes"]))
+        self.err = _Drain(self._err_r, int(limits["stream_cap_bytes"]))
         self.out.start()
         self.err.start()
         self.result_limit = int(limits["result_limit_bytes"])
-        self._writer: threading.Thread | None = None
         self.send(setup)
 
     def send(self, obj) -> None:
@@ -569,7 +677,7 @@ class Child:
         """Why the child died without replying."""
         try:
             rc = self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
+        except TimeoutError:
             return "runtime_error", "candidate closed its result channel"
         if rc == -signal.SIGKILL:
             return "memory_limit", "killed by SIGKILL (memory cap)"
@@ -597,10 +705,17 @@ class Child:
             pass
         try:
             self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        except TimeoutError:
             pass
-        self.out.join(timeout=1)
-        self.err.join(timeout=1)
+        if hasattr(self, "out"):
+            self.out.join(timeout=1)
+            self.err.join(timeout=1)
+        else:  # never begun: nobody drains its output pipes
+            for fd in (self._out_r, self._err_r):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
 
 def _result(verdict: str, tests: list, per_test: list, t0: float, error: str = "") -> dict:
@@ -625,29 +740,29 @@ def job_mode(job: dict) -> str:
     return types.pop() if types else "stdin"
 
 
-def run_job(job: dict, workdir: str | None = None, python: str | None = None) -> dict:
-    """Run one candidate against its tests; never raises for anything the candidate or the tests do."""
+def run_job(job: dict, child: Child, workdir: str | None = None) -> dict:
+    """Run one candidate against its tests in ``child`` (spawned before the job was read; killed here whatever
+    happens); never raises for anything the candidate or the tests do."""
     t0 = time.monotonic()
     tests = job.get("tests") or []
     per_test: list[dict] = []
     try:
-        limits = {**DEFAULT_LIMITS, **(job.get("limits") or {})}
-        mode = job_mode(job)
-        if mode not in ("stdin", "functional", "assert"):
-            raise ValueError(f"unknown test type {mode!r}")
-        code = job.get("code")
-        if not isinstance(code, str):
-            raise ValueError("code is not a string")
-    except Exception as exc:  # noqa: BLE001 - a malformed job is a verdict, not a crash
-        return _result("runtime_error", tests if isinstance(tests, list) else [], per_test, t0, f"bad job: {exc}")
-    if not tests:
-        return _result("runtime_error", tests, per_test, t0, "no tests")
-    tto = float(limits["test_timeout_s"])
-    deadline = t0 + global_timeout_s(len(tests), tto)
-    cap = int(limits["stream_cap_bytes"])
-    setup = {"mode": mode, "code": code, "func_name": job.get("func_name") or "", "limits": limits}
-    child = Child(setup, workdir, python or sys.executable)
-    try:
+        try:
+            limits = {**DEFAULT_LIMITS, **(job.get("limits") or {})}
+            mode = job_mode(job)
+            if mode not in ("stdin", "functional", "assert"):
+                raise ValueError(f"unknown test type {mode!r}")
+            code = job.get("code")
+            if not isinstance(code, str):
+                raise ValueError("code is not a string")
+        except Exception as exc:  # noqa: BLE001 - a malformed job is a verdict, not a crash
+            return _result("runtime_error", tests if isinstance(tests, list) else [], per_test, t0, f"bad job: {exc}")
+        if not tests:
+            return _result("runtime_error", tests, per_test, t0, "no tests")
+        tto = float(limits["test_timeout_s"])
+        deadline = t0 + global_timeout_s(len(tests), tto)
+        cap = int(limits["stream_cap_bytes"])
+        child.begin({"mode": mode, "code": code, "func_name": job.get("func_name") or "", "limits": limits})
         return _drive(child, mode, tests, job, per_test, tto, deadline, cap, t0)
     finally:
         child.kill()
@@ -803,7 +918,7 @@ def _run_assert_test(child: Child, test: dict, job: dict, candidate_names: list,
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Process plumbing: --run (one job), --serve (job stream; the container's PID 1), --child
+# Process plumbing: --run (one job), --serve (job stream; the container's PID 1)
 # ----------------------------------------------------------------------------------------------------------------
 def _non_dumpable() -> None:
     """Same-uid processes (the candidate) may then neither ptrace us nor read our /proc files or memory."""
@@ -872,57 +987,123 @@ def _wipe(path: str) -> None:
                 pass
 
 
+JUDGE_EOF = 3  # exit status of a judge that found the end of the job stream
+
+
+def judge_one(in_fd: int, workdir: str | None, parse=read_frame, reap_all: bool = False) -> dict | None:
+    """Fork the candidate's process, then read one job and run it; the result, or None at the end of the stream.
+
+    The order matters: the child is forked while this process has seen no test. With ``reap_all`` (inside a
+    sandbox only: it signals every process of the user) every process the candidate left is killed before the result
+    is returned, so no candidate can interrupt the caller writing it."""
+    child = Child(workdir)
+    try:
+        job = parse(in_fd)
+    except ValueError as exc:
+        child.kill()
+        return _result("runtime_error", [], [], time.monotonic(), f"bad job frame: {exc}")
+    if job is None:
+        child.kill()
+        return None
+    try:
+        res = run_job(job, child, workdir)
+    except Exception as exc:  # noqa: BLE001 - a job must always get a result
+        res = _result("runtime_error", [], [], time.monotonic(), f"harness error: {exc!r}")
+    if reap_all:
+        _kill_others()
+    return res
+
+
 def serve_main(workdir: str) -> None:
-    """Serve jobs on stdin/stdout until EOF; after each job kill leftovers and wipe the work dir and /tmp."""
+    """Serve jobs on stdin/stdout until EOF (the container's PID 1).
+
+    This process never reads a job: for each one it forks a *judge* (:func:`judge_one`) and waits for it, so that
+    every judge, and every candidate forked from a judge, starts as a copy of a process that has seen no test. A
+    candidate may kill its judge (same user); then this process writes the job's result. Between jobs it kills
+    every leftover process and wipes the work dir and /tmp."""
     _non_dumpable()
+    preload_prelude()
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
     while True:
-        try:
-            job = read_frame(in_fd)
-        except ValueError as exc:
-            write_frame(out_fd, _result("runtime_error", [], [], time.monotonic(), f"bad job frame: {exc}"))
-            continue
-        if job is None:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                res = judge_one(in_fd, workdir, reap_all=True)
+                if res is None:
+                    code = JUDGE_EOF
+                else:
+                    write_frame(out_fd, res)
+                    code = 0
+            finally:
+                os._exit(code)
+        status = _reap_until(pid)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == JUDGE_EOF:
             return
-        try:
-            res = run_job(job, workdir)
-        except Exception as exc:  # noqa: BLE001 - the server must never die on a job
-            res = _result("runtime_error", [], [], time.monotonic(), f"harness error: {exc!r}")
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+            _kill_others()
+            why = (f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status)
+                   else f"exit status {os.waitstatus_to_exitcode(status)}")
+            res = _result("runtime_error", [], [], time.monotonic(), f"the candidate killed the harness's judge ({why})")
+            write_frame(out_fd, res)
         _kill_others()
         _wipe(workdir)
         _wipe("/tmp")
-        write_frame(out_fd, res)
 
 
-def run_main(workdir: str | None) -> None:
-    _non_dumpable()
-    data = sys.stdin.buffer.read()
+def _reap_until(pid: int) -> int:
+    """Wait for ``pid``, reaping any other child (orphans are re-parented to PID 1) on the way; its wait status."""
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 0
+        if got == pid:
+            return status
+
+
+def _parse_run_input(fd: int):
+    """``--run`` input: one frame, or a bare JSON document."""
+    chunks = []
+    while True:
+        b = os.read(fd, 1 << 20)
+        if not b:
+            break
+        chunks.append(b)
+    data = b"".join(chunks)
     try:
         if len(data) >= 4 and data[:1] not in (b"{", b" ", b"\n"):
             (n,) = struct.unpack(">I", data[:4])
-            job = json.loads(data[4:4 + n].decode("utf-8", "surrogatepass"))
-        else:
-            job = json.loads(data.decode("utf-8", "surrogatepass"))
-        res = run_job(job, workdir)
+            return json.loads(data[4:4 + n].decode("utf-8", "surrogatepass"))
+        return json.loads(data.decode("utf-8", "surrogatepass"))
     except Exception as exc:  # noqa: BLE001
-        res = _result("runtime_error", [], [], time.monotonic(), f"bad job: {exc!r}")
+        raise ValueError(f"bad job: {exc!r}") from None
+
+
+def run_main(workdir: str | None) -> None:
+    """One job on stdin, its result as one JSON line on stdout."""
+    _non_dumpable()
+    preload_prelude()
+    res = judge_one(sys.stdin.fileno(), workdir, parse=_parse_run_input)
+    if res is None:
+        res = _result("runtime_error", [], [], time.monotonic(), "bad job: empty input")
     sys.stdout.write(json.dumps(res) + "\n")
     sys.stdout.flush()
 
 
 def main(argv: list[str]) -> None:
     workdir = os.environ.get("HARNESS_WORKDIR", WORK_DIR_DEFAULT)
-    if "--child" in argv:
-        i = argv.index("--child")
-        child_main(int(argv[i + 1]), int(argv[i + 2]))
-    elif "--serve" in argv:
+    if "--serve" in argv:
         serve_main(workdir)
     elif "--run" in argv:
         run_main(workdir if os.path.isdir(workdir) else None)
     else:
-        sys.stderr.write("usage: harness.py --run | --serve | --child\n")
+        sys.stderr.write("usage: harness.py --run | --serve\n")
         sys.exit(2)
 
 

@@ -198,9 +198,9 @@ def test_hostile(pool, name, code, tests, func, verdicts):
     after = run(pool, "import os\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))\n"
                       "print(sorted(os.listdir('/work')), sorted(os.listdir('/tmp')))",
                 [T("", "0\n[] []")])
-    # processes visible: harness (1), the child itself, and its listing python process => exactly 2
+    # processes visible: the harness (PID 1), the judge of this job and the listing candidate => exactly 3
     assert after["per_test"][-1]["stdout"].splitlines()[1:] == ["[] []"], (name, after)
-    assert after["per_test"][-1]["stdout"].splitlines()[0] == "2", (name, after)
+    assert after["per_test"][-1]["stdout"].splitlines()[0] == "3", (name, after)
 
 
 def test_setsid_double_fork_does_not_outlive_the_run(pool):
@@ -214,7 +214,7 @@ def test_setsid_double_fork_does_not_outlive_the_run(pool):
             "time.sleep(0.3)\nprint(6)\n")
     assert run(pool, code)["verdict"] == "passed"
     r = run(pool, "import os\nprint(os.path.exists('/work/alive'), len([p for p in os.listdir('/proc') if p.isdigit()]))",
-            [T("", "False 2")])
+            [T("", "False 3")])
     assert r["verdict"] == "passed", r
 
 
