@@ -1,4 +1,6 @@
-"""The label stage as a Prefect flow: Monte-Carlo step labels from policy rollouts executed in the sandbox."""
+"""The label stage as a Prefect flow: Monte-Carlo step labels from policy rollouts executed in the sandbox, or
+(``method="outcome"``) each candidate's final verdict propagated to its steps, for recorded candidates whose policy
+cannot be run here."""
 
 from __future__ import annotations
 
@@ -16,25 +18,26 @@ from flows._common import progress_reporter, settings
 
 
 def clean_verdicts(candidates, executions) -> dict[str, bool]:
-    """The full program's own verdict: the sandbox's where it ran, else the recorded official one."""
+    """The full program's own verdict: the recorded official one (LiveCodeBench's grading on all tests) where it
+    exists, else the sandbox's (the same rule as the evaluation frame)."""
     out = {}
+    if executions is not None:
+        out.update({str(c): bool(p) for c, p in zip(executions["candidate_id"], executions["passed"])})
     if "official_passed" in candidates:
         for cid, ok in zip(candidates["candidate_id"], candidates["official_passed"]):
             if ok is not None and ok == ok:  # not None / NaN
                 out[str(cid)] = bool(ok)
-    if executions is not None:
-        out.update({str(c): bool(p) for c, p in zip(executions["candidate_id"], executions["passed"])})
     return out
 
 
 @task(cache_policy=NO_CACHE)
 def label_task(problems_path: str, candidates_path: str, executions_path: str | None, out_path: str,
-               config_dict: dict[str, Any], limit: int) -> dict[str, Any]:
+               config_dict: dict[str, Any], limit: int, method: str = "montecarlo") -> dict[str, Any]:
     import mlflow
 
     from dreamprm.cache import ContentCache
     from dreamprm.execution import ExecuteConfig, SandboxJudge
-    from dreamprm.labeling import MCLabelConfig, label_candidates
+    from dreamprm.labeling import MCLabelConfig, label_candidates, outcome_step_labels
     from dreamprm.plots import label_histogram
     from dreamprm.policy import get_policy
     from dreamprm.tracking import RunIdentity, stage_run
@@ -49,15 +52,21 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
     candidates = candidates.sort_values("candidate_id", kind="stable")
     if limit:
         candidates = candidates.head(limit)
-    judge = SandboxJudge(ExecuteConfig.from_settings(s))
     t0 = time.perf_counter()
-    try:
-        with get_policy(s) as policy, ContentCache(s.cache_dir / "results.sqlite") as cache:
-            rows = label_candidates(problems, candidates, verdicts, policy, judge, cache, cfg,
-                                    progress=progress_reporter("label-progress", "Monte-Carlo labeling"))
-            policy_name = policy.model
-    finally:
-        judge.close()
+    if method == "outcome":
+        rows = outcome_step_labels(problems, candidates, verdicts, max_steps=cfg.max_steps, style=cfg.style)
+        policy_name = "recorded"
+    elif method == "montecarlo":
+        judge = SandboxJudge(ExecuteConfig.from_settings(s))
+        try:
+            with get_policy(s) as policy, ContentCache(s.cache_dir / "results.sqlite") as cache:
+                rows = label_candidates(problems, candidates, verdicts, policy, judge, cache, cfg,
+                                        progress=progress_reporter("label-progress", "Monte-Carlo labeling"))
+                policy_name = policy.model
+        finally:
+            judge.close()
+    else:
+        raise ValueError(f"label method must be 'montecarlo' or 'outcome', got {method!r}")
     write_parquet(rows, out_path)
     noisy = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if not c]
     final = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if c]
@@ -69,7 +78,7 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
         "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "seconds": time.perf_counter() - t0,
     }
     ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)
-    with stage_run(ident, params={**asdict(cfg), "limit": limit}):
+    with stage_run(ident, params={**asdict(cfg), "limit": limit, "method": method}):
         mlflow.log_metrics(summary)
         plot = label_histogram(noisy, final, Path(out_path).with_suffix(".hist.png"))
         mlflow.log_artifact(str(plot))
@@ -81,13 +90,15 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
 @flow(name="label", log_prints=True)
 def label_flow(problems_path: str | None = None, candidates_path: str | None = None,
                executions_path: str | None = None, out_path: str | None = None, rollouts: int = 16,
-               temperature: float = 0.3, max_tokens: int = 1024, max_steps: int = 10, limit: int = 0) -> dict[str, Any]:
+               temperature: float = 0.3, max_tokens: int = 1024, max_steps: int = 10, limit: int = 0,
+               method: str = "montecarlo") -> dict[str, Any]:
     """Monte-Carlo step labels (paper: 16 rollouts per prefix at temperature 0.3) for the generated candidates;
-    resumable: rollouts and executions are cached by content hash."""
+    resumable: rollouts and executions are cached by content hash. ``method="outcome"``: the final verdict on every
+    step, no policy and no sandbox (recorded candidates)."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     candidates_path = candidates_path or str(s.data_dir / "generated.parquet")
     executions_path = executions_path or str(s.data_dir / "executions.parquet")
     out_path = out_path or str(s.data_dir / "step_labels.parquet")
     cfg = {"rollouts": rollouts, "temperature": temperature, "max_tokens": max_tokens, "max_steps": max_steps}
-    return label_task(problems_path, candidates_path, executions_path, out_path, cfg, limit)
+    return label_task(problems_path, candidates_path, executions_path, out_path, cfg, limit, method)

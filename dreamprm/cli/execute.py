@@ -17,7 +17,7 @@ def execute(
     output: Optional[Path] = typer.Option(None, help="executions table (default: data/executions.parquet)"),
     backend: Optional[str] = typer.Option(None, help="auto | docker | bwrap (default: settings.sandbox.backend)"),
     workers: Optional[int] = typer.Option(None, help="parallel sandboxes (default: number of cores)"),
-    tests: Optional[str] = typer.Option(None, help="all | public | private"),
+    tests: Optional[str] = typer.Option(None, help="all | public (the statement's examples when a problem has no public tests) | private"),
     limit: Optional[int] = typer.Option(None, help="only the first N candidates (smoke runs)"),
     track: bool = typer.Option(True, help="log the run to MLflow"),
 ) -> None:

@@ -21,6 +21,8 @@ def label(
     max_tokens: int = typer.Option(1024, help="token budget per rollout"),
     max_steps: int = typer.Option(10, help="at most this many steps per candidate"),
     limit: int = typer.Option(0, help="only the first N candidates (0 = all)"),
+    method: str = typer.Option("montecarlo", help="montecarlo (policy rollouts in the sandbox) | outcome (the final "
+                               "verdict on every step: recorded candidates whose policy cannot run here)"),
 ) -> None:
     """Monte-Carlo step labels: roll the policy out from every step prefix and run the rollouts in the sandbox.
     Resumable: finished rollouts and executions are cached by content hash."""
@@ -30,5 +32,6 @@ def label(
                      candidates_path=str(candidates) if candidates else None,
                      executions_path=str(executions) if executions else None,
                      out_path=str(output) if output else None, rollouts=rollouts, temperature=temperature,
-                     max_tokens=max_tokens, max_steps=max_steps, limit=limit)
+                     max_tokens=max_tokens, max_steps=max_steps, limit=limit,
+                     method=method)
     print_summary("label", out)

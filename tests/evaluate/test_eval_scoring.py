@@ -1,0 +1,33 @@
+"""The evaluation frame: which verdict counts, and execution signatures for majority vote."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from dreamprm.evaluate.scoring import evaluation_frame, execution_signature
+
+
+def _tables(official):
+    problems = pd.DataFrame([{"problem_id": "p", "difficulty": "easy", "platform": "atcoder", "statement": "s"}])
+    candidates = pd.DataFrame({"candidate_id": ["a", "b", "c"], "problem_id": "p", "sample_index": [0, 1, 2],
+                               "code": "print(1)", "official_passed": official})
+    executions = pd.DataFrame({"candidate_id": ["a", "b", "c"], "passed": [False, True, True],
+                               "per_test": [json.dumps([{"stdout": "1\n"}]), json.dumps([{"stdout": "1\n"}]),
+                                            json.dumps([{"stdout": ""}])]})
+    return problems, candidates, executions
+
+
+def test_official_verdict_wins_and_executions_fill_the_gaps() -> None:
+    frame = evaluation_frame(*_tables([True, False, None]))
+    # a and b keep their official verdicts (an execution on public tests only must not replace them); c has none
+    assert list(frame["passed"]) == [True, False, True]
+
+
+def test_signatures_come_from_outputs_and_silent_programs_do_not_vote() -> None:
+    frame = evaluation_frame(*_tables([None, None, None]))
+    assert list(frame["passed"]) == [False, True, True]
+    assert frame["signature"][0] == frame["signature"][1] is not None
+    assert pd.isna(frame["signature"][2])
+    assert execution_signature(None) is None and execution_signature("not json") is None
