@@ -32,7 +32,8 @@ def clean_verdicts(candidates, executions) -> dict[str, bool]:
 
 @task(cache_policy=NO_CACHE)
 def label_task(problems_path: str, candidates_path: str, executions_path: str | None, out_path: str,
-               config_dict: dict[str, Any], limit: int, method: str = "montecarlo") -> dict[str, Any]:
+               config_dict: dict[str, Any], limit: int, method: str = "montecarlo",
+               split: str | None = None) -> dict[str, Any]:
     import mlflow
 
     from dreamprm.cache import ContentCache
@@ -47,6 +48,11 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
     problems = read_parquet(problems_path)
     candidates = read_parquet(candidates_path)
     executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
+    if split:  # e.g. "train": label only problems on that side of the date cutoff
+        if "split" not in problems or not (problems["split"] == split).any():
+            raise ValueError(f"{problems_path} has no problem in split {split!r}")
+        problems = problems[problems["split"] == split]
+        candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
     verdicts = clean_verdicts(candidates, executions)
     candidates = candidates[candidates["candidate_id"].astype(str).isin(verdicts)]
     candidates = candidates.sort_values("candidate_id", kind="stable")
@@ -78,7 +84,7 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
         "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "seconds": time.perf_counter() - t0,
     }
     ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)
-    with stage_run(ident, params={**asdict(cfg), "limit": limit, "method": method}):
+    with stage_run(ident, params={**asdict(cfg), "limit": limit, "method": method, "split": split or "all"}):
         mlflow.log_metrics(summary)
         plot = label_histogram(noisy, final, Path(out_path).with_suffix(".hist.png"))
         mlflow.log_artifact(str(plot))
@@ -91,7 +97,7 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
 def label_flow(problems_path: str | None = None, candidates_path: str | None = None,
                executions_path: str | None = None, out_path: str | None = None, rollouts: int = 16,
                temperature: float = 0.3, max_tokens: int = 1024, max_steps: int = 10, limit: int = 0,
-               method: str = "montecarlo") -> dict[str, Any]:
+               method: str = "montecarlo", split: str | None = None) -> dict[str, Any]:
     """Monte-Carlo step labels (paper: 16 rollouts per prefix at temperature 0.3) for the generated candidates;
     resumable: rollouts and executions are cached by content hash. ``method="outcome"``: the final verdict on every
     step, no policy and no sandbox (recorded candidates)."""
@@ -101,4 +107,4 @@ def label_flow(problems_path: str | None = None, candidates_path: str | None = N
     executions_path = executions_path or str(s.data_dir / "executions.parquet")
     out_path = out_path or str(s.data_dir / "step_labels.parquet")
     cfg = {"rollouts": rollouts, "temperature": temperature, "max_tokens": max_tokens, "max_steps": max_steps}
-    return label_task(problems_path, candidates_path, executions_path, out_path, cfg, limit, method)
+    return label_task(problems_path, candidates_path, executions_path, out_path, cfg, limit, method, split)

@@ -23,6 +23,7 @@ def label(
     limit: int = typer.Option(0, help="only the first N candidates (0 = all)"),
     method: str = typer.Option("montecarlo", help="montecarlo (policy rollouts in the sandbox) | outcome (the final "
                                "verdict on every step: recorded candidates whose policy cannot run here)"),
+    split: Optional[str] = typer.Option(None, help="label only problems of this split (train: before the cutoff)"),
 ) -> None:
     """Monte-Carlo step labels: roll the policy out from every step prefix and run the rollouts in the sandbox.
     Resumable: finished rollouts and executions are cached by content hash."""
@@ -33,5 +34,5 @@ def label(
                      executions_path=str(executions) if executions else None,
                      out_path=str(output) if output else None, rollouts=rollouts, temperature=temperature,
                      max_tokens=max_tokens, max_steps=max_steps, limit=limit,
-                     method=method)
+                     method=method, split=split)
     print_summary("label", out)

@@ -7,7 +7,8 @@
   records, verdicts and expected outputs excluded), for majority vote. Only the outputs are used, never whether they
   were right; a program that crashed or printed nothing has no signature and does not vote. Caveat: the harness stops
   at the first failing test, so failing programs' signatures cover fewer tests (documented in the report's rules).
-- ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate.
+- ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate; None for a candidate whose code
+  exceeds the PRM's context (never truncated): it is then picked only when no candidate of its problem has a score.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def add_prm_scores(frame: pd.DataFrame, scorers: Mapping[str, Any], *, batch_siz
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
             ok = [(p, s) for p, s in chunk if s and "".join(s).strip()]
-            got = iter(prm.score_batch(ok, batch_size=batch_size)) if ok else iter(())
+            got = iter(prm.score_batch(ok, batch_size=batch_size, too_long="none")) if ok else iter(())
             scores.extend(next(got) if s and "".join(s).strip() else None for _, s in chunk)
             done += len(chunk)
             if progress:

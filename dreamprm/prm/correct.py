@@ -23,6 +23,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from dreamprm.errors import InputDataError
 from dreamprm.prm.meta import BilevelCorrector, MetaConfig, MetaMode
 from dreamprm.prm.model import ProcessRewardModel
+from dreamprm.prm.template import CandidateTooLong
 
 
 @dataclass
@@ -74,7 +75,10 @@ def _encode(prm: ProcessRewardModel, rows: pd.DataFrame, clean: bool) -> list[_E
         steps = list(row["completions"])
         flags = [bool(x) for x in row["clean"]]
         labels = [float(x) for x in row["soft_labels"]]
-        enc = prm.encoder.encode(str(row["prompt"]), steps)
+        try:
+            enc = prm.encoder.encode(str(row["prompt"]), steps)
+        except CandidateTooLong:  # as in warm-up training: left out, counted by the caller
+            continue
         chosen = [i for i, f in enumerate(flags) if f == clean]
         if not chosen:
             continue

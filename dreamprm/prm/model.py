@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import nn
 
-from dreamprm.prm.template import DEFAULT_TEMPLATE, EncodedExample, StepEncoder
+from dreamprm.prm.template import DEFAULT_TEMPLATE, CandidateTooLong, EncodedExample, StepEncoder
 
 if TYPE_CHECKING:
     from dreamprm.settings import Settings
@@ -226,22 +226,33 @@ class ProcessRewardModel(nn.Module):
     # ------------------------------------------------------------------ scoring
     @torch.no_grad()
     def score_batch(
-        self, items: Sequence[tuple[str, Sequence[str]]], *, batch_size: int = 8
-    ) -> list[list[float]]:
-        """Scores in [0, 1] of every step of every (problem, steps) item; one forward pass per item."""
+        self, items: Sequence[tuple[str, Sequence[str]]], *, batch_size: int = 8, too_long: str = "raise"
+    ) -> list[list[float] | None]:
+        """Scores in [0, 1] of every step of every (problem, steps) item; one forward pass per item.
+        An item whose code exceeds ``max_length`` raises :class:`CandidateTooLong`, or with ``too_long="none"``
+        gets None (it has no score; best-of-N then picks it only when no candidate of its problem has one)."""
         was_training = self.training
         self.eval()
         try:
-            encoded = [self.encoder.encode(p, s) for p, s in items]
-            out: list[list[float]] = []
-            for start in range(0, len(encoded), batch_size):
-                chunk = encoded[start : start + batch_size]
+            encoded: list[Any] = []
+            for p, s in items:
+                try:
+                    encoded.append(self.encoder.encode(p, s))
+                except CandidateTooLong:
+                    if too_long != "none":
+                        raise
+                    encoded.append(None)
+            ok = [e for e in encoded if e is not None]
+            scored: list[list[float]] = []
+            for start in range(0, len(ok), batch_size):
+                chunk = ok[start : start + batch_size]
                 probs = torch.sigmoid(self.step_logits(self.collate(chunk)).float()).cpu().tolist()
                 i = 0
                 for e in chunk:
-                    out.append(probs[i : i + e.num_steps])
+                    scored.append(probs[i : i + e.num_steps])
                     i += e.num_steps
-            return out
+            it = iter(scored)
+            return [None if e is None else next(it) for e in encoded]
         finally:
             self.train(was_training)
 

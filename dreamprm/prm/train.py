@@ -15,6 +15,7 @@ from the newest one, skipping the batches it had already seen. The final model i
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -30,7 +31,9 @@ from torch.utils.data import DataLoader, Dataset
 from dreamprm.errors import DreamPRMError, InputDataError
 from dreamprm.prm.meta import per_sample_loss, smooth
 from dreamprm.prm.model import ProcessRewardModel
-from dreamprm.prm.template import EncodedExample
+from dreamprm.prm.template import CandidateTooLong, EncodedExample
+
+log = logging.getLogger(__name__)
 
 LogFn = Callable[[dict[str, float], int], None]
 
@@ -62,6 +65,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     seed: int = 0
+    skip_too_long: bool = True  # leave out (and count) candidates whose code exceeds max_length; False: an error
 
     def __post_init__(self) -> None:
         if self.loss not in ("mse", "bce"):
@@ -83,10 +87,16 @@ class StepExample:
 
 
 class StepLabelDataset(Dataset):
-    """Step-label rows encoded for a PRM. Rows whose lists disagree in length are an error naming the row."""
+    """Step-label rows encoded for a PRM. Rows whose lists disagree in length are an error naming the row.
 
-    def __init__(self, rows: pd.DataFrame, prm: ProcessRewardModel, label_column: str = "soft_labels") -> None:
+    A candidate whose code alone exceeds the PRM's ``max_length`` cannot be scored at all (its steps are never
+    truncated): with ``skip_too_long`` it is left out, its id kept in ``skipped`` and a warning logged (the caller
+    reports the count); otherwise :class:`CandidateTooLong` names it."""
+
+    def __init__(self, rows: pd.DataFrame, prm: ProcessRewardModel, label_column: str = "soft_labels",
+                 skip_too_long: bool = False) -> None:
         self.examples: list[StepExample] = []
+        self.skipped: list[str] = []
         for i, row in enumerate(rows.to_dict("records")):
             steps = list(row["completions"])
             labels = [float(x) for x in row[label_column]]
@@ -99,8 +109,17 @@ class StepLabelDataset(Dataset):
                 )
             if any(not 0.0 <= y <= 1.0 or math.isnan(y) for y in labels):
                 raise InputDataError(f"candidate {cid}: labels outside [0, 1]: {labels}", line=i, field=label_column)
-            self.examples.append(StepExample(prm.encoder.encode(str(row["prompt"]), steps), labels, clean, cid,
-                                             len(self.examples)))
+            try:
+                encoded = prm.encoder.encode(str(row["prompt"]), steps)
+            except CandidateTooLong as exc:
+                if not skip_too_long:
+                    raise CandidateTooLong(f"candidate {cid} (row {i}): {exc}") from None
+                self.skipped.append(cid)
+                continue
+            self.examples.append(StepExample(encoded, labels, clean, cid, len(self.examples)))
+        if self.skipped:
+            log.warning("left out %d of %d candidates longer than the PRM's max_length=%d (first: %s)",
+                        len(self.skipped), len(rows), prm.encoder.max_length, self.skipped[0])
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -199,13 +218,13 @@ def train_prm(
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.mixed_precision)
-    train_ds = StepLabelDataset(train_rows, prm)
+    train_ds = StepLabelDataset(train_rows, prm, skip_too_long=cfg.skip_too_long)
     if len(train_ds) == 0:
         raise InputDataError("no training rows: the step-label table is empty", field="completions")
     collate = make_collate(prm)
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate, generator=g)
-    eval_dl = (DataLoader(StepLabelDataset(eval_rows, prm), batch_size=cfg.batch_size, collate_fn=collate)
+    eval_dl = (DataLoader(StepLabelDataset(eval_rows, prm, skip_too_long=cfg.skip_too_long), batch_size=cfg.batch_size, collate_fn=collate)
                if eval_rows is not None and len(eval_rows) else None)
     steps_per_epoch = max(1, math.ceil(len(train_dl) / cfg.grad_accum))
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
@@ -259,6 +278,7 @@ def train_prm(
         "steps": step,
         "resumed_from_step": start_step,
         "examples_seen": seen,
+        "skipped_too_long": len(train_ds.skipped),
         "examples_per_s": seen / elapsed if elapsed > 0 else 0.0,
         "train_seconds": elapsed,
         "peak_rss_mb": _peak_rss_mb(),

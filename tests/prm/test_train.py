@@ -99,3 +99,23 @@ def test_nan_loss_stops_with_the_batch(prm: ProcessRewardModel, tmp_path: Path) 
         prm.head.weight.fill_(float("nan"))
     with pytest.raises(NonFiniteLoss, match=r"c\d+"):
         train_prm(prm, rows(4), None, TrainConfig(max_steps=1, batch_size=2, grad_accum=1), tmp_path / "out")
+
+
+def test_candidates_longer_than_the_context_are_left_out_and_counted(prm: ProcessRewardModel, tmp_path: Path) -> None:
+    from dreamprm.prm.template import CandidateTooLong
+    from dreamprm.prm.train import StepLabelDataset
+
+    data = rows(4)
+    long_steps = ["def f(x):\n", "    return x" + " + 1" * 400 + "\n"]
+    data.loc[len(data)] = {"candidate_id": "huge", "prompt": "Add one.", "completions": long_steps,
+                           "soft_labels": [1.0, 1.0], "clean": [False, True]}
+    ds = StepLabelDataset(data, prm, skip_too_long=True)
+    assert len(ds) == 4 and ds.skipped == ["huge"]
+    with pytest.raises(CandidateTooLong, match="huge"):
+        StepLabelDataset(data, prm, skip_too_long=False)
+    summary = train_prm(prm, data, None, TrainConfig(epochs=1, batch_size=2, grad_accum=1), tmp_path / "out")
+    assert summary["skipped_too_long"] == 1
+    scores = prm.score_batch([("Add one.", long_steps), ("Add one.", list(data["completions"][0]))], too_long="none")
+    assert scores[0] is None and len(scores[1]) == 3
+    with pytest.raises(CandidateTooLong):
+        prm.score_batch([("Add one.", long_steps)])
