@@ -8,6 +8,9 @@ Three checks, each printed with its agreement and every exception:
 2. recorded first failing tests: a failing candidate whose metadata records the failing test (inputs/expected, not
    truncated) fails it here too; the problem's officially passing candidates pass it.
 3. HumanEval: canonical solutions pass their check().
+4. Recorded HumanEval generations (8 models x 10 samples, LiveCodeBench format, ``class Solution``): agreement of
+   HumanEval's own check() here with the verdicts the fork's grader recorded, with the disagreements broken down by
+   the recorded error (the fork graded converted functional tests, not check()).
 """
 
 from __future__ import annotations
@@ -319,6 +322,39 @@ def check_humaneval(backend, shared: Path) -> dict:
     return {"cases": len(rows), "agree": len(rows) - len(exc), "exceptions": exc}
 
 
+def check_humaneval_generations(backend, shared: Path) -> dict:
+    """Each recorded candidate runs against HumanEval's check(); the entry point is bound to its Solution method."""
+    from collections import Counter
+
+    tests = {r["task_id"]: r for r in map(json.loads, gzip.open(shared / "humaneval_openai_pypi/HumanEval.jsonl.gz",
+                                                                  "rt"))}
+    cases, jobs = [], []
+    for f in sorted((shared / "lcb_fork_gu-ni_n10_generations/output_humaneval").glob("*_eval_all.json")):
+        for row in json.loads(f.read_text()):
+            t = tests.get(row["question_id"])
+            if t is None:
+                continue
+            ep = t["entry_point"]
+            for k, (code, ok, meta) in enumerate(zip(_lit(row["code_list"]), _lit(row["graded_list"]),
+                                                     _lit(row["metadata"]))):
+                adapter = f"\n\n{ep} = Solution().{ep}\n" if "class Solution" in code else ""
+                jobs.append({"code": code + adapter, "func_name": ep,
+                             "tests": [{"input": t["test"], "output": "", "testtype": "assert"}]})
+                meta = json.loads(meta) if isinstance(meta, str) else meta
+                cases.append({"model": f.name.split("__")[0], "official": bool(ok),
+                              "official_error": str((meta or {}).get("error_message") or (meta or {}).get("error") or "")})
+    res = run_all(backend, jobs, "humaneval-generations")
+    agree = sum(c["official"] == (x["verdict"] == "passed") for c, x in zip(cases, res))
+    kinds = Counter((("fails officially, passes here" if not c["official"] else "passes officially, fails here"),
+                     c["official_error"][:60] if not c["official"] else x["verdict"])
+                    for c, x in zip(cases, res) if c["official"] != (x["verdict"] == "passed"))
+    per_model = Counter(c["model"] for c in cases)
+    per_model_agree = Counter(c["model"] for c, x in zip(cases, res) if c["official"] == (x["verdict"] == "passed"))
+    return {"cases": len(cases), "agree": agree, "kinds": kinds.most_common(12),
+            "per_model": {m: (per_model_agree[m], n) for m, n in sorted(per_model.items())},
+            "passed_here": sum(x["verdict"] == "passed" for x in res), "passed_official": sum(c["official"] for c in cases)}
+
+
 def _pct(a: int, n: int) -> str:
     return f"{a}/{n} ({100 * a / n:.2f}%)" if n else "0/0"
 
@@ -330,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-tle", action="store_true", help="skip recorded time-limit cases (6 s each)")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--backend", default="auto")
-    ap.add_argument("--only", choices=("public", "failing", "humaneval"), default=None)
+    ap.add_argument("--only", choices=("public", "failing", "humaneval", "humaneval-generations"), default=None)
     ap.add_argument("--qids", default="", help="comma-separated question ids (failing check only)")
     ap.add_argument("--every", type=int, default=1, help="keep every N-th failing case (deterministic subsample)")
     args = ap.parse_args(argv)
@@ -373,6 +409,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n[3] HumanEval canonical solutions pass: {_pct(r['agree'], r['cases'])}")
             for tid, x in r["exceptions"]:
                 print(f"  - {tid}: {x['verdict']} {x['error'][:200]!r}")
+        if args.only in (None, "humaneval-generations"):
+            r = check_humaneval_generations(backend, shared)
+            print(f"\n[4] recorded HumanEval generations, check() here vs the recorded verdict: "
+                  f"{_pct(r['agree'], r['cases'])} agree; passing here {r['passed_here']}, officially "
+                  f"{r['passed_official']}")
+            for m, (a, n) in r["per_model"].items():
+                print(f"    {m}: {_pct(a, n)}")
+            for (direction, why), n in r["kinds"]:
+                print(f"  - {n} x {direction}: {why!r}")
     return 0
 
 

@@ -59,6 +59,7 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
     if limit:
         candidates = candidates.head(limit)
     t0 = time.perf_counter()
+    stats = {"new_rollouts": 0}
     if method == "outcome":
         rows = outcome_step_labels(problems, candidates, verdicts, max_steps=cfg.max_steps, style=cfg.style)
         policy_name = "recorded"
@@ -67,7 +68,8 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
         try:
             with get_policy(s) as policy, ContentCache(s.cache_dir / "results.sqlite") as cache:
                 rows = label_candidates(problems, candidates, verdicts, policy, judge, cache, cfg,
-                                        progress=progress_reporter("label-progress", "Monte-Carlo labeling"))
+                                        progress=progress_reporter("label-progress", "Monte-Carlo labeling"),
+                                        stats=stats)
                 policy_name = policy.model
         finally:
             judge.close()
@@ -81,7 +83,8 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
         "mean_noisy_label": sum(noisy) / len(noisy) if noisy else 0.0,
         "mean_clean_label": sum(final) / len(final) if final else 0.0,
         "mean_steps": float(rows["completions"].map(len).mean()) if len(rows) else 0.0,
-        "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "seconds": time.perf_counter() - t0,
+        "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "new_rollouts": stats["new_rollouts"],
+        "seconds": time.perf_counter() - t0,
     }
     ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)
     with stage_run(ident, params={**asdict(cfg), "limit": limit, "method": method, "split": split or "all"}):

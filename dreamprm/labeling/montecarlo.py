@@ -63,9 +63,10 @@ def _rollout_key(policy: PolicyBackend, prompt: Any, params: SamplingParams) -> 
 
 
 def _fill_rollouts(policy: PolicyBackend, cache: ContentCache, jobs: list[tuple[Mapping[str, Any], str]],
-                   cfg: MCLabelConfig) -> None:
+                   cfg: MCLabelConfig) -> int:
     """Sample (and cache) the rollouts of every (problem, prefix) job that the cache does not hold yet, in batches
-    of ``cfg.prompt_batch`` prompts: one policy call serves many prefixes, which is what makes local models fast."""
+    of ``cfg.prompt_batch`` prompts: one policy call serves many prefixes, which is what makes local models fast.
+    Returns the number of rollouts sampled now (0 when the cache held them all)."""
     params = cfg.sampling()
     todo = []
     for problem, prefix in jobs:
@@ -82,6 +83,7 @@ def _fill_rollouts(policy: PolicyBackend, cache: ContentCache, jobs: list[tuple[
                 cache.put("rollout", key, programs)
             else:
                 cache.put("rollout-failed", key, programs)
+    return len(todo) * params.n
 
 
 def _rollout_programs(policy: PolicyBackend, cache: ContentCache, problem: Mapping[str, Any], prefix: str,
@@ -128,9 +130,12 @@ def label_candidates(
     cache: ContentCache,
     config: MCLabelConfig = MCLabelConfig(),
     progress: Callable[[int, int], None] | None = None,
+    stats: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """Monte-Carlo step labels for every candidate (see the module docstring). ``clean_verdicts`` maps candidate_id
-    to the full program's own verdict (from the execute stage, or the official verdict of imported candidates)."""
+    to the full program's own verdict (from the execute stage, or the official verdict of imported candidates).
+    ``stats``, when given, receives ``new_rollouts``: rollouts sampled by this call (0 on a fully cached re-run)."""
+    new_rollouts = 0
     by_id = {str(r["problem_id"]): r for r in problems.to_dict("records")}
     rows = []
     records = candidates.to_dict("records")
@@ -142,7 +147,7 @@ def label_candidates(
         if problem is not None:
             jobs += [(problem, p) for p in split_steps(str(cand["code"]), k=config.max_steps).prefixes[:-1]]
     for start in range(0, len(jobs), config.prompt_batch):
-        _fill_rollouts(policy, cache, jobs[start : start + config.prompt_batch], config)
+        new_rollouts += _fill_rollouts(policy, cache, jobs[start : start + config.prompt_batch], config)
         if progress:
             progress(min(start + config.prompt_batch, len(jobs)), len(jobs) + total)
     # Then run every rollout program in the sandbox, in one batch.
@@ -164,6 +169,8 @@ def label_candidates(
             per_prefix.append((len(programs), len(all_jobs), len(runnable)))
             all_jobs += [(problem, p) for p in runnable]
         plans.append((cand, problem, split, per_prefix))
+    if stats is not None:
+        stats["new_rollouts"] = new_rollouts
     verdicts = _judge_cached(judge, cache, all_jobs) if all_jobs else []
     for done, (cand, problem, split, per_prefix) in enumerate(plans):
         cid = str(cand["candidate_id"])

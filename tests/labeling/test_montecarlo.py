@@ -88,12 +88,16 @@ def test_labels_are_pass_fractions_and_last_step_is_clean(tmp_path: Path, tables
 def test_second_run_repeats_no_rollout_or_execution(tmp_path: Path, tables) -> None:
     problems, candidates = tables
     cfg = MCLabelConfig(rollouts=4)
+    stats1: dict[str, int] = {}
+    stats2: dict[str, int] = {}
     with ContentCache(tmp_path / "c.sqlite") as cache:
-        first = label_candidates(problems, candidates, {"c1": True}, ScriptedPolicy(), ScriptedJudge(), cache, cfg)
+        first = label_candidates(problems, candidates, {"c1": True}, ScriptedPolicy(), ScriptedJudge(), cache, cfg,
+                                 stats=stats1)
     policy, judge = ScriptedPolicy(), ScriptedJudge()
     with ContentCache(tmp_path / "c.sqlite") as cache:
-        second = label_candidates(problems, candidates, {"c1": True}, policy, judge, cache, cfg)
+        second = label_candidates(problems, candidates, {"c1": True}, policy, judge, cache, cfg, stats=stats2)
     assert policy.calls == 0 and judge.jobs == 0
+    assert stats1["new_rollouts"] == 4 * (len(first.iloc[0]["completions"]) - 1) and stats2["new_rollouts"] == 0
     pd.testing.assert_frame_equal(first, second)
 
 
