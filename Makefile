@@ -15,7 +15,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv system-deps sandbox-up demo repro test test-integration test-all bench services services-stop clean
+.PHONY: help venv system-deps sandbox-up demo repro test test-integration test-all bench eval-lcb services services-stop clean
 
 help:
 	@echo "make demo              run the pipeline on embedded defaults (installs first)"
@@ -24,6 +24,7 @@ help:
 	@echo "make services          start local Prefect + MLflow servers; make services-stop stops them"
 	@echo "make repro             the DVC pipeline stage by stage (dvc repro; params in params.yaml)"
 	@echo "make bench             benchmarks (sandbox throughput, single-pass scoring, rollouts/min)"
+	@echo "make eval-lcb          best-of-N on the 175 LiveCodeBench release_v6 problems (recorded candidates)"
 
 venv: $(STAMP)
 
@@ -65,6 +66,30 @@ bench: venv sandbox-up
 	$(BIN)/python benchmarks/bench_sandbox.py
 	$(BIN)/python benchmarks/bench_single_pass.py
 	$(BIN)/python benchmarks/bench_rollouts.py
+
+# Best-of-N on the 175 problems new in LiveCodeBench release_v6 (60 recorded candidates each, official verdicts),
+# trained on recorded candidates of problems dated on or before the cutoff; a project folder of its own. The
+# defaults are sized for a 2-core CPU (a 2-layer backbone, 600 training candidates, 12 candidates per problem);
+# on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_PER_PROBLEM=0 DREAMPRM_PRM__BACKBONE=<Qwen2.5-Coder path>.
+LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
+SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
+LCB_LAYERS ?= 2
+LCB_TRAIN ?= 600
+LCB_PER_PROBLEM ?= 12
+LCB_ITERATIONS ?= 40
+eval-lcb: venv sandbox-up
+	mkdir -p $(LCB_ROOT)
+	cd $(LCB_ROOT) && export DREAMPRM_ROOT=$(LCB_ROOT) PREFECT_HOME=$(LCB_ROOT)/.prefect && D=$(CURDIR)/$(BIN)/dreamprm && \
+	$$D fetch --no-humaneval --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_test6 && \
+	$$D fetch --no-humaneval --out-dir data-train --recorded $(SHARED_DATA)/lcb_v6_generations_xiangww0108 \
+	    --recorded $(SHARED_DATA)/lcb_submissions_official && \
+	$$D label --method outcome --split train --candidates data-train/candidates.parquet \
+	    --problems data-train/problems.parquet --limit $(LCB_TRAIN) && \
+	DREAMPRM_SANDBOX__TEST_TIMEOUT_S=2 $$D execute --candidates data/candidates.parquet --tests public && \
+	$$D train --orm --num-layers $(LCB_LAYERS) --epochs 1 && \
+	$$D train --num-layers $(LCB_LAYERS) --epochs 1 && \
+	for mode in none labels weights; do $$D correct --mode $$mode --iterations $(LCB_ITERATIONS) || exit 1; done && \
+	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_PER_PROBLEM)
 
 services: venv
 	bash infra/scripts/services.sh start

@@ -39,11 +39,11 @@ def registered_prm_dir(name: str) -> str | None:
 @task(cache_policy=NO_CACHE)
 def evaluate_task(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
-                  n_resamples: int) -> dict[str, Any]:
+                  n_resamples: int, per_problem: int = 0) -> dict[str, Any]:
     import mlflow
 
     from dreamprm.evaluate.report import build_report, render_markdown, write_plots
-    from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame
+    from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame, first_per_problem
     from dreamprm.prm.model import ProcessRewardModel
     from dreamprm.registry import CHALLENGER, alias_version, apply_promotion, decide_promotion
     from dreamprm.tracking import RunIdentity, configure_mlflow, stage_run
@@ -56,6 +56,8 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
     if split and "split" in problems and (problems["split"] == split).any():
         problems = problems[problems["split"] == split]
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
+    if per_problem:
+        candidates = first_per_problem(candidates, per_problem)
     frame = evaluation_frame(problems, candidates, executions)
     loaded = {name: ProcessRewardModel.from_pretrained(path) for name, path in scorers.items()}
     model_name = s.tracking.registered_model_name
@@ -79,7 +81,7 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
     decision = None
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
-                                  "n_resamples": n_resamples, "problems": len(problems),
+                                  "n_resamples": n_resamples, "problems": len(problems), "per_problem": per_problem,
                                   "candidates": len(frame)}):
         for method, entry in report["methods"].items():
             mlflow.log_metric(f"pass_at_1.{method.replace(':', '.')}", entry["pass_at_1"]["estimate"])
@@ -95,9 +97,9 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
             methods = {method: (f"scores:{challenger}", aggregation)}
             if champion_dir is not None:
                 methods["champion"] = ("scores:champion", aggregation)
-            per_problem = CandidateTable.from_frame(frame, score_methods=methods).per_problem(list(methods))
-            decision = decide_promotion(per_problem[method].to_numpy(),
-                                        per_problem["champion"].to_numpy() if champion_dir is not None else None,
+            values = CandidateTable.from_frame(frame, score_methods=methods).per_problem(list(methods))
+            decision = decide_promotion(values[method].to_numpy(),
+                                        values["champion"].to_numpy() if champion_dir is not None else None,
                                         n_resamples=n_resamples, seed=s.seed)
             apply_promotion(model_name, decision, eval_set)
             mlflow.set_tag("dreamprm.promotion", decision.reason)
@@ -112,7 +114,7 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
 def evaluate_flow(problems_path: str | None = None, candidates_path: str | None = None,
                   executions_path: str | None = None, out_dir: str | None = None, split: str | None = "test",
                   challenger: str | None = "prm-weights", aggregation: str = "min",
-                  n_resamples: int = 10_000) -> dict[str, Any]:
+                  n_resamples: int = 10_000, per_problem: int = 0) -> dict[str, Any]:
     """pass@1 of PRM best-of-N (each saved variant, each aggregation) against random, first, majority vote and the
     oracle, with paired bootstrap intervals; reports/ gets JSON, markdown and plots; the registered challenger is
     promoted to champion when it beats the current champion on the same set."""
@@ -123,4 +125,4 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     out_dir = out_dir or str(s.reports_dir)
     scorers = discover_scorers(s.models_dir)
     return evaluate_task(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
-                         aggregation, n_resamples)
+                         aggregation, n_resamples, per_problem)

@@ -20,6 +20,8 @@ def evaluate(
     challenger: Optional[str] = typer.Option("prm-weights", help="variant whose result decides promotion"),
     aggregation: str = typer.Option("min", help="step-score aggregation for promotion: min|mean|last|product|log_odds_sum"),
     resamples: int = typer.Option(10_000, help="bootstrap resamples"),
+    per_problem: int = typer.Option(0, help="best-of-N over the first N candidates of each problem, sample 0 of "
+                                    "every model first (0 = all): a CPU-sized subset"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
     from flows.evaluate import evaluate_flow
@@ -28,6 +30,6 @@ def evaluate(
                         candidates_path=str(candidates) if candidates else None,
                         executions_path=str(executions) if executions else None,
                         out_dir=str(output) if output else None, split=split, challenger=challenger,
-                        aggregation=aggregation, n_resamples=resamples)
+                        aggregation=aggregation, n_resamples=resamples, per_problem=per_problem)
     console.print(out["markdown"])
     console.print(f"report: {out['report']}   promotion: {out['promotion']}")

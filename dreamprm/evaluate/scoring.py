@@ -36,6 +36,14 @@ def execution_signature(per_test_json: str | None) -> str | None:
     return hashlib.sha256(json.dumps(outs).encode()).hexdigest()[:16]
 
 
+def first_per_problem(candidates: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The first ``n`` candidates of each problem in (sample_index, policy, candidate_id) order: with recorded files
+    of several models, sample 0 of every model comes before sample 1 of any, so a subset stays balanced over models."""
+    keys = [k for k in ("sample_index", "policy", "candidate_id") if k in candidates]
+    ordered = candidates.sort_values(keys, kind="stable")
+    return ordered.groupby("problem_id", sort=False).head(n).sort_index()
+
+
 def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, executions: pd.DataFrame | None) -> pd.DataFrame:
     """One row per candidate: problem_id, difficulty, platform, candidate_id, sample_index, passed, signature,
     code, statement."""

@@ -31,3 +31,14 @@ def test_signatures_come_from_outputs_and_silent_programs_do_not_vote() -> None:
     assert frame["signature"][0] == frame["signature"][1] is not None
     assert pd.isna(frame["signature"][2])
     assert execution_signature(None) is None and execution_signature("not json") is None
+
+
+def test_first_per_problem_is_balanced_over_models() -> None:
+    from dreamprm.evaluate.scoring import first_per_problem
+
+    cands = pd.DataFrame([{"candidate_id": f"{m}-{k}-{p}", "problem_id": p, "policy": m, "sample_index": k}
+                          for p in ("p1", "p2") for m in ("A", "B", "C") for k in range(3)])
+    sub = first_per_problem(cands, 4)
+    assert sub.groupby("problem_id").size().to_dict() == {"p1": 4, "p2": 4}
+    p1 = sub[sub["problem_id"] == "p1"]
+    assert sorted(zip(p1["policy"], p1["sample_index"])) == [("A", 0), ("A", 1), ("B", 0), ("C", 0)]
