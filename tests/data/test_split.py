@@ -18,3 +18,20 @@ def test_cutoff_day_is_train_and_no_id_on_both_sides():
     assert dict(zip(out["problem_id"], out["split"])) == {"a": "train", "b": "train", "c": "test", "d": "none"}
     ids = split_ids(out)
     assert not ids["train"] & ids["test"]
+
+
+def test_lcb_v6_evaluation_problems_never_meet_the_training_side(shared_data) -> None:
+    """`make eval-lcb`: the 175 release_v6 problems are all after the cutoff, and no training-side problem of the
+    recorded generations is one of them."""
+    from dreamprm.data.recorded import import_recorded
+
+    test6 = import_recorded([shared_data / "lcb_fork_gu-ni_n10_generations" / "output_test6"])
+    train_pool = import_recorded([shared_data / "lcb_v6_generations_xiangww0108",
+                                  shared_data / "lcb_submissions_official"])
+    evaluated = assign_split(test6.problems, "2024-08-01")
+    trained = assign_split(train_pool.problems, "2024-08-01")
+    assert len(evaluated) == 175 and set(evaluated["split"]) == {"test"}
+    train_ids = set(trained.loc[trained["split"] == "train", "problem_id"])
+    assert len(train_ids) == 601
+    assert not train_ids & set(evaluated["problem_id"])
+    assert test6.candidates.groupby("problem_id").size().eq(60).all()
