@@ -70,15 +70,22 @@ def retry_when(*exc_types: type[BaseException]) -> Callable[[Any, Any, Any], boo
     return condition
 
 
-def fingerprint(paths: list[Path | str], pattern: str = "*") -> str:
-    """A hash of (path, size, mtime_ns) of every file (folders: recursively, files matching ``pattern``)."""
+def fingerprint(paths: list[Path | str], pattern: str = "*", content: bool = False) -> str:
+    """A hash of every file (folders: recursively, files matching ``pattern``): of (path, size, mtime_ns), cheap, for
+    inputs from outside that nobody rewrites; or with ``content`` of (path, sha256 of the bytes), for the pipeline's
+    own artifacts, which an upstream stage may rewrite with the same bytes (that must not invalidate what follows)."""
     h = hashlib.sha256()
     for p in map(Path, paths):
         files = sorted(x for x in p.rglob(pattern) if x.is_file()) if p.is_dir() else [p]
         for f in files:
             try:
-                st = f.stat()
-                h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+                if content:
+                    with open(f, "rb") as fh:
+                        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+                    h.update(f"{f.resolve()}|{digest}\n".encode())
+                else:
+                    st = f.stat()
+                    h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
             except OSError:
                 h.update(f"{f}|missing\n".encode())
     return h.hexdigest()
@@ -86,8 +93,9 @@ def fingerprint(paths: list[Path | str], pattern: str = "*") -> str:
 
 def inputs_cache_key(*file_params: str) -> Callable[[Any, dict[str, Any]], str]:
     """A Prefect ``cache_key_fn`` for a stage task that reads files: the key names the task's source, all its
-    parameters and the fingerprints of the input files named by ``file_params``, so a re-run with unchanged inputs
-    is served from the cache and a changed input recomputes. Flows pass ``refresh_cache=True`` when the task's
+    parameters and the content fingerprints of the input files named by ``file_params``, so a re-run with unchanged
+    inputs (even rewritten with the same bytes by an upstream stage) is served from the cache and a changed input
+    recomputes. Flows pass ``refresh_cache=True`` when the task's
     outputs have gone missing (see :func:`cached_stage`)."""
 
     def key(context: Any, parameters: dict[str, Any]) -> str:
@@ -96,7 +104,7 @@ def inputs_cache_key(*file_params: str) -> Callable[[Any, dict[str, Any]], str]:
         blob = {
             "source": hashlib.sha256(inspect.getsource(context.task.fn).encode()).hexdigest(),
             "params": json.dumps(parameters, sort_keys=True, default=str),
-            "inputs": fingerprint([parameters[p] for p in file_params if parameters.get(p)]),
+            "inputs": fingerprint([parameters[p] for p in file_params if parameters.get(p)], content=True),
         }
         return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 
