@@ -23,6 +23,7 @@ def train(
     finetune: str = typer.Option("lora", help="lora | full | top_k | head"),
     num_layers: Optional[int] = typer.Option(None, help="keep this many backbone layers (default: settings)"),
     resume: bool = typer.Option(True, help="continue from the newest checkpoint"),
+    save_every: int = typer.Option(50, help="checkpoint every N optimiser steps (a killed run resumes from the last)"),
     outcome_only: bool = typer.Option(False, "--orm", help="train the ORM baseline (final verdicts only) into models/orm"),
 ) -> None:
     """Warm up the PRM on step labels (accelerate; resumes from the newest checkpoint)."""
@@ -30,5 +31,6 @@ def train(
 
     out = train_flow(labels_path=str(labels) if labels else None, out_dir=str(output) if output else None,
                      epochs=epochs, lr=lr, batch_size=batch_size, grad_accum=grad_accum, max_steps=max_steps,
-                     loss=loss, finetune=finetune, num_layers=num_layers, resume=resume, outcome_only=outcome_only)
+                     loss=loss, finetune=finetune, num_layers=num_layers, resume=resume, outcome_only=outcome_only,
+                     save_every=save_every)
     print_summary("train", out)
