@@ -70,14 +70,14 @@ bench: venv sandbox-up
 
 # Best-of-N on the 175 problems new in LiveCodeBench release_v6 (60 recorded candidates each, official verdicts),
 # trained on recorded candidates of problems dated on or before the cutoff; a project folder of its own. The
-# defaults are sized for a 2-core CPU (a 2-layer backbone, 600 training candidates, 12 candidates per problem);
+# defaults are sized for a 2-core CPU (a 2-layer backbone, 600 training candidates, 6 candidates per problem);
 # on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_PER_PROBLEM=0 DREAMPRM_PRM__BACKBONE=<Qwen2.5-Coder path>.
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
 SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 LCB_LAYERS ?= 2
 LCB_TRAIN ?= 600
-LCB_PER_PROBLEM ?= 12
-LCB_ITERATIONS ?= 40
+LCB_PER_PROBLEM ?= 6
+LCB_ITERATIONS ?= 10
 eval-lcb: venv sandbox-up
 	mkdir -p $(LCB_ROOT)
 	cd $(LCB_ROOT) && export DREAMPRM_ROOT=$(LCB_ROOT) PREFECT_HOME=$(LCB_ROOT)/.prefect && D=$(CURDIR)/$(BIN)/dreamprm && \
