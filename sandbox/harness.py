@@ -9,9 +9,9 @@ Three processes take part in a run, and only one of them ever sees an expected o
   output itself. It marks itself non-dumpable, so a same-uid child can neither ptrace it nor read
   ``/proc/<pid>/mem``. In ``--serve`` mode PID 1 never reads a job at all: it forks a *judge* per job (see
   :func:`serve_main`), so every child is a copy of a process that has seen no test;
-- the **child** (forked, set up to look like a fresh ``python -I -u``; the prelude's modules already imported): runs the candidate with only the inputs; its return value is encoded with exact-type
-  checks (an object whose ``__eq__`` always says True cannot be encoded and earns a wrong answer); its stdout/stderr
-  go to capped pipes;
+- the **child** (forked, set up to look like a fresh ``python -I -u``; the prelude's modules already imported):
+  runs the candidate with only the inputs; its return value is encoded with exact-type checks (an object whose
+  ``__eq__`` always says True cannot be encoded and earns a wrong answer); its stdout/stderr go to capped pipes;
 - for ``assert`` tests (HumanEval/MBPP ``check(candidate)``) the test program runs in the harness and the candidate's
   top-level functions are proxies that call into the child and return plain decoded data.
 
@@ -583,7 +583,7 @@ class _ForkedProcess:
 def preload_prelude() -> None:
     """Import the modules of LiveCodeBench's prelude once, in the harness, so that every forked child finds them in
     ``sys.modules``: the candidate still executes the prelude's import statements, which are then dictionary lookups.
-    This, and forking instead of starting an interpreter, is most of the pool's speed (see benchmarks/bench_sandbox.py)."""
+    This, and forking instead of starting an interpreter, is most of the pool's speed (benchmarks/bench_sandbox.py)."""
     exec(compile(IMPORT_STRING, "<prelude>", "exec"), {"__name__": "prelude"})
     sys.setrecursionlimit(1000)  # the prelude raised it; the candidate's own copy of the prelude raises it again
 
@@ -1047,7 +1047,8 @@ def serve_main(workdir: str) -> None:
             _kill_others()
             why = (f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status)
                    else f"exit status {os.waitstatus_to_exitcode(status)}")
-            res = _result("runtime_error", [], [], time.monotonic(), f"the candidate killed the harness's judge ({why})")
+            res = _result("runtime_error", [], [], time.monotonic(),
+                          f"the candidate killed the harness's judge ({why})")
             write_frame(out_fd, res)
         _kill_others()
         _wipe(workdir)
