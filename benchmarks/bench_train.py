@@ -5,7 +5,8 @@ each into a step-label row with the function-as-step splitter, and trains the PR
 layers, LoRA) for ``--steps`` optimiser steps with :func:`dreamprm.prm.train.train_prm`, the code path of
 ``dreamprm train``. These candidates have official verdicts but no Monte-Carlo step labels (those need rollouts from
 the policy that wrote them), so every step carries the final verdict: the workload's shape (statement + code, 1024
-tokens at most, all steps scored in one pass) is the real one; the labels are outcome labels.
+tokens at most, all steps scored in one pass) is the real one; the labels are outcome labels
+(:func:`dreamprm.labeling.outcome_step_labels`, as ``dreamprm label --method outcome`` writes them).
 
     .venv/bin/python benchmarks/bench_train.py --rows 64 --steps 8
 """
@@ -23,12 +24,10 @@ sys.path.insert(0, str(REPO))
 
 
 def step_rows(n_rows: int, cutoff: str, seed: int):
-    import pandas as pd
-
     from dreamprm.data.recorded import import_recorded
     from dreamprm.data.split import assign_split
+    from dreamprm.labeling import outcome_step_labels
     from dreamprm.settings import get_settings
-    from dreamprm.steps import split_steps
 
     shared = get_settings().shared_data_dir
     folder = shared / "lcb_v6_generations_xiangww0108"
@@ -39,15 +38,8 @@ def step_rows(n_rows: int, cutoff: str, seed: int):
     train_ids = set(problems.loc[problems["split"] == "train", "problem_id"])
     cands = rec.candidates[rec.candidates["problem_id"].isin(train_ids) & (rec.candidates["code"].str.strip() != "")]
     cands = cands.sample(n=min(n_rows, len(cands)), random_state=seed)
-    statements = problems.set_index("problem_id")["statement"]
-    rows = []
-    for c in cands.itertuples():
-        steps = split_steps(c.code).steps
-        y = 1.0 if c.official_passed else 0.0
-        rows.append({"candidate_id": c.candidate_id, "problem_id": c.problem_id, "prompt": statements[c.problem_id],
-                     "completions": steps, "soft_labels": [y] * len(steps),
-                     "clean": [False] * (len(steps) - 1) + [True]})
-    return pd.DataFrame(rows), len(train_ids)
+    verdicts = {str(c): bool(ok) for c, ok in zip(cands["candidate_id"], cands["official_passed"])}
+    return outcome_step_labels(problems, cands, verdicts), len(train_ids)
 
 
 def main() -> None:

@@ -68,6 +68,20 @@ def problem_tests(problem: Mapping[str, Any], which: str = "all") -> list[dict]:
     return out
 
 
+def final_verdicts(candidates: pd.DataFrame, executions: pd.DataFrame | None) -> dict[str, bool]:
+    """Each candidate's own verdict, by candidate_id: the recorded official one (LiveCodeBench's grading on all
+    tests) where it exists, else the sandbox's. So an executions table run on the public tests only (enough for
+    majority-vote signatures) never replaces an official verdict. Used by labeling and evaluation alike."""
+    out: dict[str, bool] = {}
+    if executions is not None and len(executions):
+        out.update({str(c): bool(p) for c, p in zip(executions["candidate_id"], executions["passed"])})
+    if "official_passed" in candidates:
+        for cid, ok in zip(candidates["candidate_id"], candidates["official_passed"]):
+            if ok is not None and ok == ok:  # not None / NaN
+                out[str(cid)] = bool(ok)
+    return out
+
+
 def make_job(code: str, problem: Mapping[str, Any], config: ExecuteConfig) -> dict:
     return {"code": code if isinstance(code, str) else "", "tests": problem_tests(problem, config.tests),
             "func_name": problem.get("func_name") or "", "limits": config.limits()}

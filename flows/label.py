@@ -17,19 +17,6 @@ from dreamprm.io import read_parquet, write_parquet
 from flows._common import progress_reporter, settings
 
 
-def clean_verdicts(candidates, executions) -> dict[str, bool]:
-    """The full program's own verdict: the recorded official one (LiveCodeBench's grading on all tests) where it
-    exists, else the sandbox's (the same rule as the evaluation frame)."""
-    out = {}
-    if executions is not None:
-        out.update({str(c): bool(p) for c, p in zip(executions["candidate_id"], executions["passed"])})
-    if "official_passed" in candidates:
-        for cid, ok in zip(candidates["candidate_id"], candidates["official_passed"]):
-            if ok is not None and ok == ok:  # not None / NaN
-                out[str(cid)] = bool(ok)
-    return out
-
-
 @task(cache_policy=NO_CACHE)
 def label_task(problems_path: str, candidates_path: str, executions_path: str | None, out_path: str,
                config_dict: dict[str, Any], limit: int, method: str = "montecarlo",
@@ -37,7 +24,7 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
     import mlflow
 
     from dreamprm.cache import ContentCache
-    from dreamprm.execution import ExecuteConfig, SandboxJudge
+    from dreamprm.execution import ExecuteConfig, SandboxJudge, final_verdicts
     from dreamprm.labeling import MCLabelConfig, label_candidates, outcome_step_labels
     from dreamprm.plots import label_histogram
     from dreamprm.policy import get_policy
@@ -53,7 +40,7 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
             raise ValueError(f"{problems_path} has no problem in split {split!r}")
         problems = problems[problems["split"] == split]
         candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
-    verdicts = clean_verdicts(candidates, executions)
+    verdicts = final_verdicts(candidates, executions)
     candidates = candidates[candidates["candidate_id"].astype(str).isin(verdicts)]
     candidates = candidates.sort_values("candidate_id", kind="stable")
     if limit:

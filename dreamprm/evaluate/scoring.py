@@ -1,8 +1,7 @@
 """Building the evaluation frame: candidates with verdicts, execution signatures and step scores of each scorer.
 
-- ``passed``: the recorded official verdict (LiveCodeBench's own grading on all tests), else the sandbox verdict
-  (executions table). So an executions table run on the public tests only (``dreamprm execute --tests public``, enough
-  for majority-vote signatures) never replaces an official verdict.
+- ``passed``: :func:`dreamprm.execution.final_verdicts` (the official verdict, else the sandbox's); None without
+  either.
 - ``signature``: a hash of what the program printed/returned on each test it ran (the executions table's per-test
   records, verdicts and expected outputs excluded), for majority vote. Only the outputs are used, never whether they
   were right; a program that crashed or printed nothing has no signature and does not vote. Caveat: the harness stops
@@ -19,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from dreamprm.execution import final_verdicts
 from dreamprm.steps import split_steps
 
 
@@ -52,14 +52,13 @@ def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, execution
     df["difficulty"] = df["problem_id"].map(p["difficulty"]).fillna("unknown")
     df["platform"] = df["problem_id"].map(p["platform"]).fillna("unknown")
     df["statement"] = df["problem_id"].map(p["statement"]).fillna("")
-    df["passed"] = (candidates["official_passed"].astype(object) if "official_passed" in candidates
-                    else pd.Series(None, index=df.index, dtype=object))
+    verdicts = final_verdicts(candidates, executions)
+    df["passed"] = df["candidate_id"].astype(str).map(verdicts).astype(object)
+    df.loc[df["passed"].isna(), "passed"] = None
     df["signature"] = None
     if executions is not None and len(executions):
         e = executions.set_index("candidate_id")
         ran = df["candidate_id"].isin(e.index)
-        fill = ran & df["passed"].isna()
-        df.loc[fill, "passed"] = df.loc[fill, "candidate_id"].map(e["passed"])
         df.loc[ran, "signature"] = df.loc[ran, "candidate_id"].map(e["per_test"]).map(execution_signature)
     return df.reset_index(drop=True)
 
