@@ -69,26 +69,31 @@ bench: venv sandbox-up
 	$(BIN)/python benchmarks/bench_train.py
 
 # Best-of-N on the 175 problems new in LiveCodeBench release_v6 (60 recorded candidates each, official verdicts),
-# trained on recorded candidates of problems dated on or before the cutoff; a project folder of its own. The
-# defaults are sized for a 2-core CPU (a 2-layer backbone, 600 training candidates, 6 candidates per problem);
-# on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_PER_PROBLEM=0 DREAMPRM_PRM__BACKBONE=<Qwen2.5-Coder path>.
+# trained on recorded candidates of LiveCodeBench problems dated on or before the cutoff plus gu-ni's 157 undated
+# Codeforces problems (the same six policies as the evaluation candidates; not LiveCodeBench problems, so never on
+# the test side); a project folder of its own. The defaults are sized for a 2-core CPU (a 2-layer backbone, 1500
+# training candidates, 6 candidates per problem); on a GPU:
+# LCB_LAYERS=0 LCB_TRAIN=0 LCB_PER_PROBLEM=0 DREAMPRM_PRM__BACKBONE=<Qwen2.5-Coder path>.
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
 SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 LCB_LAYERS ?= 2
-LCB_TRAIN ?= 600
+LCB_TRAIN ?= 1500
 LCB_PER_PROBLEM ?= 6
 LCB_ITERATIONS ?= 10
+LCB_TRAIN_ARGS ?= --epochs 1 --lr 3e-4 --head-lr 1e-3 --batch-size 4 --grad-accum 2
+
 eval-lcb: venv sandbox-up
 	mkdir -p $(LCB_ROOT)
 	cd $(LCB_ROOT) && export DREAMPRM_ROOT=$(LCB_ROOT) PREFECT_HOME=$(LCB_ROOT)/.prefect && D=$(CURDIR)/$(BIN)/dreamprm && \
 	$$D fetch --no-humaneval --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_test6 && \
 	$$D fetch --no-humaneval --out-dir data-train --recorded $(SHARED_DATA)/lcb_v6_generations_xiangww0108 \
-	    --recorded $(SHARED_DATA)/lcb_submissions_official && \
-	$$D label --method outcome --split train --candidates data-train/candidates.parquet \
+	    --recorded $(SHARED_DATA)/lcb_submissions_official \
+	    --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_codeforces && \
+	$$D label --method outcome --split train,none --candidates data-train/candidates.parquet \
 	    --problems data-train/problems.parquet --limit $(LCB_TRAIN) && \
 	DREAMPRM_SANDBOX__TEST_TIMEOUT_S=2 $$D execute --candidates data/candidates.parquet --tests public && \
-	$$D train --orm --num-layers $(LCB_LAYERS) --epochs 1 && \
-	$$D train --num-layers $(LCB_LAYERS) --epochs 1 && \
+	$$D train --orm --num-layers $(LCB_LAYERS) $(LCB_TRAIN_ARGS) && \
+	$$D train --num-layers $(LCB_LAYERS) $(LCB_TRAIN_ARGS) && \
 	for mode in none labels weights; do $$D correct --mode $$mode --iterations $(LCB_ITERATIONS) || exit 1; done && \
 	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_PER_PROBLEM)
 

@@ -13,6 +13,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from dreamprm.data.split import select_splits
 from dreamprm.io import read_parquet, write_parquet
 from flows._common import progress_reporter, settings
 
@@ -35,10 +36,8 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
     problems = read_parquet(problems_path)
     candidates = read_parquet(candidates_path)
     executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
-    if split:  # e.g. "train": label only problems on that side of the date cutoff
-        if "split" not in problems or not (problems["split"] == split).any():
-            raise ValueError(f"{problems_path} has no problem in split {split!r}")
-        problems = problems[problems["split"] == split]
+    if split:  # e.g. "train" (before the date cutoff) or "train,none" (plus undated non-LiveCodeBench problems)
+        problems = select_splits(problems, split, source=problems_path)
         candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
     verdicts = final_verdicts(candidates, executions)
     candidates = candidates[candidates["candidate_id"].astype(str).isin(verdicts)]

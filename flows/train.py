@@ -52,7 +52,8 @@ def train_task(labels_path: str, out_dir: str, prm_overrides: dict[str, Any], tr
 def train_flow(labels_path: str | None = None, out_dir: str | None = None, epochs: int = 5, lr: float = 1e-4,
                batch_size: int = 4, grad_accum: int = 8, max_steps: int | None = None, loss: str = "mse",
                finetune: str = "lora", num_layers: int | None = None, eval_fraction: float = 0.2,
-               resume: bool = True, outcome_only: bool = False, save_every: int = 50) -> dict[str, Any]:
+               resume: bool = True, outcome_only: bool = False, save_every: int = 50,
+               head_lr: float | None = None) -> dict[str, Any]:
     """Warm up the PRM on step labels (default data/step_labels.parquet) into models/prm-warmup/ (accelerate
     checkpoints under checkpoints/, the final model under final/); resumes from the newest checkpoint.
     ``outcome_only`` trains the ORM baseline instead (final verdicts only) into models/orm/."""
@@ -63,6 +64,6 @@ def train_flow(labels_path: str | None = None, out_dir: str | None = None, epoch
     if num_layers is not None:
         prm_overrides["num_layers"] = num_layers
     train_overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
-                       "max_steps": max_steps, "loss": loss, "save_every": save_every}
+                       "head_lr": head_lr, "max_steps": max_steps, "loss": loss, "save_every": save_every}
     run = cached_stage(train_task, [Path(out_dir) / "final" / "model.safetensors"])
     return run(labels_path, out_dir, prm_overrides, train_overrides, eval_fraction, resume, outcome_only)

@@ -20,10 +20,10 @@ def label(
     temperature: float = typer.Option(0.3, help="rollout temperature (paper: 0.3)"),
     max_tokens: int = typer.Option(1024, help="token budget per rollout"),
     max_steps: int = typer.Option(10, help="at most this many steps per candidate"),
-    limit: int = typer.Option(0, help="only the first N candidates (0 = all)"),
+    limit: int = typer.Option(0, help="only the first N candidates in id order (ids are content hashes: a uniform sample; 0 = all)"),
     method: str = typer.Option("montecarlo", help="montecarlo (policy rollouts in the sandbox) | outcome (the final "
                                "verdict on every step: recorded candidates whose policy cannot run here)"),
-    split: Optional[str] = typer.Option(None, help="label only problems of this split (train: before the cutoff)"),
+    split: Optional[str] = typer.Option(None, help="label only problems of these splits, comma-separated (train: before the cutoff; none: undated, e.g. recorded Codeforces problems)"),
 ) -> None:
     """Monte-Carlo step labels: roll the policy out from every step prefix and run the rollouts in the sandbox.
     Resumable: finished rollouts and executions are cached by content hash."""

@@ -16,6 +16,7 @@ def train(
     output: Optional[Path] = typer.Option(None, help="model folder (default: models/prm-warmup)"),
     epochs: int = typer.Option(5, help="epochs (paper: 5)"),
     lr: float = typer.Option(1e-4, help="AdamW learning rate (paper: 1e-4)"),
+    head_lr: Optional[float] = typer.Option(None, help="learning rate of the new scalar head (default: --lr)"),
     batch_size: int = typer.Option(4, help="per-device batch size"),
     grad_accum: int = typer.Option(8, help="gradient accumulation (effective batch = batch_size x this)"),
     max_steps: Optional[int] = typer.Option(None, help="stop after this many optimiser steps"),
@@ -32,5 +33,5 @@ def train(
     out = train_flow(labels_path=str(labels) if labels else None, out_dir=str(output) if output else None,
                      epochs=epochs, lr=lr, batch_size=batch_size, grad_accum=grad_accum, max_steps=max_steps,
                      loss=loss, finetune=finetune, num_layers=num_layers, resume=resume, outcome_only=outcome_only,
-                     save_every=save_every)
+                     save_every=save_every, head_lr=head_lr)
     print_summary("train", out)

@@ -23,3 +23,17 @@ def assign_split(problems: pd.DataFrame, cutoff: str | pd.Timestamp) -> pd.DataF
 def split_ids(problems: pd.DataFrame) -> dict[str, set[str]]:
     """The problem ids on each side of the split."""
     return {s: set(problems.loc[problems["split"] == s, "problem_id"]) for s in ("train", "test", "none")}
+
+
+def select_splits(problems: pd.DataFrame, splits: str, *, source: str = "problems") -> pd.DataFrame:
+    """The problems in any of ``splits`` (comma-separated, e.g. ``"train,none"``: the training side of the cutoff
+    plus undated non-LiveCodeBench problems). A name with no problem is an error naming it and ``source``, so a typo
+    never selects an empty table."""
+    wanted = [x.strip() for x in splits.split(",") if x.strip()]
+    if not wanted:
+        raise ValueError(f"no split named in {splits!r}")
+    present = set(problems["split"]) if "split" in problems else set()
+    missing = [w for w in wanted if w not in present]
+    if missing:
+        raise ValueError(f"{source} has no problem in split(s) {missing} (it has: {sorted(present) or 'no split column'})")
+    return problems[problems["split"].isin(wanted)]

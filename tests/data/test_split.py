@@ -3,7 +3,9 @@ from __future__ import annotations
 import pandas as pd
 
 from dreamprm.data.livecodebench import problems_frame
-from dreamprm.data.split import assign_split, split_ids
+import pytest
+
+from dreamprm.data.split import assign_split, select_splits, split_ids
 
 
 def _p(pid: str, date: str | None) -> dict:
@@ -35,3 +37,13 @@ def test_lcb_v6_evaluation_problems_never_meet_the_training_side(shared_data) ->
     assert len(train_ids) == 601
     assert not train_ids & set(evaluated["problem_id"])
     assert test6.candidates.groupby("problem_id").size().eq(60).all()
+
+
+def test_select_splits_takes_a_comma_list_and_names_a_missing_split():
+    df = assign_split(problems_frame([_p("a", "2024-07-31"), _p("c", "2024-08-02"), _p("d", None)]), "2024-08-01")
+    assert list(select_splits(df, "train, none")["problem_id"]) == ["a", "d"]
+    assert list(select_splits(df, "test")["problem_id"]) == ["c"]
+    with pytest.raises(ValueError, match=r"problems.parquet has no problem in split\(s\) \['trian'\]"):
+        select_splits(df, "train,trian", source="problems.parquet")
+    with pytest.raises(ValueError, match="no split named"):
+        select_splits(df, " , ")

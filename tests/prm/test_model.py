@@ -73,9 +73,12 @@ def test_single_pass_equals_per_prefix_tinycoder(cache: Path, finetune: str) -> 
 def test_score_batch_padding_does_not_change_scores(cache: Path) -> None:
     prm = _tiny(cache)
     items = [(PROBLEM, STEPS), ("Print hello.", ["print('hello')\n"]), (PROBLEM, STEPS[:3])]
-    batch = prm.score_batch(items, batch_size=3)
-    for (p, s), got in zip(items, batch):
-        assert max(abs(a - b) for a, b in zip(got, prm.score_steps(p, s))) < 1e-5
+    alone = [prm.score_steps(p, s) for p, s in items]
+    for batch_size in (1, 2, 3):  # batches are formed by length: scores must still come back in item order
+        batch = prm.score_batch(items, batch_size=batch_size)
+        for got, want in zip(batch, alone, strict=True):
+            assert len(got) == len(want)
+            assert max(abs(a - b) for a, b in zip(got, want)) < 1e-5
 
 
 def test_finetune_modes_choose_trainable_parameters(cache: Path) -> None:

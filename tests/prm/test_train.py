@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from dreamprm.errors import InputDataError
 from dreamprm.prm.model import PRMConfig, ProcessRewardModel
-from dreamprm.prm.train import TrainConfig, latest_checkpoint, train_prm
+from dreamprm.prm.train import StepLabelDataset, TrainConfig, init_head_to_prior, latest_checkpoint, train_prm
 
 
 def rows(n: int = 12) -> pd.DataFrame:
@@ -119,3 +120,21 @@ def test_candidates_longer_than_the_context_are_left_out_and_counted(prm: Proces
     assert scores[0] is None and len(scores[1]) == 3
     with pytest.raises(CandidateTooLong):
         prm.score_batch([("Add one.", long_steps)])
+
+
+def test_head_starts_at_the_label_prior(prm: ProcessRewardModel) -> None:
+    data = rows(12)
+    data["soft_labels"] = [[1.0, 1.0, 1.0] if i < 9 else [0.0, 0.0, 0.0] for i in range(12)]  # 75% positive
+    prior = init_head_to_prior(prm, StepLabelDataset(data, prm))
+    assert prior == pytest.approx(0.9 * 0.75 + 0.05)  # the smoothed targets' mean
+    assert float(torch.sigmoid(prm.head.bias)) == pytest.approx(prior, abs=1e-6)
+
+
+def test_head_learning_rate_is_separate(prm: ProcessRewardModel, tmp_path: Path) -> None:
+    """lr 0 with a head rate: only the head moves (the head's own parameter group)."""
+    body = {n: p.detach().clone() for n, p in prm.named_parameters() if not n.startswith("head.")}
+    head = prm.head.weight.detach().clone()
+    cfg = TrainConfig(epochs=1, max_steps=3, lr=0.0, head_lr=1e-2, batch_size=4, grad_accum=1, save_every=100)
+    train_prm(prm, rows(), None, cfg, tmp_path / "out")
+    assert all(torch.equal(p, body[n]) for n, p in prm.named_parameters() if n in body)
+    assert not torch.equal(prm.head.weight, head)
