@@ -68,7 +68,9 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
     if champion_dir is not None:
         loaded["champion"] = ProcessRewardModel.from_pretrained(champion_dir)
     frame = add_prm_scores(frame, loaded, progress=progress_reporter("evaluate-progress", "scoring candidates"))
-    report = build_report(frame, n_resamples=n_resamples, seed=s.seed)
+    # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
+    references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
+    report = build_report(frame, n_resamples=n_resamples, seed=s.seed, references=references)
     out = Path(out_dir)
     write_json(report, out / "report.json")
     markdown = render_markdown(report)

@@ -295,23 +295,26 @@ def _ci(d: Mapping[str, Any]) -> str:
     return f"{_pct(d['estimate'])} [{_pct(d['low'])}, {_pct(d['high'])}]"
 
 
-def render_markdown(report: Mapping[str, Any], reference: str | None = None) -> str:
+def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None = None) -> str:
     """A markdown table: one row per method, pass@1 with its interval, per-difficulty pass@1, and the paired
-    difference from ``reference`` (default: the first reference in the report) with its share of resamples <= 0."""
-    reference = reference or (report["settings"]["references"] or [None])[0]
+    difference from each reference (default: every reference in the report) with its interval; the first reference
+    also gets its share of resamples <= 0."""
+    refs = list(references if references is not None else report["settings"]["references"])
     diffs = report.get("breakdowns", {}).get("difficulty", {})
     diff_names = list(diffs)
     level = round(100 * report["settings"]["level"])
     head = ["method", f"pass@1 % [{level}% CI]"] + [f"{d} (n={diffs[d]['n_problems']})" for d in diff_names]
-    if reference:
-        head += [f"Δ vs {reference} [{level}% CI]", "P(Δ≤0)"]
+    for i, r in enumerate(refs):
+        head += [f"Δ vs {r} [{level}% CI]"] + (["P(Δ≤0)"] if i == 0 else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m, entry in report["methods"].items():
         row = [m, _ci(entry["pass_at_1"])]
         row += [_pct(diffs[d]["methods"][m]["estimate"]) for d in diff_names]
-        if reference:
-            d = report["differences"].get(f"{m} - {reference}")
-            row += ([_ci(d), f"{d['share_le_zero']:.3f}"] if d else ["—", "—"])
+        for i, r in enumerate(refs):
+            d = report["differences"].get(f"{m} - {r}")
+            row += [_ci(d) if d else "—"]
+            if i == 0:
+                row += [f"{d['share_le_zero']:.3f}" if d else "—"]
         lines.append("| " + " | ".join(row) + " |")
     foot = (f"\n{report['n_problems']} problems, {report['n_candidates']} candidates "
             f"(N per problem {report['candidates_per_problem']['min']}..{report['candidates_per_problem']['max']}), "

@@ -105,6 +105,11 @@ def test_report_is_strict_json_and_markdown_lists_every_method(frame: pd.DataFra
     for m in r["methods"]:
         assert f"| {m} |" in md
     assert "| majority | 66.7 [" in md
+    two = _report(frame, references=("random", "majority"))
+    md = render_markdown(two)
+    assert "Δ vs random [95% CI] | P(Δ≤0) | Δ vs majority [95% CI] |" in md
+    d = two["differences"]["prm:last - majority"]
+    assert f"{100 * d['estimate']:.1f} [{100 * d['low']:.1f}, {100 * d['high']:.1f}]" in md.split("| prm:last |")[1]
 
 
 def test_bad_report_arguments_raise(frame: pd.DataFrame) -> None:
