@@ -70,10 +70,12 @@ def add_prm_scores(frame: pd.DataFrame, scorers: Mapping[str, Any], *, batch_siz
     items = [(str(s), split_steps(str(c)).steps or [str(c)]) for s, c in zip(frame["statement"], frame["code"])]
     total = len(items) * len(scorers)
     done = 0
+    # score_batch groups its items into batches by length; handing it many at a time lets it (progress per call).
+    per_call = batch_size * 32
     for name, prm in scorers.items():
         scores: list[list[float] | None] = []
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
+        for start in range(0, len(items), per_call):
+            chunk = items[start : start + per_call]
             ok = [(p, s) for p, s in chunk if s and "".join(s).strip()]
             got = iter(prm.score_batch(ok, batch_size=batch_size, too_long="none")) if ok else iter(())
             scores.extend(next(got) if s and "".join(s).strip() else None for _, s in chunk)
