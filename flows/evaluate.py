@@ -42,7 +42,7 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
                   n_resamples: int, per_problem: int = 0) -> dict[str, Any]:
     import mlflow
 
-    from dreamprm.evaluate.report import build_report, render_markdown, write_plots
+    from dreamprm.evaluate.report import build_report, dvc_metrics, render_markdown, write_plots
     from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame, first_per_problem
     from dreamprm.prm.model import ProcessRewardModel
     from dreamprm.registry import CHALLENGER, alias_version, apply_promotion, decide_promotion
@@ -76,9 +76,7 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
     markdown = render_markdown(report)
     (out / "report.md").write_text(markdown + "\n")
     plots = write_plots(report, out)
-    # Flat metrics for `dvc metrics show/diff`.
-    write_json({"pass_at_1": {m: e["pass_at_1"]["estimate"] for m, e in report["methods"].items()},
-                "problems": report["n_problems"], "candidates": report["n_candidates"]}, out / "metrics.json")
+    write_json(dvc_metrics(report), out / "metrics.json")
     eval_set = hashlib.sha256(json.dumps(sorted(frame["candidate_id"].astype(str))).encode()).hexdigest()[:16]
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
     decision = None

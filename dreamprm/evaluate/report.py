@@ -261,6 +261,17 @@ def build_report(
     return _json_safe(report)
 
 
+def dvc_metrics(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat numbers of a report that ``dvc metrics show/diff`` compares between runs (reports/metrics.json):
+    pass@1 of every method, the evaluation set's size, and each method's difference from each reference."""
+    return {
+        "pass_at_1": {m: e["pass_at_1"]["estimate"] for m, e in report["methods"].items()},
+        "difference": {name: d["estimate"] for name, d in report["differences"].items()},
+        "problems": report["n_problems"],
+        "candidates": report["n_candidates"],
+    }
+
+
 def _differences(boot: Any, methods: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
     return {f"{m} - {r}": boot.difference(m, r).to_dict() for r in references for m in methods if m != r}
 
