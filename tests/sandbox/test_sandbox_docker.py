@@ -264,7 +264,11 @@ def test_no_container_left_after_close(docker_client):
 def test_containers_removed_when_parent_dies(docker_client, how):
     from sandbox.docker_backend import LABEL
 
-    script = ("import time, sys\nfrom sandbox.docker_backend import DockerBackend\n"
+    # A process started in the background by a non-interactive shell inherits SIGINT ignored, and Python then keeps
+    # it ignored (no KeyboardInterrupt): the child installs the handler an interactive program has, which is what
+    # this test is about (Ctrl-C), whatever way the test run itself was started.
+    script = ("import signal, time, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+              "from sandbox.docker_backend import DockerBackend\n"
               "b = DockerBackend(workers=2).start()\nprint('ready', flush=True)\ntime.sleep(120)\n")
     env = {**os.environ, "PYTHONPATH": str(__import__('pathlib').Path(__file__).resolve().parents[2])}
     p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
