@@ -67,6 +67,7 @@ bench: venv sandbox-up
 	$(BIN)/python benchmarks/bench_single_pass.py
 	$(BIN)/python benchmarks/bench_rollouts.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_scoring.py
 
 # Best-of-N on the 175 problems new in LiveCodeBench release_v6 (60 recorded candidates each, official verdicts),
 # trained on recorded candidates of LiveCodeBench problems dated on or before the cutoff plus gu-ni's 157 undated
