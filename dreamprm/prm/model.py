@@ -242,8 +242,8 @@ class ProcessRewardModel(nn.Module):
                     if too_long != "none":
                         raise
                     encoded.append(None)
-            # Batches of similar length waste little on padding (benchmarks/bench_scoring.py: 1.67x on recorded LiveCodeBench programs);
-            # right padding leaves every score unchanged, so the order is free.
+            # Batches of similar length waste little on padding (benchmarks/bench_scoring.py: 1.67x on recorded
+            # LiveCodeBench programs); right padding leaves every score unchanged, so the order is free.
             order = sorted((i for i, e in enumerate(encoded) if e is not None), key=lambda i: len(encoded[i]))
             scores: list[list[float] | None] = [None] * len(encoded)
             for start in range(0, len(order), batch_size):
