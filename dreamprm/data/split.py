@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dreamprm.data.livecodebench import parse_date
+from dreamprm.errors import InputDataError
 
 
 def assign_split(problems: pd.DataFrame, cutoff: str | pd.Timestamp) -> pd.DataFrame:
@@ -25,15 +26,16 @@ def split_ids(problems: pd.DataFrame) -> dict[str, set[str]]:
     return {s: set(problems.loc[problems["split"] == s, "problem_id"]) for s in ("train", "test", "none")}
 
 
-def select_splits(problems: pd.DataFrame, splits: str, *, source: str = "problems") -> pd.DataFrame:
+def select_splits(problems: pd.DataFrame, splits: str, *, source: str | None = None) -> pd.DataFrame:
     """The problems in any of ``splits`` (comma-separated, e.g. ``"train,none"``: the training side of the cutoff
-    plus undated non-LiveCodeBench problems). A name with no problem is an error naming it and ``source``, so a typo
-    never selects an empty table."""
+    plus undated non-LiveCodeBench problems). A name with no problem is an error naming it and ``source`` (the
+    problems file), so a typo never selects an empty table."""
     wanted = [x.strip() for x in splits.split(",") if x.strip()]
+    present = sorted(set(problems["split"])) if "split" in problems else []
+    expected = " | ".join(present) or "a problems table with a split column"
     if not wanted:
-        raise ValueError(f"no split named in {splits!r}")
-    present = set(problems["split"]) if "split" in problems else set()
+        raise InputDataError(f"no split named in {splits!r}", path=source, field="split", expected=expected)
     missing = [w for w in wanted if w not in present]
     if missing:
-        raise ValueError(f"{source} has no problem in split(s) {missing} (it has: {sorted(present) or 'no split column'})")
+        raise InputDataError(f"no problem in split(s) {missing}", path=source, field="split", expected=expected)
     return problems[problems["split"].isin(wanted)]

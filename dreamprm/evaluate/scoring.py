@@ -70,7 +70,7 @@ def add_prm_scores(frame: pd.DataFrame, scorers: Mapping[str, Any], *, batch_siz
     items = [(str(s), split_steps(str(c)).steps or [str(c)]) for s, c in zip(frame["statement"], frame["code"])]
     total = len(items) * len(scorers)
     done = 0
-    # score_batch groups its items into batches by length; handing it many at a time lets it (progress per call).
+    # score_batch forms its batches from similar lengths, so it gets many items per call (progress after each).
     per_call = batch_size * 32
     for name, prm in scorers.items():
         scores: list[list[float] | None] = []

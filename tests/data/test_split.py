@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pandas as pd
-
-from dreamprm.data.livecodebench import problems_frame
 import pytest
 
+from dreamprm.data.livecodebench import problems_frame
 from dreamprm.data.split import assign_split, select_splits, split_ids
+from dreamprm.errors import InputDataError
 
 
 def _p(pid: str, date: str | None) -> dict:
@@ -43,7 +43,8 @@ def test_select_splits_takes_a_comma_list_and_names_a_missing_split():
     df = assign_split(problems_frame([_p("a", "2024-07-31"), _p("c", "2024-08-02"), _p("d", None)]), "2024-08-01")
     assert list(select_splits(df, "train, none")["problem_id"]) == ["a", "d"]
     assert list(select_splits(df, "test")["problem_id"]) == ["c"]
-    with pytest.raises(ValueError, match=r"problems.parquet has no problem in split\(s\) \['trian'\]"):
+    with pytest.raises(InputDataError, match=r"problems.parquet, field 'split': no problem in split\(s\) \['trian'\] "
+                       r"\(expected none \| test \| train\)"):
         select_splits(df, "train,trian", source="problems.parquet")
-    with pytest.raises(ValueError, match="no split named"):
+    with pytest.raises(InputDataError, match="no split named"):
         select_splits(df, " , ")
