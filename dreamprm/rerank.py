@@ -47,13 +47,17 @@ def rerank(problems: pd.DataFrame, candidates: pd.DataFrame, score: Callable[[pd
     DataFrame of (problem, code) and returning ``step_scores``. Returns the picks and pass@1 figures."""
     from dreamprm.evaluate.aggregate import aggregate
 
-    statements = problems.set_index("problem_id")["statement"]
+    by_id = problems.set_index("problem_id")
     frame = candidates[["candidate_id", "problem_id", "sample_index", "code", "official_passed"]].copy()
-    frame["problem"] = frame["problem_id"].map(statements).fillna("")
+    frame["problem"] = frame["problem_id"].map(by_id["statement"]).fillna("")
+    starter = by_id["starter_code"] if "starter_code" in by_id else pd.Series("", index=by_id.index)
+    frame["starter_code"] = frame["problem_id"].map(starter).fillna("")
     has_code = frame["code"].fillna("").str.strip() != ""
-    scored = score(frame.loc[has_code, ["problem", "code"]].reset_index(drop=True))
+    scored = score(frame.loc[has_code, ["problem", "starter_code", "code"]].reset_index(drop=True))
+    # One rule with evaluate (TOO_LONG_RULE): a candidate the PRM cannot read gets no score and ranks last.
     frame["score"] = float("-inf")
-    frame.loc[has_code, "score"] = [aggregate(list(s), aggregation) for s in scored["step_scores"]]
+    frame.loc[has_code, "score"] = [float("-inf") if s is None else aggregate(list(s), aggregation)
+                                    for s in scored["step_scores"]]
     frame = frame.sort_values(["problem_id", "score", "sample_index", "candidate_id"],
                               ascending=[True, False, True, True], kind="stable")
     picks = frame.groupby("problem_id", sort=True).head(1).reset_index(drop=True)
@@ -62,6 +66,7 @@ def rerank(problems: pd.DataFrame, candidates: pd.DataFrame, score: Callable[[pd
     summary: dict[str, float | int | None] = {
         "problems": int(picks["problem_id"].nunique()),
         "candidates": len(candidates),
+        "too_long_for_prm": int(scored["step_scores"].isna().sum()),
         "pass_at_1_reranked": float(picks["official_passed"].fillna(False).astype(bool).mean()) if verdicts else None,
         "pass_at_1_first_sample": float(firsts["official_passed"].fillna(False).astype(bool).mean()) if verdicts else None,
         "pass_at_1_random": float(candidates["official_passed"].fillna(False).astype(bool)

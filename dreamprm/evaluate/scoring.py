@@ -6,8 +6,10 @@
   records, verdicts and expected outputs excluded), for majority vote. Only the outputs are used, never whether they
   were right; a program that crashed or printed nothing has no signature and does not vote. Caveat: the harness stops
   at the first failing test, so failing programs' signatures cover fewer tests (documented in the report's rules).
-- ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate; None for a candidate whose code
-  exceeds the PRM's context (never truncated): it is then picked only when no candidate of its problem has a score.
+- ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate, on the PRM input built by
+  :class:`dreamprm.prm.template.PRMInput` (statement + starter code + steps, as in training); None for a candidate
+  whose code exceeds the PRM's context (never truncated): it is then picked only when no candidate of its problem
+  has a score (:data:`dreamprm.prm.template.TOO_LONG_RULE`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from dreamprm.execution import final_verdicts
-from dreamprm.steps import split_steps
 
 
 def execution_signature(per_test_json: str | None) -> str | None:
@@ -46,12 +47,14 @@ def first_per_problem(candidates: pd.DataFrame, n: int) -> pd.DataFrame:
 
 def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, executions: pd.DataFrame | None) -> pd.DataFrame:
     """One row per candidate: problem_id, difficulty, platform, candidate_id, sample_index, passed, signature,
-    code, statement."""
+    code, statement, starter_code."""
     p = problems.set_index("problem_id")
     df = candidates[["candidate_id", "problem_id", "sample_index", "code"]].copy()
     df["difficulty"] = df["problem_id"].map(p["difficulty"]).fillna("unknown")
     df["platform"] = df["problem_id"].map(p["platform"]).fillna("unknown")
     df["statement"] = df["problem_id"].map(p["statement"]).fillna("")
+    starter = p["starter_code"] if "starter_code" in p else pd.Series("", index=p.index)
+    df["starter_code"] = df["problem_id"].map(starter).fillna("")
     verdicts = final_verdicts(candidates, executions)
     df["passed"] = df["candidate_id"].astype(str).map(verdicts).astype(object)
     df.loc[df["passed"].isna(), "passed"] = None
@@ -66,8 +69,11 @@ def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, execution
 def add_prm_scores(frame: pd.DataFrame, scorers: Mapping[str, Any], *, batch_size: int = 8,
                    progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Add a ``scores:<name>`` column per PRM (objects with ``score_batch([(problem, steps)])``)."""
+    from dreamprm.prm.template import PRMInput
+
     out = frame.copy()
-    items = [(str(s), split_steps(str(c)).steps or [str(c)]) for s, c in zip(frame["statement"], frame["code"])]
+    starters = frame["starter_code"] if "starter_code" in frame else [""] * len(frame)
+    items = [PRMInput.build(s, st, code=str(c)) for s, st, c in zip(frame["statement"], starters, frame["code"])]
     total = len(items) * len(scorers)
     done = 0
     # score_batch forms its batches from similar lengths, so it gets many items per call (progress after each).
@@ -76,9 +82,9 @@ def add_prm_scores(frame: pd.DataFrame, scorers: Mapping[str, Any], *, batch_siz
         scores: list[list[float] | None] = []
         for start in range(0, len(items), per_call):
             chunk = items[start : start + per_call]
-            ok = [(p, s) for p, s in chunk if s and "".join(s).strip()]
+            ok = [x for x in chunk if "".join(x.steps).strip()]
             got = iter(prm.score_batch(ok, batch_size=batch_size, too_long="none")) if ok else iter(())
-            scores.extend(next(got) if s and "".join(s).strip() else None for _, s in chunk)
+            scores.extend(next(got) if "".join(x.steps).strip() else None for x in chunk)
             done += len(chunk)
             if progress:
                 progress(done, total)

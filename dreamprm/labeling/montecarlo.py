@@ -26,9 +26,19 @@ from dreamprm.policy.base import PolicyBackend, SamplingParams
 from dreamprm.prompts import build_prompt, build_rollout_prompt
 from dreamprm.steps import DEFAULT_MAX_STEPS, split_steps
 
+
+def prm_problem_fields(problem: Mapping[str, Any]) -> dict[str, str]:
+    """The problem columns of a step-label row: ``statement`` and ``starter_code`` (what the PRM reads, see
+    :class:`dreamprm.prm.template.PRMInput`) and ``prompt``, the TRL layout's problem text made from them. The
+    policy's Chain-of-Function prompt is NOT stored here: the PRM must read the same input in training and scoring."""
+    from dreamprm.prm.template import PRMInput
+
+    inp = PRMInput.from_problem(problem, steps=["-"])
+    return {"prompt": inp.problem_text, "statement": inp.statement, "starter_code": inp.starter_code}
+
 LABEL_COLUMNS = (
-    "candidate_id", "problem_id", "prompt", "completions", "labels", "soft_labels", "clean", "rollout_counts",
-    "rollout_passes", "step_offsets", "split_rule", "policy", "prompt_version", "sampling",
+    "candidate_id", "problem_id", "prompt", "statement", "starter_code", "completions", "labels", "soft_labels",
+    "clean", "rollout_counts", "rollout_passes", "step_offsets", "split_rule", "policy", "prompt_version", "sampling",
 )
 
 
@@ -188,7 +198,7 @@ def label_candidates(
         rows.append({
             "candidate_id": cid,
             "problem_id": str(cand["problem_id"]),
-            "prompt": prompt.as_messages()[-1]["content"],
+            **prm_problem_fields(problem),
             "completions": steps,
             "labels": [s >= 0.5 for s in soft],
             "soft_labels": soft,

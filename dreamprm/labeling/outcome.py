@@ -16,7 +16,7 @@ from typing import Mapping
 import pandas as pd
 
 from dreamprm.errors import InputDataError
-from dreamprm.labeling.montecarlo import LABEL_COLUMNS
+from dreamprm.labeling.montecarlo import LABEL_COLUMNS, prm_problem_fields
 from dreamprm.prompts import build_prompt
 from dreamprm.steps import DEFAULT_MAX_STEPS, split_steps
 
@@ -40,7 +40,7 @@ def outcome_step_labels(problems: pd.DataFrame, candidates: pd.DataFrame, verdic
         prompt = build_prompt(problem, style=style)  # type: ignore[arg-type]
         rows.append({
             "candidate_id": cid, "problem_id": str(cand["problem_id"]),
-            "prompt": prompt.as_messages()[-1]["content"],
+            **prm_problem_fields(problem),
             "completions": split.steps, "labels": [bool(y)] * n, "soft_labels": [y] * n,
             "clean": [False] * (n - 1) + [True], "rollout_counts": [0] * n, "rollout_passes": [0] * n,
             "step_offsets": list(split.offsets), "split_rule": split.rule,

@@ -23,7 +23,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from dreamprm.errors import InputDataError
 from dreamprm.prm.meta import BilevelCorrector, MetaConfig, MetaMode
 from dreamprm.prm.model import ProcessRewardModel
-from dreamprm.prm.template import CandidateTooLong
+from dreamprm.prm.template import CandidateTooLong, PRMInput
 
 
 @dataclass
@@ -76,7 +76,7 @@ def _encode(prm: ProcessRewardModel, rows: pd.DataFrame, clean: bool) -> list[_E
         flags = [bool(x) for x in row["clean"]]
         labels = [float(x) for x in row["soft_labels"]]
         try:
-            enc = prm.encoder.encode(str(row["prompt"]), steps)
+            enc = prm.encoder.encode(PRMInput.from_label_row(row))
         except CandidateTooLong:  # as in warm-up training: left out, counted by the caller
             continue
         chosen = [i for i, f in enumerate(flags) if f == clean]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import nn
 
-from dreamprm.prm.template import DEFAULT_TEMPLATE, CandidateTooLong, EncodedExample, StepEncoder
+from dreamprm.prm.template import DEFAULT_TEMPLATE, CandidateTooLong, EncodedExample, PRMInput, StepEncoder
 
 if TYPE_CHECKING:
     from dreamprm.settings import Settings
@@ -226,18 +226,20 @@ class ProcessRewardModel(nn.Module):
     # ------------------------------------------------------------------ scoring
     @torch.no_grad()
     def score_batch(
-        self, items: Sequence[tuple[str, Sequence[str]]], *, batch_size: int = 8, too_long: str = "raise"
+        self, items: Sequence[PRMInput | tuple[str, Sequence[str]]], *, batch_size: int = 8, too_long: str = "raise"
     ) -> list[list[float] | None]:
-        """Scores in [0, 1] of every step of every (problem, steps) item; one forward pass per item.
+        """Scores in [0, 1] of every step of every item (a :class:`PRMInput`, or a (statement, steps) pair for a
+        problem without starter code); one forward pass per item.
         An item whose code exceeds ``max_length`` raises :class:`CandidateTooLong`, or with ``too_long="none"``
         gets None (it has no score; best-of-N then picks it only when no candidate of its problem has one)."""
         was_training = self.training
         self.eval()
         try:
             encoded: list[Any] = []
-            for p, s in items:
+            for item in items:
                 try:
-                    encoded.append(self.encoder.encode(p, s))
+                    encoded.append(self.encoder.encode(item) if isinstance(item, PRMInput)
+                                   else self.encoder.encode(item[0], item[1]))
                 except CandidateTooLong:
                     if too_long != "none":
                         raise
@@ -258,20 +260,22 @@ class ProcessRewardModel(nn.Module):
         finally:
             self.train(was_training)
 
-    def score_steps(self, problem: str, steps: Sequence[str]) -> list[float]:
+    def score_steps(self, problem: str | PRMInput, steps: Sequence[str] | None = None) -> list[float]:
         """Scores of all steps in ONE forward pass (read at each step-end marker)."""
-        return self.score_batch([(problem, steps)])[0]
+        item = problem if isinstance(problem, PRMInput) else (problem, steps)
+        return self.score_batch([item])[0]  # type: ignore[list-item,return-value]
 
     @torch.no_grad()
     def score_prefixes_separately(
-        self, problem: str, steps: Sequence[str], *, batch_size: int = 1
+        self, problem: str | PRMInput, steps: Sequence[str] | None = None, *, batch_size: int = 1
     ) -> list[float]:
         """Reference scoring as the authors' code does it: each prefix its own sequence, scored at its last marker.
         ``batch_size`` > 1 pads several prefixes into one batch (same results)."""
         was_training = self.training
         self.eval()
         try:
-            prefixes = [self.encoder.encode_prefix(problem, steps, k) for k in range(1, len(steps) + 1)]
+            n = len(problem.steps) if isinstance(problem, PRMInput) else len(steps or [])
+            prefixes = [self.encoder.encode_prefix(problem, steps, k) for k in range(1, n + 1)]
             scores: list[float] = []
             for start in range(0, len(prefixes), batch_size):
                 chunk = prefixes[start : start + batch_size]

@@ -1,8 +1,11 @@
 """The PRM as an MLflow pyfunc model: a DataFrame of (problem, code) in, step scores out.
 
-Input columns: ``problem`` and ``code`` (required); ``steps`` (optional, a list of step strings whose concatenation is
-the code) skips the splitter. Output: a DataFrame with ``step_scores`` (list of floats, one per step), ``num_steps``,
-and the aggregates ``score_last``, ``score_min`` and ``score_mean``.
+Input columns: ``problem`` (the statement) and ``code`` (required); ``starter_code`` (optional); ``steps`` (optional,
+a list of step strings whose concatenation is the code) skips the splitter. The PRM input is built by
+:class:`dreamprm.prm.template.PRMInput`, as in training and evaluation. Output: a DataFrame with ``step_scores`` (list
+of floats, one per step), ``num_steps``, and the aggregates ``score_last``, ``score_min`` and ``score_mean``. A
+candidate whose code does not fit the PRM's context gets None in every column and ``too_long`` True (the one rule
+of :data:`dreamprm.prm.template.TOO_LONG_RULE`), never an error for the whole request.
 
 The splitter is a function ``code -> list[str]`` (or ``-> StepSplit``); by default :func:`dreamprm.steps.split_steps`
 (functions as steps, at most 10). The PRM folder written by :meth:`ProcessRewardModel.save_pretrained` is the model's
@@ -12,7 +15,7 @@ only artifact; loading the model needs the ``dreamprm`` package importable.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,23 +65,28 @@ class PRMPythonModel(mlflow.pyfunc.PythonModel):
         missing = {"problem", "code"} - set(model_input.columns)
         if missing:
             raise ValueError(f"PRM pyfunc input needs columns problem and code; missing {sorted(missing)}")
-        items: list[tuple[str, Sequence[str]]] = []
+        from dreamprm.prm.template import PRMInput
+
+        items: list[PRMInput] = []
         has_steps = "steps" in model_input.columns
+        has_starter = "starter_code" in model_input.columns
         for _, row in model_input.iterrows():
             steps = row["steps"] if has_steps else None
             if (
                 isinstance(steps, str) or not hasattr(steps, "__len__") or len(steps) == 0
             ):  # None / NaN / empty
                 steps = self._split(str(row["code"]))
-            items.append((str(row["problem"]), _as_steps(steps)))
-        scores = self.prm.score_batch(items, batch_size=self.batch_size)
+            items.append(PRMInput.build(row["problem"], row["starter_code"] if has_starter else "",
+                                        steps=_as_steps(steps)))
+        scores = self.prm.score_batch(items, batch_size=self.batch_size, too_long="none")
         return pd.DataFrame(
             {
                 "step_scores": scores,
-                "num_steps": [len(s) for s in scores],
-                "score_last": [s[-1] for s in scores],
-                "score_min": [min(s) for s in scores],
-                "score_mean": [sum(s) / len(s) for s in scores],
+                "num_steps": [None if s is None else len(s) for s in scores],
+                "score_last": [None if s is None else s[-1] for s in scores],
+                "score_min": [None if s is None else min(s) for s in scores],
+                "score_mean": [None if s is None else sum(s) / len(s) for s in scores],
+                "too_long": [s is None for s in scores],
             }
         )
 

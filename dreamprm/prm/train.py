@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from dreamprm.errors import DreamPRMError, InputDataError
 from dreamprm.prm.meta import per_sample_loss, smooth
 from dreamprm.prm.model import ProcessRewardModel
-from dreamprm.prm.template import CandidateTooLong, EncodedExample
+from dreamprm.prm.template import CandidateTooLong, EncodedExample, PRMInput
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class StepLabelDataset(Dataset):
             if any(not 0.0 <= y <= 1.0 or math.isnan(y) for y in labels):
                 raise InputDataError(f"candidate {cid}: labels outside [0, 1]: {labels}", line=i, field=label_column)
             try:
-                encoded = prm.encoder.encode(str(row["prompt"]), steps)
+                encoded = prm.encoder.encode(PRMInput.from_label_row(row))
             except CandidateTooLong as exc:
                 if not skip_too_long:
                     raise CandidateTooLong(f"candidate {cid} (row {i}): {exc}") from None

@@ -24,7 +24,7 @@ def _labels(n: int = 24) -> pd.DataFrame:
     for i in range(n):
         good = i % 2 == 0
         steps = ["def f(x):\n", "    return x + 1\n" if good else "    return None\n", "print(f(1))\n"]
-        rows.append({"candidate_id": f"c{i}", "problem_id": f"p{i % 6}", "prompt": "Add one.", "completions": steps,
+        rows.append({"candidate_id": f"c{i}", "problem_id": f"p{i % 6}", "prompt": "Add one.", "statement": "Add one.", "starter_code": "", "completions": steps,
                      "soft_labels": [0.8, float(good), float(good)], "clean": [False, False, True]})
     return pd.DataFrame(rows)
 

@@ -17,7 +17,7 @@ def rows() -> pd.DataFrame:
     for p in range(4):
         for c in range(3):
             good = c != 1
-            out.append({"candidate_id": f"p{p}c{c}", "problem_id": f"p{p}", "prompt": f"Problem {p}",
+            out.append({"candidate_id": f"p{p}c{c}", "problem_id": f"p{p}", "prompt": f"Problem {p}", "statement": f"Problem {p}", "starter_code": "",
                         "completions": ["def f():\n", "    return 1\n" if good else "    return 0\n", "f()\n"],
                         "soft_labels": [0.5, 0.75 if good else 0.25, 1.0 if good else 0.0],
                         "clean": [False, False, True]})

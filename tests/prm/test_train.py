@@ -19,7 +19,7 @@ def rows(n: int = 12) -> pd.DataFrame:
     for i in range(n):
         good = i % 2 == 0
         steps = ["def f(x):\n", "    return x + 1\n" if good else "    return None\n", "print(f(1))\n"]
-        out.append({"candidate_id": f"c{i}", "prompt": "Add one.", "completions": steps,
+        out.append({"candidate_id": f"c{i}", "prompt": "Add one.", "statement": "Add one.", "starter_code": "", "completions": steps,
                     "soft_labels": [0.8, 1.0 if good else 0.0, 1.0 if good else 0.0], "clean": [False, False, True]})
     return pd.DataFrame(out)
 
@@ -108,7 +108,7 @@ def test_candidates_longer_than_the_context_are_left_out_and_counted(prm: Proces
 
     data = rows(4)
     long_steps = ["def f(x):\n", "    return x" + " + 1" * 400 + "\n"]
-    data.loc[len(data)] = {"candidate_id": "huge", "prompt": "Add one.", "completions": long_steps,
+    data.loc[len(data)] = {"candidate_id": "huge", "prompt": "Add one.", "statement": "Add one.", "starter_code": "", "completions": long_steps,
                            "soft_labels": [1.0, 1.0], "clean": [False, True]}
     ds = StepLabelDataset(data, prm, skip_too_long=True)
     assert len(ds) == 4 and ds.skipped == ["huge"]
