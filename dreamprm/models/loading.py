@@ -102,7 +102,7 @@ def _convert_gguf(resolved: ResolvedModel, dest: Path) -> None:
 def ensure_plain_model(spec: str | ResolvedModel, cache_dir: str | Path | None = None) -> str:
     """The path that ``from_pretrained`` should read for ``spec``: for a packaged / GGUF model, the converted cache
     folder (converted now if missing or stale); for a Hugging Face path or hub id, the path itself."""
-    resolved = spec if isinstance(spec, ResolvedModel) else resolve_model(spec)
+    resolved = spec if isinstance(spec, ResolvedModel) else resolve_model(spec, cache_dir)
     if resolved.kind != "gguf":
         return resolved.path
     from filelock import FileLock
