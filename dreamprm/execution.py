@@ -82,6 +82,17 @@ def final_verdicts(candidates: pd.DataFrame, executions: pd.DataFrame | None) ->
     return out
 
 
+def public_test_count(problem: Mapping[str, Any], which: str) -> int:
+    """How many of the leading tests a job of ``which`` runs are public (or statement examples): those, and only
+    those, may feed majority-vote signatures, so a vote never sees how far a candidate got through hidden tests."""
+    if which == "public":
+        return len(problem_tests(problem, "public"))
+    if which == "all":
+        raw = problem.get("public_tests")
+        return len(problem_tests({"public_tests": raw}, "all")) if raw not in (None, "") else 0
+    return 0
+
+
 def make_job(code: str, problem: Mapping[str, Any], config: ExecuteConfig) -> dict:
     return {"code": code if isinstance(code, str) else "", "tests": problem_tests(problem, config.tests),
             "func_name": problem.get("func_name") or "", "limits": config.limits()}
@@ -103,7 +114,8 @@ def open_backend(config: ExecuteConfig):
         return get_backend(config.backend, **opts)
 
 
-def execution_row(candidate: Mapping[str, Any], result: Mapping[str, Any], backend: str) -> dict:
+def execution_row(candidate: Mapping[str, Any], result: Mapping[str, Any], backend: str,
+                  public_tests: int = 0) -> dict:
     return {
         "candidate_id": candidate["candidate_id"],
         "problem_id": candidate["problem_id"],
@@ -115,6 +127,7 @@ def execution_row(candidate: Mapping[str, Any], result: Mapping[str, Any], backe
         "per_test": json.dumps(result.get("per_test", [])),
         "time_s": float(result.get("time_s", 0.0)),
         "backend": result.get("backend", backend),
+        "public_tests": int(public_tests),
     }
 
 
@@ -167,6 +180,7 @@ def execute_candidates(candidates: pd.DataFrame, problems: pd.DataFrame, config:
         raise InputDataError(f"{len(unknown)} candidates answer problems not in the problems table, e.g. "
                              f"{unknown[:3]}", field="problem_id")
     jobs = [make_job(c["code"], by_id[str(c["problem_id"])], config) for c in cands]
+    n_public = [public_test_count(by_id[str(c["problem_id"])], config.tests) for c in cands]
     cache = ResultCache(config.cache_path) if config.cache_path else None
     own = backend is None
     backend = backend or open_backend(config)
@@ -175,7 +189,7 @@ def execute_candidates(candidates: pd.DataFrame, problems: pd.DataFrame, config:
     t0 = time.monotonic()
     try:
         for done, (i, res) in enumerate(run_batch(backend, jobs, cache=cache), start=1):
-            rows[i] = execution_row(cands[i], res, backend.name)
+            rows[i] = execution_row(cands[i], res, backend.name, n_public[i])
             summary.verdicts[res["verdict"]] += 1
             if res.get("cached"):
                 summary.cached += 1

@@ -21,7 +21,7 @@ from dreamprm.data.schema import CANDIDATE_COLUMNS, DIFFICULTIES, PROBLEM_COLUMN
 from dreamprm.errors import ValidationFailed
 
 DATED_SOURCES = ("livecodebench",)
-SPLITS = ("train", "test", "none")
+SPLITS = ("train", "meta", "eval")  # dreamprm.data.split.SIDES
 MAX_IDS = 20
 
 

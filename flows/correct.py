@@ -44,10 +44,13 @@ def correct_task(labels_path: str, warmup_dir: str, out_dir: str, overrides: dic
         mlflow.log_metrics({k: float(v) for k, v in summary.items()
                             if isinstance(v, (int, float)) and not k.startswith("config_")})
         if register:
+            from dreamprm.registry import CHALLENGER, write_registration
+
             info = log_prm(prm, registered_model_name=name)
-            version = info.registered_model_version
-            MlflowClient().set_registered_model_alias(name, "challenger", str(version))
-            MlflowClient().set_model_version_tag(name, str(version), "correction_mode", cfg.mode)
+            version = str(info.registered_model_version)
+            MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
+            MlflowClient().set_model_version_tag(name, version, "correction_mode", cfg.mode)
+            write_registration(out / "final", name, version, run.info.run_id)
             summary["registered_version"] = int(version)
         summary["mlflow_run_id"] = run.info.run_id
     summary["model_dir"] = str(out / "final")
@@ -57,15 +60,15 @@ def correct_task(labels_path: str, warmup_dir: str, out_dir: str, overrides: dic
 @flow(name="correct", log_prints=True)
 def correct_flow(mode: str = "weights", labels_path: str | None = None, warmup_dir: str | None = None,
                  out_dir: str | None = None, iterations: int = 100, batch_size: int = 4, meta_batch_size: int = 4,
-                 lr: float = 1e-4, meta_lr: float = 1e-2, meta_fraction: float = 0.3,
-                 register_model: bool = True) -> dict[str, Any]:
+                 lr: float = 1e-4, meta_lr: float = 1e-2, register_model: bool = True) -> dict[str, Any]:
     """Correct the noisy step labels by meta-learning (mode labels | weights | none) starting from the warmed-up
-    PRM; writes models/prm-<mode>/ and registers the result in MLflow with alias `challenger`."""
+    PRM, the lower level on the manifest's train problems and the upper level on its meta problems; writes
+    models/prm-<mode>/ and registers the result in MLflow with alias `challenger`."""
     s = settings()
     labels_path = labels_path or str(s.data_dir / "step_labels.parquet")
     warmup_dir = warmup_dir or str(s.models_dir / "prm-warmup" / "final")
     out_dir = out_dir or str(s.models_dir / f"prm-{mode}")
     overrides = {"mode": mode, "iterations": iterations, "batch_size": batch_size,
-                 "meta_batch_size": meta_batch_size, "lr": lr, "meta_lr": meta_lr, "meta_fraction": meta_fraction}
+                 "meta_batch_size": meta_batch_size, "lr": lr, "meta_lr": meta_lr}
     run = cached_stage(correct_task, [Path(out_dir) / "final" / "model.safetensors"])
     return run(labels_path, warmup_dir, out_dir, overrides, register_model)

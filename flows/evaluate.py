@@ -42,10 +42,13 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
                   n_resamples: int, per_problem: int = 0) -> dict[str, Any]:
     import mlflow
 
+    from dreamprm.data.split import SplitManifest, check_disjoint, manifest_path_for
+    from dreamprm.errors import InputDataError
     from dreamprm.evaluate.report import build_report, dvc_metrics, render_markdown, write_plots
     from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame, first_per_problem
     from dreamprm.prm.model import ProcessRewardModel
-    from dreamprm.registry import CHALLENGER, alias_version, apply_promotion, decide_promotion
+    from dreamprm.registry import (CHAMPION, alias_version, apply_promotion, decide_promotion,
+                                   registered_version)
     from dreamprm.tracking import RunIdentity, configure_mlflow, stage_run
 
     s = settings()
@@ -53,20 +56,32 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
     problems = read_parquet(problems_path)
     candidates = read_parquet(candidates_path)
     executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
-    if split and "split" in problems and (problems["split"] == split).any():
-        problems = problems[problems["split"] == split]
+    # Only the manifest's eval side (or the sides asked for), never a silent fall-back to every problem.
+    manifest = SplitManifest.load(manifest_path_for(problems_path))
+    manifest.check_problems(problems["problem_id"])
+    sides = [x.strip() for x in (split or "eval").split(",") if x.strip()]
+    wanted = manifest.ids(*sides)
+    problems = problems[problems["problem_id"].astype(str).isin(wanted)]
+    if problems.empty:
+        raise InputDataError(f"no problem on side(s) {sides}", path=manifest.source, field="split",
+                             expected=f"sides with problems: {manifest.counts()}")
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
     if per_problem:
         candidates = first_per_problem(candidates, per_problem)
     frame = evaluation_frame(problems, candidates, executions)
     loaded = {name: ProcessRewardModel.from_pretrained(path) for name, path in scorers.items()}
     model_name = s.tracking.registered_model_name
-    from dreamprm.registry import CHAMPION
-
-    same = alias_version(model_name, CHALLENGER) == alias_version(model_name, CHAMPION)
-    champion_dir = registered_prm_dir(model_name) if challenger and not same else None
+    # The challenger is the evaluated model folder's own registry version (registry.json beside it), so the version
+    # that may move is the one whose scores are in this report.
+    challenger_version = (registered_version(model_name, scorers[challenger])
+                          if challenger and challenger in scorers else None)
+    champion_version = alias_version(model_name, CHAMPION)
+    champion_dir = (registered_prm_dir(model_name)
+                    if challenger_version is not None and champion_version not in (None, challenger_version)
+                    else None)
     if champion_dir is not None:
         loaded["champion"] = ProcessRewardModel.from_pretrained(champion_dir)
+    check_disjoint(frame["problem_id"].astype(str), {n: m.seen_problems() for n, m in loaded.items()})
     frame = add_prm_scores(frame, loaded, progress=progress_reporter("evaluate-progress", "scoring candidates"))
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
@@ -90,20 +105,23 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
         for p in plots.values():
             mlflow.log_artifact(str(p))
         method = f"{challenger}:{aggregation}" if challenger else None
-        if method and method in report["methods"] and alias_version(model_name, CHALLENGER) is not None and (
-                not same or alias_version(model_name, CHAMPION) is None):
+        if method and method in report["methods"] and challenger_version is not None \
+                and challenger_version != champion_version:
             from dreamprm.evaluate.select import CandidateTable
 
             methods = {method: (f"scores:{challenger}", aggregation)}
             if champion_dir is not None:
                 methods["champion"] = ("scores:champion", aggregation)
-            values = CandidateTable.from_frame(frame, score_methods=methods).per_problem(list(methods))
+            table = CandidateTable.from_frame(frame, score_methods=methods)
+            values = table.per_problem([*methods, "random"])
             decision = decide_promotion(values[method].to_numpy(),
                                         values["champion"].to_numpy() if champion_dir is not None else None,
-                                        n_resamples=n_resamples, seed=s.seed)
-            apply_promotion(model_name, decision, eval_set)
+                                        random=values["random"].to_numpy(), n_resamples=n_resamples, seed=s.seed)
+            apply_promotion(model_name, decision, eval_set, challenger_version)
             mlflow.set_tag("dreamprm.promotion", decision.reason)
-            mlflow.log_dict(decision.to_dict(), "promotion.json")
+            mlflow.log_dict({**decision.to_dict(), "version": challenger_version}, "promotion.json")
+            print(f"promotion of {model_name} version {challenger_version}: "
+                  f"{'promoted to champion' if decision.promote else 'not promoted'} ({decision.reason})")
     create_markdown_artifact(key="evaluation-report", markdown=markdown, description="best-of-N evaluation")
     return {"report": str(out / "report.json"), "markdown": markdown, "eval_set": eval_set,
             "promotion": None if decision is None else decision.to_dict(),
@@ -112,7 +130,7 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
 
 @flow(name="evaluate", log_prints=True)
 def evaluate_flow(problems_path: str | None = None, candidates_path: str | None = None,
-                  executions_path: str | None = None, out_dir: str | None = None, split: str | None = "test",
+                  executions_path: str | None = None, out_dir: str | None = None, split: str | None = "eval",
                   challenger: str | None = "prm-weights", aggregation: str = "min",
                   n_resamples: int = 10_000, per_problem: int = 0) -> dict[str, Any]:
     """pass@1 of PRM best-of-N (each saved variant, each aggregation) against random, first, majority vote and the

@@ -86,7 +86,7 @@ def build_tables(config_json: str, files: list[str], keys_json: str, stage_dir: 
             [str(d) for d in config.recorded], keys["recorded"])
     problems, candidates, summary = F.build(parts, config)
     staged = F.write_outputs(problems, candidates, summary, Path(stage_dir) / summary["data_hash"][:16])
-    return {"summary": summary, "problems": str(staged["problems"]), "candidates": str(staged["candidates"])}
+    return {"summary": summary, **{k: str(staged[k]) for k in ("problems", "candidates", "manifest")}}
 
 
 @task(cache_policy=NO_CACHE)
@@ -94,9 +94,10 @@ def write_tables(built: dict[str, Any], summary: dict[str, Any], out_dir: str) -
     """Publish the staged tables into out_dir (skipped when it already holds this data hash)."""
     if F.outputs_current(Path(out_dir), summary["data_hash"]):
         get_run_logger().info("outputs in %s already hold data %s; not rewritten", out_dir, summary["data_version"])
-        paths = {"problems": F.PROBLEMS_FILE, "candidates": F.CANDIDATES_FILE, "summary": F.SUMMARY_FILE}
+        paths = {"problems": F.PROBLEMS_FILE, "candidates": F.CANDIDATES_FILE, "manifest": F.MANIFEST_FILE,
+                 "summary": F.SUMMARY_FILE}
         return {k: str(Path(out_dir) / v) for k, v in paths.items()}
-    staged = {k: Path(built[k]) for k in ("problems", "candidates")}
+    staged = {k: Path(built[k]) for k in ("problems", "candidates", "manifest")}
     return {k: str(v) for k, v in F.publish(staged, summary, Path(out_dir)).items()}
 
 
@@ -116,7 +117,7 @@ def log_to_mlflow(summary_json: str, paths: dict[str, str], tracking_uri: str) -
                    "lcb_codegeneration_candidates": summary["lcb_codegeneration_candidates"],
                    "lcb_codegeneration_passing": summary["lcb_codegeneration_passing"],
                    "validation_success": int(summary["validation"]["success"])}
-        for group in ("problems_by_source", "problems_by_source_split", "candidates_by_source"):
+        for group in ("problems_by_source", "problems_by_source_split", "problems_by_split", "candidates_by_source"):
             metrics.update({f"{group}.{k}".replace("/", "."): v for k, v in summary[group].items()})
         mlflow.log_metrics(metrics)
         mlflow.set_tag("dreamprm.validation", "passed" if summary["validation"]["success"] else "failed")

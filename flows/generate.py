@@ -18,14 +18,17 @@ from flows._common import progress_reporter, settings
 
 
 def select_problems(problems, source: str | None, limit: int, split: str | None):
-    """Problems with tests, optionally of one source / split, the first ``limit`` by id (0 = all)."""
+    """Problems with tests, optionally of one source / split sides (comma list), ``limit`` of them by id taking
+    the manifest's sides in turn (0 = all), so a small run has problems to train, correct and evaluate on."""
+    from dreamprm.data.split import interleave_sides, select_splits
+
     df = problems[problems["has_tests"]] if "has_tests" in problems else problems
     if source:
         df = df[df["source"] == source]
     if split:
-        df = df[df["split"] == split]
-    df = df.sort_values("problem_id", kind="stable")
-    return df.head(limit) if limit else df
+        df = select_splits(df, split)
+    sides = dict(zip(df["problem_id"].astype(str), df["split"])) if "split" in df else {}
+    return interleave_sides(df.sort_values("problem_id", kind="stable"), sides, "problem_id", limit)
 
 
 @task(cache_policy=NO_CACHE)

@@ -13,7 +13,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from dreamprm.data.split import select_splits
+from dreamprm.data.split import SplitManifest, interleave_sides, manifest_path_for
 from dreamprm.io import read_parquet, write_parquet
 from flows._common import progress_reporter, settings
 
@@ -36,14 +36,23 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
     problems = read_parquet(problems_path)
     candidates = read_parquet(candidates_path)
     executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
-    if split:  # e.g. "train" (before the date cutoff) or "train,none" (plus undated non-LiveCodeBench problems)
-        problems = select_splits(problems, split, source=problems_path)
-        candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
+    # The split manifest beside the problems decides which problems are labelled (train and meta: what training and
+    # correction read) and stamps each row with its side, so later stages never re-derive it.
+    manifest = SplitManifest.load(manifest_path_for(problems_path))
+    manifest.check_problems(problems["problem_id"])
+    sides = [x.strip() for x in (split or "train,meta").split(",") if x.strip()]
+    wanted = manifest.ids(*sides)
+    if not wanted:
+        from dreamprm.errors import InputDataError
+
+        raise InputDataError(f"no problem on side(s) {sides}", path=manifest.source, field="split",
+                             expected=f"sides with problems: {manifest.counts()}")
+    problems = problems[problems["problem_id"].astype(str).isin(wanted)]
+    candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
     verdicts = final_verdicts(candidates, executions)
     candidates = candidates[candidates["candidate_id"].astype(str).isin(verdicts)]
     candidates = candidates.sort_values("candidate_id", kind="stable")
-    if limit:
-        candidates = candidates.head(limit)
+    candidates = interleave_sides(candidates, manifest.sides, "candidate_id", limit)
     t0 = time.perf_counter()
     stats = {"new_rollouts": 0}
     if method == "outcome":
@@ -61,6 +70,8 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
             judge.close()
     else:
         raise ValueError(f"label method must be 'montecarlo' or 'outcome', got {method!r}")
+    rows["split"] = rows["problem_id"].astype(str).map(manifest.sides)
+    rows["manifest_digest"] = manifest.digest
     write_parquet(rows, out_path)
     noisy = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if not c]
     final = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if c]
@@ -70,10 +81,12 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
         "mean_clean_label": sum(final) / len(final) if final else 0.0,
         "mean_steps": float(rows["completions"].map(len).mean()) if len(rows) else 0.0,
         "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "new_rollouts": stats["new_rollouts"],
+        **{f"candidates_{side}": int((rows["split"] == side).sum()) for side in ("train", "meta")},
         "seconds": time.perf_counter() - t0,
     }
     ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)
-    with stage_run(ident, params={**asdict(cfg), "limit": limit, "method": method, "split": split or "all"}):
+    with stage_run(ident, params={**asdict(cfg), "limit": limit, "method": method, "split": ",".join(sides),
+                                  "manifest_digest": manifest.digest}):
         mlflow.log_metrics(summary)
         plot = label_histogram(noisy, final, Path(out_path).with_suffix(".hist.png"))
         mlflow.log_artifact(str(plot))

@@ -25,7 +25,7 @@ def pipeline_flow(
     since: str | None = None,
     recorded: list[str] | None = None,
     source: str | None = "humaneval",
-    problems_limit: int = 4,
+    problems_limit: int = 6,
     n: int = 2,
     gen_max_tokens: int = 256,
     rollouts: int = 2,
@@ -35,7 +35,7 @@ def pipeline_flow(
     train_max_steps: int | None = None,
     correct_modes: list[str] | None = None,
     correct_iterations: int = 4,
-    evaluate_split: str | None = "test",
+    evaluate_split: str | None = "eval",
     challenger_mode: str = "weights",
 ) -> dict[str, Any]:
     """Run every stage in order; returns each stage's summary, the timings and the MLflow parent run id."""

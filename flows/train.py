@@ -17,6 +17,7 @@ def train_task(labels_path: str, out_dir: str, prm_overrides: dict[str, Any], tr
                eval_fraction: float, resume: bool, outcome_only: bool = False) -> dict[str, Any]:
     import mlflow
 
+    from dreamprm.errors import InputDataError
     from dreamprm.prm.correct import split_by_problem
     from dreamprm.prm.model import PRMConfig, ProcessRewardModel
     from dreamprm.prm.train import TrainConfig, outcome_rows, train_prm
@@ -24,6 +25,13 @@ def train_task(labels_path: str, out_dir: str, prm_overrides: dict[str, Any], tr
 
     s = settings()
     rows = read_parquet(labels_path)
+    if "split" not in rows:
+        raise InputDataError("step-label rows have no 'split' column (the manifest side); re-run `dreamprm label`",
+                             path=labels_path, field="split", expected="train | meta per row")
+    rows = rows[rows["split"] == "train"].reset_index(drop=True)  # meta problems belong to the correction only
+    if rows.empty:
+        raise InputDataError("no step-label rows on the train side", path=labels_path, field="split",
+                             expected="label problems of the train side")
     if outcome_only:
         rows = outcome_rows(rows)
     prm_cfg = PRMConfig.from_settings(s, **prm_overrides)
@@ -40,6 +48,9 @@ def train_task(labels_path: str, out_dir: str, prm_overrides: dict[str, Any], tr
                             log=lambda m, step: mlflow.log_metrics(m, step=step),
                             progress=progress_reporter("train-progress", "PRM warm-up"))
         final = Path(out_dir) / "final"
+        prm.provenance = {"trained_on": sorted(set(train_rows["problem_id"].astype(str))
+                                               | set(() if eval_rows is None else eval_rows["problem_id"].astype(str))),
+                          "manifest_digest": str(rows["manifest_digest"].iloc[0]) if "manifest_digest" in rows else None}
         prm.save_pretrained(final)
         mlflow.log_metrics({k: float(v) for k, v in summary.items() if isinstance(v, (int, float))})
         mlflow.log_dict(summary, "train_summary.json")

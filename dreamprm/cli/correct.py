@@ -19,7 +19,6 @@ def correct(
     iterations: int = typer.Option(100, help="bi-level iterations"),
     lr: float = typer.Option(1e-4, help="PRM learning rate (paper: 1e-4)"),
     meta_lr: float = typer.Option(1e-2, help="correction variables' learning rate (paper: 1e-2)"),
-    meta_fraction: float = typer.Option(0.3, help="share of problems held apart as the clean meta set"),
     register: bool = typer.Option(True, help="register the result in MLflow with alias `challenger`"),
 ) -> None:
     """Bi-level meta-correction of the noisy step labels; registers the PRM in MLflow as `challenger`."""
@@ -27,5 +26,5 @@ def correct(
 
     out = correct_flow(mode=mode, labels_path=str(labels) if labels else None,
                        warmup_dir=str(warmup) if warmup else None, out_dir=str(output) if output else None,
-                       iterations=iterations, lr=lr, meta_lr=meta_lr, meta_fraction=meta_fraction, register_model=register)
+                       iterations=iterations, lr=lr, meta_lr=meta_lr, register_model=register)
     print_summary(f"correct ({mode})", out)

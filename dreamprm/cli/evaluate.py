@@ -16,7 +16,7 @@ def evaluate(
     problems: Optional[Path] = typer.Option(None, help="problems table (default: data/problems.parquet)"),
     executions: Optional[Path] = typer.Option(None, help="verdicts (default: data/executions.parquet)"),
     output: Optional[Path] = typer.Option(None, help="report folder (default: reports/)"),
-    split: Optional[str] = typer.Option("test", help="evaluate on this split when it has problems, else on all"),
+    split: Optional[str] = typer.Option("eval", help="manifest side(s) to evaluate on (comma list); a side the models were trained or corrected on is refused"),
     challenger: Optional[str] = typer.Option("prm-weights", help="variant whose result decides promotion"),
     aggregation: str = typer.Option("min", help="step-score aggregation for promotion: min|mean|last|product|log_odds_sum"),
     resamples: int = typer.Option(10_000, help="bootstrap resamples"),

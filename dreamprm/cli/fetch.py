@@ -28,7 +28,12 @@ def fetch(
     recorded: list[Path] | None = typer.Option(
         None, "--recorded", help="Folder of recorded LiveCodeBench generations (*_eval_all.json, recursively); "
         "repeatable."),
-    cutoff: str | None = typer.Option(None, "--cutoff", help="Split day: train <= cutoff < test (settings)."),
+    cutoff: str | None = typer.Option(None, "--cutoff", help="Split day: dated problems after it are the eval "
+                                      "side, the rest train or meta (settings)."),
+    meta_fraction: float = typer.Option(0.2, "--meta-fraction", help="Share of the non-eval problems put on the "
+                                        "meta side (the correction's upper level), by a seeded hash of the id."),
+    undated_eval_fraction: float = typer.Option(0.25, "--undated-eval-fraction", help="Share of undated problems "
+                                                "(HumanEval, MBPP, Codeforces) put on the eval side."),
     out_dir: Path | None = typer.Option(None, "--out-dir", help="Where the tables go (default: data/)."),
     no_flow: bool = typer.Option(False, "--no-flow", help="Run the library function directly (no Prefect, no "
                                  "MLflow, no cache)."),
@@ -43,7 +48,8 @@ def fetch(
     recorded = [r for r in (recorded or []) if str(r) not in ("", ".")]
     config = FetchConfig.from_settings(release=release, lcb_dir=lcb_dir, since=since, until=until,
                                        humaneval=humaneval, mbpp=mbpp, recorded=list(recorded or []),
-                                       cutoff=cutoff, out_dir=out_dir).check()
+                                       cutoff=cutoff, meta_fraction=meta_fraction,
+                                       undated_eval_fraction=undated_eval_fraction, out_dir=out_dir).check()
     if no_flow:
         summary = run_fetch(config).summary
     else:

@@ -19,7 +19,7 @@ def generate(
     max_tokens: int = typer.Option(512, help="token budget per candidate"),
     style: str = typer.Option("cof", help="cof (Chain-of-Function) | plain (LiveCodeBench baseline prompt)"),
     source: Optional[str] = typer.Option(None, help="only problems of this source (livecodebench, humaneval, mbpp)"),
-    split: Optional[str] = typer.Option(None, help="only problems of this split (train | test | none)"),
+    split: Optional[str] = typer.Option(None, help="only problems of these manifest sides, comma list (train | meta | eval)"),
     limit: int = typer.Option(0, help="only the first N problems by id (0 = all)"),
     seed: int = typer.Option(0, help="sampling seed"),
 ) -> None:

@@ -23,7 +23,7 @@ def label(
     limit: int = typer.Option(0, help="only the first N candidates in id order (ids are content hashes: a uniform sample; 0 = all)"),
     method: str = typer.Option("montecarlo", help="montecarlo (policy rollouts in the sandbox) | outcome (the final "
                                "verdict on every step: recorded candidates whose policy cannot run here)"),
-    split: Optional[str] = typer.Option(None, help="label only problems of these splits, comma-separated (train: before the cutoff; none: undated, e.g. recorded Codeforces problems)"),
+    split: Optional[str] = typer.Option(None, help="manifest sides to label, comma list (default train,meta: warm-up and the correction's meta set)"),
 ) -> None:
     """Monte-Carlo step labels: roll the policy out from every step prefix and run the rollouts in the sandbox.
     Resumable: finished rollouts and executions are cached by content hash."""

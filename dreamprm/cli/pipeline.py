@@ -40,7 +40,7 @@ def pipeline(
     lcb_dir: Optional[str] = typer.Option(None, help="folder with LiveCodeBench release files"),
     recorded: Optional[List[str]] = typer.Option(None, help="folders of recorded *_eval_all.json generations"),
     source: Optional[str] = typer.Option("humaneval", help="generate for problems of this source"),
-    problems_limit: int = typer.Option(4, help="problems to generate for (0 = all)"),
+    problems_limit: int = typer.Option(6, help="problems to generate for, taking the train, meta and eval sides in turn (0 = all)"),
     n: int = typer.Option(2, "--n", "-n", help="candidates per problem"),
     rollouts: int = typer.Option(2, help="Monte-Carlo rollouts per step prefix (paper: 16)"),
     label_limit: int = typer.Option(6, help="candidates to label (0 = all)"),

@@ -1,6 +1,6 @@
 """The fetch stage as plain functions: load every requested source, merge into one problem table and one candidate
-table, split by date, validate, and write ``problems.parquet``, ``candidates.parquet`` and ``fetch_summary.json``
-(all three or none).
+table, split (:mod:`dreamprm.data.split`), validate, and write ``problems.parquet``, ``candidates.parquet``,
+``split_manifest.json`` and ``fetch_summary.json`` (all four or none).
 
 ``run_fetch(config)`` composes the building blocks below; ``flows/fetch.py`` composes the same blocks as cached
 Prefect tasks. Merge priority when a problem id comes from several sources: LiveCodeBench release files (they carry
@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from dreamprm.data.livecodebench import load_problems, parse_date, problems_frame, resolve_release_files
 from dreamprm.data.recorded import candidates_frame, import_recorded
 from dreamprm.data.schema import CANDIDATE_COLUMNS, PROBLEM_COLUMNS
-from dreamprm.data.split import assign_split
+from dreamprm.data.split import MANIFEST_FILE, SplitConfig, SplitManifest, assign_split
 from dreamprm.errors import InputDataError
 from dreamprm.io import atomic_path
 
@@ -46,7 +46,14 @@ class FetchConfig(BaseModel):
     mbpp: Path | None = None
     recorded: list[Path] = Field(default_factory=list)
     cutoff: str = "2024-08-01"
+    meta_fraction: float = 0.2
+    undated_eval_fraction: float = 0.25
+    split_seed: int = 0
     out_dir: Path = Path("data")
+
+    def split_config(self) -> SplitConfig:
+        return SplitConfig(cutoff=self.cutoff, meta_fraction=self.meta_fraction,
+                           undated_eval_fraction=self.undated_eval_fraction, seed=self.split_seed)
 
     @classmethod
     def from_settings(cls, settings: Any = None, **overrides: Any) -> FetchConfig:
@@ -135,7 +142,7 @@ def load_parts(config: FetchConfig, files: list[Path] | None = None) -> Parts:
     return parts
 
 
-def assemble(parts: Parts, *, cutoff: str, since: str | None = None,
+def assemble(parts: Parts, *, cutoff: str | SplitConfig, since: str | None = None,
              until: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Merge the parts (first source wins per problem id), apply the date window to LiveCodeBench problems, drop
     candidates whose problem fell out, and assign the split."""
@@ -190,6 +197,8 @@ def summarize(problems: pd.DataFrame, candidates: pd.DataFrame, config: FetchCon
         "data_hash": digest,
         "data_version": f"{config.release or 'recorded'}-{digest[:8]}",
         "config": json.loads(config.model_dump_json()),
+        "split": asdict(config.split_config()),
+        "problems_by_split": {str(k): int(v) for k, v in problems["split"].value_counts().sort_index().items()},
         "problems": len(problems),
         "problems_by_source": {str(k): int(v) for k, v in problems["source"].value_counts().sort_index().items()},
         "problems_by_source_difficulty": {
@@ -215,11 +224,13 @@ def write_outputs(problems: pd.DataFrame, candidates: pd.DataFrame, summary: dic
     """Write the three files atomically and together: on any error none of them is replaced."""
     out_dir = Path(out_dir)
     paths = {"problems": out_dir / PROBLEMS_FILE, "candidates": out_dir / CANDIDATES_FILE,
-             "summary": out_dir / SUMMARY_FILE}
+             "manifest": out_dir / MANIFEST_FILE, "summary": out_dir / SUMMARY_FILE}
+    manifest = SplitManifest.from_problems(problems, SplitConfig(**summary["split"]))
     with contextlib.ExitStack() as stack:
         tmp = {k: stack.enter_context(atomic_path(p)) for k, p in paths.items()}
         problems.to_parquet(tmp["problems"], index=False)
         candidates.to_parquet(tmp["candidates"], index=False)
+        tmp["manifest"].write_text(manifest.to_json())
         tmp["summary"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
     return paths
 
@@ -231,10 +242,10 @@ def publish(staged: dict[str, Path], summary: dict[str, Any], out_dir: Path) -> 
 
     out_dir = Path(out_dir)
     paths = {"problems": out_dir / PROBLEMS_FILE, "candidates": out_dir / CANDIDATES_FILE,
-             "summary": out_dir / SUMMARY_FILE}
+             "manifest": out_dir / MANIFEST_FILE, "summary": out_dir / SUMMARY_FILE}
     with contextlib.ExitStack() as stack:
         tmp = {k: stack.enter_context(atomic_path(p)) for k, p in paths.items()}
-        for name in ("problems", "candidates"):
+        for name in ("problems", "candidates", "manifest"):
             shutil.copyfile(staged[name], tmp[name])
         tmp["summary"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
     return paths
@@ -247,12 +258,13 @@ def outputs_current(out_dir: Path, digest: str) -> bool:
         old = json.loads((out_dir / SUMMARY_FILE).read_text())
     except (OSError, ValueError):
         return False
-    return old.get("data_hash") == digest and all((out_dir / f).is_file() for f in (PROBLEMS_FILE, CANDIDATES_FILE))
+    return old.get("data_hash") == digest and all((out_dir / f).is_file()
+                                                  for f in (PROBLEMS_FILE, CANDIDATES_FILE, MANIFEST_FILE))
 
 
 def build(parts: Parts, config: FetchConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """assemble + validate + summarize."""
-    problems, candidates = assemble(parts, cutoff=config.cutoff, since=config.since, until=config.until)
+    problems, candidates = assemble(parts, cutoff=config.split_config(), since=config.since, until=config.until)
     if problems.empty:
         raise InputDataError("nothing to fetch: no source gave any problem", field="sources",
                              expected="--release with --lcb-dir, --humaneval, --mbpp PATH or --recorded DIR")

@@ -30,7 +30,7 @@ PROBLEM_COLUMNS: dict[str, str] = {
     "private_tests": "JSON list of tests; '[]' when the source has none",
     "has_tests": "bool: at least one public or private test is present",
     "release": "LiveCodeBench release the problem first appeared in, or the source name",
-    "split": "train | test | none (date-cutoff split: train <= cutoff < test)",
+    "split": "train | meta | eval: the problem's side in split_manifest.json (dreamprm.data.split)",
 }
 
 CANDIDATE_COLUMNS: dict[str, str] = {
@@ -59,6 +59,7 @@ EXECUTION_COLUMNS: dict[str, str] = {
     "per_test": "JSON list of {verdict, time_s, stdout (capped), stderr (capped)}",
     "time_s": "total wall time",
     "backend": "docker | bwrap",
+    "public_tests": "how many leading per_test records are public tests or statement examples (majority-vote signatures use only those)",
 }
 
 VERDICTS = ("passed", "wrong_answer", "time_limit", "memory_limit", "runtime_error", "syntax_error", "global_timeout")

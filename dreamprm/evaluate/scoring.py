@@ -4,8 +4,9 @@
   either.
 - ``signature``: a hash of what the program printed/returned on each test it ran (the executions table's per-test
   records, verdicts and expected outputs excluded), for majority vote. Only the outputs are used, never whether they
-  were right; a program that crashed or printed nothing has no signature and does not vote. Caveat: the harness stops
-  at the first failing test, so failing programs' signatures cover fewer tests (documented in the report's rules).
+  were right; a program that crashed or printed nothing has no signature and does not vote. Only the public tests
+  (or statement examples) count, whatever ``execute --tests`` ran: hidden tests run after them and the harness stops
+  at the first failure, so their records would tell the vote how far a candidate got through the hidden tests.
 - ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate, on the PRM input built by
   :class:`dreamprm.prm.template.PRMInput` (statement + starter code + steps, as in training); None for a candidate
   whose code exceeds the PRM's context (never truncated): it is then picked only when no candidate of its problem
@@ -20,17 +21,21 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from dreamprm.errors import InputDataError
 from dreamprm.execution import final_verdicts
 
 
-def execution_signature(per_test_json: str | None) -> str | None:
-    """sha256 of the per-test outputs, or None when the program produced no output at all."""
+def execution_signature(per_test_json: str | None, public_tests: int | None = None) -> str | None:
+    """sha256 of the outputs on the first ``public_tests`` per-test records (the public tests or statement
+    examples; None: all records), or None when the program produced no output there."""
     if not per_test_json:
         return None
     try:
         tests = json.loads(per_test_json)
     except ValueError:
         return None
+    if public_tests is not None:
+        tests = tests[: int(public_tests)]
     outs = [t.get("stdout", t.get("output")) for t in tests if isinstance(t, dict)]
     if not outs or all(o in (None, "") for o in outs):
         return None
@@ -60,9 +65,15 @@ def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, execution
     df.loc[df["passed"].isna(), "passed"] = None
     df["signature"] = None
     if executions is not None and len(executions):
+        if "public_tests" not in executions:
+            raise InputDataError("the executions table has no 'public_tests' column (written by an older execute "
+                                 "stage); re-run `dreamprm execute`", field="public_tests",
+                                 expected="how many leading per-test records are public")
         e = executions.set_index("candidate_id")
         ran = df["candidate_id"].isin(e.index)
-        df.loc[ran, "signature"] = df.loc[ran, "candidate_id"].map(e["per_test"]).map(execution_signature)
+        ids = df.loc[ran, "candidate_id"]
+        df.loc[ran, "signature"] = [execution_signature(t, n) for t, n in
+                                    zip(ids.map(e["per_test"]), ids.map(e["public_tests"]))]
     return df.reset_index(drop=True)
 
 

@@ -37,10 +37,24 @@ class CorrectConfig:
     lr: float = 1e-4
     meta_lr: float = 1e-2
     virtual_lr: float | None = None
-    meta_fraction: float = 0.3  # share of problems held apart as the clean meta set
     loss: Literal["mse", "bce"] = "mse"
     label_smoothing: bool = True
     seed: int = 0
+
+
+def rows_by_side(rows: pd.DataFrame, *, source: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(lower rows, meta rows) by the split manifest's side stamped on each step-label row by the label stage:
+    the lower level trains on ``train`` problems, the upper level measures on ``meta`` problems, so the meta set
+    never shares a problem with the warm-up's training data."""
+    if "split" not in rows:
+        raise InputDataError("step-label rows have no 'split' column (the manifest side); re-run `dreamprm label`",
+                             path=source, field="split", expected="train | meta per row")
+    side = rows["split"].astype(str)
+    lower, meta = rows[side == "train"].reset_index(drop=True), rows[side == "meta"].reset_index(drop=True)
+    if meta.empty:
+        raise InputDataError("no step-label rows on the meta side: the correction's upper level would be empty",
+                             path=source, field="split", expected="label problems of the meta side (--split train,meta)")
+    return lower, meta
 
 
 def split_by_problem(rows: pd.DataFrame, meta_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -118,7 +132,7 @@ def correct_prm(
     """Run ``cfg.iterations`` bi-level iterations on ``prm`` (in place). Returns a summary and the corrections table
     (candidate_id, step_index, noisy_label, corrected_label, weight) of the noisy set."""
     torch.manual_seed(cfg.seed)
-    lower_rows, meta_rows = split_by_problem(rows, cfg.meta_fraction, cfg.seed)
+    lower_rows, meta_rows = rows_by_side(rows)
     noisy = _encode(prm, lower_rows, clean=False)
     clean = _encode(prm, meta_rows, clean=True)
     if not noisy:
@@ -163,6 +177,9 @@ def correct_prm(
          "corrected_label": corrected[g], "weight": weights[g]}
         for e in noisy for s, y, g in zip(e.step_index, e.labels, e.global_idx)
     ])
+    prm.provenance = {**prm.provenance,
+                      "corrected_on": sorted(set(lower_rows["problem_id"].astype(str))
+                                             | set(meta_rows["problem_id"].astype(str)))}
     summary = {
         **{f"config_{k}": v for k, v in asdict(cfg).items()},
         "noisy_samples": len(noisy_labels),

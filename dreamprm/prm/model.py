@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "prm_config.json"
+PROVENANCE_FILE = "provenance.json"  # which problems the model was trained and corrected on (evaluate checks it)
 WEIGHTS_FILE = "model.safetensors"
 BACKBONE_DIR = "backbone"
 
@@ -124,6 +125,7 @@ class ProcessRewardModel(nn.Module):
         super().__init__()
         self.config = config
         self.tokenizer = tokenizer
+        self.provenance: dict[str, Any] = {}
         if tokenizer.pad_token is None:
             tokenizer.pad_token = (
                 tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
@@ -302,6 +304,7 @@ class ProcessRewardModel(nn.Module):
         d.mkdir(parents=True, exist_ok=True)
         meta = {"format_version": FORMAT_VERSION, "config": self.config.to_dict()}
         (d / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        (d / PROVENANCE_FILE).write_text(json.dumps(self.provenance, indent=1, sort_keys=True))
         self.backbone_config.save_pretrained(d / BACKBONE_DIR)
         self.tokenizer.save_pretrained(d)
         save_model(self, str(d / WEIGHTS_FILE))
@@ -329,7 +332,13 @@ class ProcessRewardModel(nn.Module):
             raise ValueError(
                 f"{d}: weights do not match the PRM (missing {missing[:5]}, unexpected {unexpected[:5]})"
             )
+        if (d / PROVENANCE_FILE).is_file():
+            model.provenance = json.loads((d / PROVENANCE_FILE).read_text())
         if device:
             model.to(device)
         model.eval()
         return model
+
+    def seen_problems(self) -> set[str]:
+        """Every problem id this model was trained or corrected on (from its provenance)."""
+        return set(self.provenance.get("trained_on", [])) | set(self.provenance.get("corrected_on", []))

@@ -15,7 +15,7 @@ def _tables(official):
                                "code": "print(1)", "official_passed": official})
     executions = pd.DataFrame({"candidate_id": ["a", "b", "c"], "passed": [False, True, True],
                                "per_test": [json.dumps([{"stdout": "1\n"}]), json.dumps([{"stdout": "1\n"}]),
-                                            json.dumps([{"stdout": ""}])]})
+                                            json.dumps([{"stdout": ""}])], "public_tests": 1})
     return problems, candidates, executions
 
 
@@ -31,6 +31,38 @@ def test_signatures_come_from_outputs_and_silent_programs_do_not_vote() -> None:
     assert frame["signature"][0] == frame["signature"][1] is not None
     assert pd.isna(frame["signature"][2])
     assert execution_signature(None) is None and execution_signature("not json") is None
+
+
+def test_signatures_never_see_hidden_tests() -> None:
+    """With `execute --tests all` a candidate's records go on into the private tests until its first failure; two
+    programs that print the same on the public test are one cluster however far they got through the hidden ones."""
+    problems, candidates, _ = _tables([None, None, None])
+    executions = pd.DataFrame({
+        "candidate_id": ["a", "b", "c"], "passed": [False, True, False], "public_tests": 1,
+        "per_test": [json.dumps([{"stdout": "1\n"}, {"stdout": "7\n"}]),                      # failed hidden test 1
+                     json.dumps([{"stdout": "1\n"}, {"stdout": "8\n"}, {"stdout": "9\n"}]),  # passed them all
+                     json.dumps([{"stdout": "2\n"}])]})
+    frame = evaluation_frame(problems, candidates, executions)
+    assert frame["signature"][0] == frame["signature"][1] != frame["signature"][2]
+    # Without the public count every record would count and a and b would be split by their hidden-test outputs.
+    assert execution_signature(executions["per_test"][0]) != execution_signature(executions["per_test"][1])
+    import pytest
+
+    from dreamprm.errors import InputDataError
+
+    with pytest.raises(InputDataError, match="re-run `dreamprm execute`"):
+        evaluation_frame(problems, candidates, executions.drop(columns="public_tests"))
+
+
+def test_public_test_count_per_test_set() -> None:
+    from dreamprm.execution import public_test_count
+
+    problem = {"public_tests": json.dumps([{"input": "1", "output": "1", "testtype": "stdin"}] * 2),
+               "private_tests": json.dumps([{"input": "2", "output": "2", "testtype": "stdin"}] * 5)}
+    assert public_test_count(problem, "all") == 2
+    assert public_test_count(problem, "public") == 2
+    assert public_test_count(problem, "private") == 0
+    assert public_test_count({"public_tests": "", "private_tests": problem["private_tests"]}, "all") == 0
 
 
 def test_first_per_problem_is_balanced_over_models() -> None:

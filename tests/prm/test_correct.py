@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dreamprm.errors import InputDataError
-from dreamprm.prm.correct import CorrectConfig, correct_prm, split_by_problem
+from dreamprm.prm.correct import CorrectConfig, correct_prm, rows_by_side, split_by_problem
 from dreamprm.prm.model import PRMConfig, ProcessRewardModel
 
 
@@ -17,7 +17,8 @@ def rows() -> pd.DataFrame:
     for p in range(4):
         for c in range(3):
             good = c != 1
-            out.append({"candidate_id": f"p{p}c{c}", "problem_id": f"p{p}", "prompt": f"Problem {p}", "statement": f"Problem {p}", "starter_code": "",
+            out.append({"candidate_id": f"p{p}c{c}", "problem_id": f"p{p}", "prompt": f"Problem {p}",
+                        "statement": f"Problem {p}", "starter_code": "", "split": "meta" if p == 3 else "train",
                         "completions": ["def f():\n", "    return 1\n" if good else "    return 0\n", "f()\n"],
                         "soft_labels": [0.5, 0.75 if good else 0.25, 1.0 if good else 0.0],
                         "clean": [False, False, True]})
@@ -57,10 +58,21 @@ def test_correction_runs_and_stays_bounded(mode: str, finetune: str, model_cache
         assert moved > 0
 
 
-def test_meta_set_is_held_apart_by_problem() -> None:
-    lower, meta = split_by_problem(rows(), 0.3, seed=0)
-    assert set(lower["problem_id"]).isdisjoint(set(meta["problem_id"]))
-    assert len(lower) + len(meta) == len(rows())
+def test_meta_set_is_the_manifest_meta_side() -> None:
+    lower, meta = rows_by_side(rows())
+    assert set(meta["problem_id"]) == {"p3"} and set(lower["problem_id"]) == {"p0", "p1", "p2"}
+    with pytest.raises(InputDataError, match="no step-label rows on the meta side"):
+        rows_by_side(rows().assign(split="train"))
+    with pytest.raises(InputDataError, match="no 'split' column"):
+        rows_by_side(rows().drop(columns="split"))
+
+
+def test_corrected_model_records_the_problems_it_saw(model_cache: Path) -> None:
+    prm = ProcessRewardModel.from_config(PRMConfig(backbone="tinycoder", num_layers=None, max_length=256),
+                                         cache_dir=model_cache, seed=0)
+    prm.provenance = {"trained_on": ["p0", "p1", "p2"]}
+    correct_prm(prm, rows(), CorrectConfig(mode="weights", iterations=1))
+    assert prm.seen_problems() == {"p0", "p1", "p2", "p3"}
 
 
 def test_single_problem_is_rejected() -> None:
