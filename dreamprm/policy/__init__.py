@@ -44,10 +44,12 @@ def sampling_params(policy: PolicySettings, **overrides: Any) -> SamplingParams:
 
 
 def get_policy(settings: Settings | PolicySettings, **kwargs: Any) -> PolicyBackend:
-    """The backend named by ``settings.policy.backend`` (``transformers`` | ``openai`` | ``replay``).
+    """The backend named by ``settings.policy.backend`` (``transformers`` | ``openai`` | ``llamacpp`` | ``replay``).
 
     Accepts the whole :class:`Settings` or just its ``policy`` section. Extra keyword arguments go to the backend's
-    constructor (e.g. ``candidates=`` for replay, ``concurrency=`` for openai, ``device=`` for transformers).
+    constructor (e.g. ``candidates=`` for replay, ``concurrency=`` for openai, ``device=`` for transformers,
+    ``parallel=`` for llamacpp, over ``settings.policy.llamacpp``). A llamacpp backend owns a server process: use it as a
+    context manager (``with get_policy(settings) as policy:``) so the server stops on every exit path.
     """
     policy = getattr(settings, "policy", settings)
     backend = policy.backend
@@ -55,6 +57,12 @@ def get_policy(settings: Settings | PolicySettings, **kwargs: Any) -> PolicyBack
         from dreamprm.policy.openai_compat import OpenAICompatPolicy
 
         return OpenAICompatPolicy(model=policy.model, base_url=policy.base_url, **kwargs)
+    if backend == "llamacpp":
+        from dreamprm.policy.llamacpp import LlamaCppPolicy
+
+        kw = policy.llamacpp.model_dump()
+        kw.update(kwargs)
+        return LlamaCppPolicy(model=policy.model, **kw)
     if backend == "transformers":
         from dreamprm.policy.transformers_local import TransformersPolicy
 
@@ -70,4 +78,4 @@ def get_policy(settings: Settings | PolicySettings, **kwargs: Any) -> PolicyBack
             else:
                 raise ValueError("the replay backend needs candidates= (a DataFrame or a path to the candidates table)")
         return ReplayPolicy(**kwargs)
-    raise ValueError(f"unknown policy backend {backend!r}; expected one of transformers, openai, replay")
+    raise ValueError(f"unknown policy backend {backend!r}; expected one of transformers, openai, llamacpp, replay")

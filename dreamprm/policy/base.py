@@ -14,6 +14,8 @@ Backends (see :func:`dreamprm.policy.get_policy`):
 - ``openai``: :class:`dreamprm.policy.openai_compat.OpenAICompatPolicy` (vLLM, OpenAI, any compatible server)
 - ``transformers``: ``dreamprm.policy.transformers_local.TransformersPolicy`` (local Hugging Face model)
 - ``replay``: :class:`dreamprm.policy.replay.ReplayPolicy` (recorded candidates, no model)
+- ``llamacpp``: :class:`dreamprm.policy.llamacpp.LlamaCppPolicy` (a local llama.cpp server it starts, spoken to
+  through the ``openai`` backend)
 """
 
 from __future__ import annotations
@@ -137,6 +139,9 @@ class PolicyBackend(ABC):
 
     name: str = "base"
     model: str = ""
+    # True when a final assistant message in the prompt is continued as is (prefill) and the answer's text is that
+    # message followed by the continuation (llama.cpp); the Monte-Carlo labeler then prefills rollout prefixes.
+    supports_prefill: bool = False
 
     @abstractmethod
     def generate(self, prompts: Sequence[PromptLike], params: SamplingParams) -> list[list[Completion]]:
