@@ -1,8 +1,10 @@
 """Monte-Carlo step labels.
 
 For each candidate program and each of its step prefixes except the last, the policy is asked ``rollouts`` times
-(paper: 16, temperature 0.3) to finish the program with the prefix as its starter code; every finished program is
-executed (in the sandbox, through a :class:`Judge`), and the prefix's soft label is the fraction that pass. The full
+(paper: 16, temperature 0.3) to finish the program from the prefix: as a prefilled assistant turn where the backend
+continues it exactly (llama.cpp), else with the prefix as its starter code (:mod:`dreamprm.labeling.rollouts` says
+why); every finished program is executed (in the sandbox, through a :class:`Judge`), and the prefix's soft label is
+the fraction that pass (samples that failed as requests, e.g. a timeout, are left out of the count). The full
 program is not rolled out: its label is its own clean verdict.
 
 Output rows follow TRL's stepwise-supervision layout (``prompt``, ``completions`` = the step texts, ``labels``) plus
@@ -21,9 +23,9 @@ import pandas as pd
 
 from dreamprm.cache import ContentCache, content_key
 from dreamprm.errors import InputDataError
-from dreamprm.extract import extract_code, join_rollout
+from dreamprm.labeling.rollouts import FAILED, rollout_params, rollout_program, rollout_prompt, uses_prefill
 from dreamprm.policy.base import PolicyBackend, SamplingParams
-from dreamprm.prompts import build_prompt, build_rollout_prompt
+from dreamprm.prompts import build_prompt
 from dreamprm.steps import DEFAULT_MAX_STEPS, split_steps
 
 
@@ -62,6 +64,9 @@ class MCLabelConfig:
     # A rollout whose answer rewrote the prefix: "count" runs it as written; "fail" counts it as a failure.
     rewritten: str = "count"
     prompt_batch: int = 8  # rollout prompts per policy call
+    # Where the backend supports it (llama.cpp), continue the prefix as a prefilled assistant turn (exact); else the
+    # prefix is starter code. See dreamprm.labeling.rollouts.
+    prefill: bool = True
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(n=self.rollouts, temperature=self.temperature, top_p=self.top_p,
@@ -77,10 +82,11 @@ def _fill_rollouts(policy: PolicyBackend, cache: ContentCache, jobs: list[tuple[
     """Sample (and cache) the rollouts of every (problem, prefix) job that the cache does not hold yet, in batches
     of ``cfg.prompt_batch`` prompts: one policy call serves many prefixes, which is what makes local models fast.
     Returns the number of rollouts sampled now (0 when the cache held them all)."""
-    params = cfg.sampling()
+    params = rollout_params(policy, cfg.sampling(), cfg.prefill)
+    prefilled = uses_prefill(policy, cfg.prefill)
     todo = []
     for problem, prefix in jobs:
-        prompt = build_rollout_prompt(problem, prefix, style=cfg.style)  # type: ignore[arg-type]
+        prompt = rollout_prompt(policy, problem, prefix, style=cfg.style, prefill=cfg.prefill)
         key = _rollout_key(policy, prompt, params)
         if cache.get("rollout", key) is None and key not in {k for k, _, _ in todo}:
             todo.append((key, prompt, prefix))
@@ -88,7 +94,7 @@ def _fill_rollouts(policy: PolicyBackend, cache: ContentCache, jobs: list[tuple[
         chunk = todo[start : start + cfg.prompt_batch]
         outs = policy.generate([p for _, p, _ in chunk], params)
         for (key, _, prefix), completions in zip(chunk, outs):
-            programs = [list(join_rollout(prefix, extract_code(c.text).code if c.ok else "")) for c in completions]
+            programs = [list(rollout_program(prefix, c, prefilled)) for c in completions]
             if all(c.ok for c in completions):  # failed samples are retried by a later run, not cached
                 cache.put("rollout", key, programs)
             else:
@@ -99,8 +105,8 @@ def _fill_rollouts(policy: PolicyBackend, cache: ContentCache, jobs: list[tuple[
 def _rollout_programs(policy: PolicyBackend, cache: ContentCache, problem: Mapping[str, Any], prefix: str,
                       cfg: MCLabelConfig) -> list[tuple[str, str]]:
     """The ``cfg.rollouts`` programs that continue ``prefix`` (from the cache that _fill_rollouts filled)."""
-    prompt = build_rollout_prompt(problem, prefix, style=cfg.style)  # type: ignore[arg-type]
-    key = _rollout_key(policy, prompt, cfg.sampling())
+    prompt = rollout_prompt(policy, problem, prefix, style=cfg.style, prefill=cfg.prefill)
+    key = _rollout_key(policy, prompt, rollout_params(policy, cfg.sampling(), cfg.prefill))
     hit = cache.get("rollout", key) or cache.get("rollout-failed", key)
     if hit is None:
         _fill_rollouts(policy, cache, [(problem, prefix)], cfg)
@@ -174,7 +180,10 @@ def label_candidates(
         split = split_steps(str(cand["code"]), k=config.max_steps)
         per_prefix = []
         for prefix in split.prefixes[:-1]:
-            programs = _rollout_programs(policy, cache, problem, prefix, config)
+            # A failed sample (timeout, server error) says nothing about the prefix: left out of the count, its
+            # reason kept in the rollout cache (and the prompt retried by a later run).
+            programs = [(p, rule) for p, rule in _rollout_programs(policy, cache, problem, prefix, config)
+                        if not rule.startswith(FAILED)]
             runnable = [p for p, rule in programs if not (rule == "rewritten" and config.rewritten == "fail")]
             per_prefix.append((len(programs), len(all_jobs), len(runnable)))
             all_jobs += [(problem, p) for p in runnable]
