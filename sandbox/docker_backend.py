@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 
-from sandbox.harness import DEFAULT_LIMITS, failure_result, global_timeout_s
+from sandbox.harness import DEFAULT_LIMITS, VERDICTS, failure_result, global_timeout_s
 from sandbox.image import DEFAULT_IMAGE, image_status
 
 LABEL = "org.dreamprm.sandbox"
@@ -219,7 +219,13 @@ class Worker:
         except OSError as exc:
             raise WorkerDied(str(exc)) from None
         self.jobs += 1
-        return json.loads(data)
+        try:
+            res = json.loads(data)
+        except ValueError as exc:
+            raise WorkerDied(f"unparsable result from the sandbox worker ({exc}): {data[:80]!r}") from None
+        if not isinstance(res, dict) or res.get("verdict") not in VERDICTS:
+            raise WorkerDied(f"the sandbox worker sent something that is not a result: {data[:80]!r}")
+        return res
 
     def remove(self) -> None:
         try:
@@ -293,8 +299,14 @@ class DockerBackend:
         if self._closed:
             raise RuntimeError("backend is closed")
         t0 = time.monotonic()
-        limits = {**DEFAULT_LIMITS, **(job.get("limits") or {})}
-        wall = global_timeout_s(len(job.get("tests") or []), float(limits["test_timeout_s"])) + 15.0
+        try:
+            limits = {**DEFAULT_LIMITS, **(job.get("limits") or {})}
+            wall = global_timeout_s(len(job.get("tests") or []), float(limits["test_timeout_s"])) + 15.0
+            json.dumps(job, ensure_ascii=True)
+        except Exception as exc:  # noqa: BLE001 - a job that cannot be sent is its own verdict, not an exception
+            res = failure_result(job if isinstance(job, dict) else {}, "runtime_error", f"bad job: {exc!r}", t0)
+            res["backend"] = "docker"
+            return res
         if self.per_candidate:
             w = self._new_worker()
             try:

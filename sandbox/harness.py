@@ -31,6 +31,7 @@ accepts a bare JSON document on stdin. Job: ``{"code", "tests": [{"input", "outp
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import os
 import select
@@ -41,7 +42,10 @@ import threading
 import time
 from decimal import Decimal
 
-HARNESS_VERSION = "4"
+HARNESS_VERSION = "5"
+# LiveCodeBench's evaluator (lcb_runner/evaluation/testing_util.py) raises Python's int<->str digit limit to this, in
+# the process that runs the candidate; the harness sets it in itself and in every candidate process.
+INT_MAX_STR_DIGITS = 50000
 
 VERDICTS = ("passed", "wrong_answer", "time_limit", "memory_limit", "runtime_error", "syntax_error", "global_timeout")
 DEFAULT_LIMITS = {
@@ -391,13 +395,7 @@ def child_main(cmd_fd: int, res_fd: int) -> None:
             send({"ok": False, "kind": _error_kind(exc), "error": "while loading: " + _exc_text(exc)})
             return
     if mode == "assert":
-        names = {}
-        for k, v in list(module.items()):
-            if k.startswith("__"):
-                continue
-            if callable(v):
-                names[k] = "callable"
-        send({"ok": True, "names": names})
+        send({"ok": True, "names": _describe_names(module)})
     else:
         send({"ok": True})
 
@@ -446,6 +444,33 @@ def child_main(cmd_fd: int, res_fd: int) -> None:
             send({"ok": False, "kind": _error_kind(exc), "error": _exc_text(exc)})
 
 
+def _describe_names(module: dict) -> dict:
+    """What each top-level name of an assert-mode candidate is, for the harness to bind the names its test uses:
+    ``"callable"`` (the candidate's own code: a proxy into this process), ``["module", name]`` or
+    ``["attr", module, qualname]`` (something the candidate imported from the standard library: the harness binds its
+    own, real object of that name; a candidate that fakes the claim gets the real object too)."""
+    out = {}
+    for k, v in list(module.items()):
+        if k.startswith("__"):
+            continue
+        try:
+            if type(v) is type(sys):
+                out[k] = ["module", str(v.__name__)]
+            elif callable(v):
+                mod, qual = getattr(v, "__module__", None), getattr(v, "__qualname__", None)
+                if type(mod) is str and type(qual) is str and mod.split(".")[0] in _STDLIB and mod != "__main__":
+                    out[k] = ["attr", mod, qual]
+                else:
+                    out[k] = "callable"
+        except Exception:  # noqa: BLE001 - an object whose attributes raise is the candidate's own
+            if callable(v):
+                out[k] = "callable"
+    return out
+
+
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) - {"__main__"}
+
+
 def _become_child(cmd_r: int, res_w: int, out_w: int, err_w: int, workdir: str | None, env: dict) -> None:
     """In the freshly forked child: look like a new ``python -I -u`` process, then serve the candidate."""
     code = 1
@@ -484,6 +509,7 @@ def _become_child(cmd_r: int, res_w: int, out_w: int, err_w: int, workdir: str |
         sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
                                                        errors="backslashreplace", write_through=True)
         sys.argv = [os.path.abspath(__file__)]
+        _raise_digit_limit()
         child_main(cmd_r, res_w)
         code = 0
     except BaseException:  # noqa: BLE001 - whatever happens, this process must not return into the harness
@@ -580,6 +606,13 @@ class _ForkedProcess:
             pass
 
 
+def _raise_digit_limit() -> None:
+    try:
+        sys.set_int_max_str_digits(INT_MAX_STR_DIGITS)
+    except AttributeError:  # Python < 3.11: no limit at all
+        pass
+
+
 def preload_prelude() -> None:
     """Import the modules of LiveCodeBench's prelude once, in the harness, so that every forked child finds them in
     ``sys.modules``: the candidate still executes the prelude's import statements, which are then dictionary lookups.
@@ -600,7 +633,8 @@ class Child:
     costs tens. The child resets what a fresh interpreter would have fresh: session, cwd, environment, standard
     streams, signal handlers, dumpability and the ``random`` seed."""
 
-    def __init__(self, workdir: str | None) -> None:
+    def __init__(self, workdir: str | None, reap_all: bool = False) -> None:
+        self.reap_all = reap_all
         cmd_r, cmd_w = os.pipe()
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -707,6 +741,10 @@ class Child:
             self.proc.wait(timeout=5)
         except TimeoutError:
             pass
+        if self.reap_all:
+            # A daemon the candidate left (setsid + double fork) holds the output pipes open: kill it before waiting
+            # for their end, or each drain below would wait out its timeout (seconds per job).
+            _kill_others()
         if hasattr(self, "out"):
             self.out.join(timeout=1)
             self.err.join(timeout=1)
@@ -797,7 +835,8 @@ def _drive(child: Child, mode: str, tests: list, job: dict, per_test: list, tto:
         per_test.append(_entry(v, time.monotonic() - start, child, error=hello.get("error", "")))
         return _result(v, tests, per_test, t0, hello.get("error", ""))
     load_time = time.monotonic() - start
-    names = list(hello.get("names") or {})
+    names = hello.get("names")
+    names = names if isinstance(names, dict) else {}
 
     for i, test in enumerate(tests):
         start = time.monotonic() - (load_time if i == 0 else 0.0)
@@ -859,10 +898,60 @@ class CandidateError(Exception):
     """The candidate raised (in its own process) while check() called it."""
 
 
-def _run_assert_test(child: Child, test: dict, job: dict, candidate_names: list, remaining, timeout_verdict,
+class _NoCheck(Exception):
+    pass
+
+
+def _loaded_names(source: str) -> set[str]:
+    """Every bare name the test program reads, anywhere in it."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _bind_test_names(source: str, candidate_names: dict, func_name: str, make_proxy) -> dict:
+    """The names of the candidate that an assert-mode test program may see, besides the entry point.
+
+    HumanEval and MBPP run ``check`` in the candidate's own namespace, where a candidate's ``def abs`` or
+    ``def set`` would replace the builtin the test computes its expected values with. Here the test sees only the
+    names it reads that are neither builtins nor ``check``: the prompt's helpers some tests call (HumanEval/32's
+    ``poly``, /38's ``encode_cyclic``), as proxies into the candidate's process, and the standard-library modules
+    and functions the candidate imported (an MBPP test's ``math.isclose``), as the harness's own, real objects."""
+    import builtins
+    import importlib
+
+    out = {}
+    for name in _loaded_names(source):
+        what, kind = candidate_names.get(name), None
+        if what is None or name == func_name or name == "check" or hasattr(builtins, name):
+            continue
+        if what == "callable":
+            out[name] = make_proxy(name)
+            continue
+        try:
+            kind, mod = what[0], what[1]
+            if mod.split(".")[0] not in _STDLIB:
+                continue
+            obj = importlib.import_module(mod)
+            if kind == "attr":
+                for part in what[2].split("."):
+                    obj = getattr(obj, part)
+            elif kind != "module":
+                continue
+        except Exception:  # noqa: BLE001 - not the standard library's: the candidate's own, if callable
+            if kind == "attr":
+                out[name] = make_proxy(name)
+            continue
+        out[name] = obj
+    return out
+
+
+def _run_assert_test(child: Child, test: dict, job: dict, candidate_names: dict, remaining, timeout_verdict,
                      start: float) -> dict:
-    """HumanEval/MBPP: run the (trusted) test program here; candidate functions are proxies into the child."""
-    names = {}
+    """HumanEval/MBPP: run the (trusted) test program here, with the real builtins; the entry point (and any helper
+    of the candidate the test calls by name) is a proxy into the child (see :func:`_bind_test_names`)."""
 
     def make_proxy(name: str):
         def proxy(*args, **kwargs):
@@ -881,15 +970,21 @@ def _run_assert_test(child: Child, test: dict, job: dict, candidate_names: list,
             return decode_value(reply.get("value"))
 
         proxy.__name__ = name
+        proxy._dreamprm_proxy = True
         return proxy
 
-    for name in candidate_names:
-        names[name] = make_proxy(name)
     func_name = job.get("func_name") or ""
-    if func_name not in names:
+    if candidate_names.get(func_name) is None:
         return _entry("runtime_error", time.monotonic() - start, child,
                       error=f"the candidate defines no function {func_name!r}")
-    ns = {"__name__": "__check__", **names}
+    source = test.get("input", "")
+    try:
+        compiled = compile(source, "<test>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        return _entry("runtime_error", time.monotonic() - start, child, error="malformed test: " + _exc_text(exc))
+    entry = make_proxy(func_name)
+    ns = {"__name__": "__check__", "__builtins__": builtins, func_name: entry}
+    ns.update(_bind_test_names(source, candidate_names, func_name, make_proxy))
 
     def _alarm(*_a):
         raise _Timeout()
@@ -897,11 +992,16 @@ def _run_assert_test(child: Child, test: dict, job: dict, candidate_names: list,
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, max(0.01, remaining()))
     try:
-        exec(compile(test.get("input", ""), "<test>", "exec"), ns)
-        ns["check"](names[func_name])
+        exec(compiled, ns)
+        check = ns.get("check")
+        if not callable(check) or getattr(check, "_dreamprm_proxy", False):
+            raise _NoCheck()
+        check(entry)
         verdict, why = "passed", ""
     except _Timeout:
         verdict, why = timeout_verdict(start), "Time Limit Exceeded"
+    except _NoCheck:
+        verdict, why = "runtime_error", "malformed test: the test program defines no check()"
     except AssertionError as exc:
         verdict, why = "wrong_answer", f"AssertionError: {exc}"[:2000]
     except CandidateError as exc:
@@ -996,7 +1096,7 @@ def judge_one(in_fd: int, workdir: str | None, parse=read_frame, reap_all: bool 
     The order matters: the child is forked while this process has seen no test. With ``reap_all`` (inside a
     sandbox only: it signals every process of the user) every process the candidate left is killed before the result
     is returned, so no candidate can interrupt the caller writing it."""
-    child = Child(workdir)
+    child = Child(workdir, reap_all=reap_all)
     try:
         job = parse(in_fd)
     except ValueError as exc:
@@ -1086,25 +1186,44 @@ def _parse_run_input(fd: int):
         raise ValueError(f"bad job: {exc!r}") from None
 
 
-def run_main(workdir: str | None) -> None:
-    """One job on stdin, its result as one JSON line on stdout."""
+def run_main(workdir: str | None, job_fd: int | None = None, result_fd: int | None = None,
+             reap_all: bool = False) -> None:
+    """One job, one result.
+
+    By default the job comes on stdin and the result goes to stdout as one JSON line. With ``job_fd``/``result_fd``
+    (the bubblewrap backend) the job is read from ``job_fd`` and the result is written to ``result_fd`` as one frame:
+    descriptors that only this (non-dumpable) process holds, closed in the candidate, so a candidate can neither read
+    the job nor write a result. ``reap_all`` (inside a sandbox only) kills every other process before answering."""
     _non_dumpable()
     preload_prelude()
-    res = judge_one(sys.stdin.fileno(), workdir, parse=_parse_run_input)
+    in_fd = sys.stdin.fileno() if job_fd is None else job_fd
+    res = judge_one(in_fd, workdir, parse=_parse_run_input, reap_all=reap_all)
     if res is None:
         res = _result("runtime_error", [], [], time.monotonic(), "bad job: empty input")
-    sys.stdout.write(json.dumps(res) + "\n")
-    sys.stdout.flush()
+    if result_fd is None:
+        sys.stdout.write(json.dumps(res) + "\n")
+        sys.stdout.flush()
+    else:
+        write_frame(result_fd, res)
+        os.close(result_fd)
+
+
+def _fd_arg(argv: list[str], flag: str) -> int | None:
+    if flag not in argv:
+        return None
+    return int(argv[argv.index(flag) + 1])
 
 
 def main(argv: list[str]) -> None:
     workdir = os.environ.get("HARNESS_WORKDIR", WORK_DIR_DEFAULT)
+    _raise_digit_limit()
     if "--serve" in argv:
         serve_main(workdir)
     elif "--run" in argv:
-        run_main(workdir if os.path.isdir(workdir) else None)
+        run_main(workdir if os.path.isdir(workdir) else None, job_fd=_fd_arg(argv, "--job-fd"),
+                 result_fd=_fd_arg(argv, "--result-fd"), reap_all="--reap-all" in argv)
     else:
-        sys.stderr.write("usage: harness.py --run | --serve\n")
+        sys.stderr.write("usage: harness.py --run [--job-fd N --result-fd N --reap-all] | --serve\n")
         sys.exit(2)
 
 

@@ -48,3 +48,43 @@ def test_bwrap_no_network_and_timeout(bw):
     assert run(bw, net)["verdict"] == "runtime_error"
     r = run(bw, "import time\ntime.sleep(30)", limits={"test_timeout_s": 1.0})
     assert r["verdict"] == "time_limit", r
+
+
+# A stand-in for the harness (trusted code the backend runs in the sandbox) that misbehaves on the result channel:
+# the job's verdict is a runtime error with the reason, the batch goes on, nothing is left running.
+_RESULT_FD = "import os, sys\nfd = int(sys.argv[sys.argv.index('--result-fd') + 1])\n"
+BAD_HARNESSES = [
+    ("dies", "import os\nos._exit(3)\n", "no result"),
+    ("killed", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", "no result"),
+    ("garbage", _RESULT_FD + "os.write(fd, b'not json\\n\\x00\\xff')\n", "unparsable"),
+    ("short frame", _RESULT_FD + "os.write(fd, b'\\x00\\x00\\x10\\x00{}')\n", "unparsable"),
+    ("not a result", _RESULT_FD + "import json, struct\nb = json.dumps({'verdict': 'great'}).encode()\n"
+                                  "os.write(fd, struct.pack('>I', len(b)) + b)\n", "unparsable"),
+    ("json line", _RESULT_FD + "os.write(fd, b'{\"verdict\": \"passed\"}\\n')\n", "unparsable"),
+]
+
+
+@pytest.mark.parametrize("name, source, why", BAD_HARNESSES, ids=[b[0] for b in BAD_HARNESSES])
+def test_bad_result_channel_is_a_runtime_error(bw, tmp_path, name, source, why):
+    from sandbox import run_batch
+    from sandbox.bwrap_backend import BwrapBackend
+
+    fake = tmp_path / "harness.py"
+    fake.write_text(source)
+    jobs = [{"code": "print(4)", "tests": [T("2", "4")]} for _ in range(3)]
+    with BwrapBackend(memory_mb=256, pids_limit=32, workers=2, harness_path=str(fake)) as b:
+        got = dict(run_batch(b, jobs))
+    assert sorted(got) == [0, 1, 2]
+    for r in got.values():
+        assert r["verdict"] == "runtime_error" and why in r["error"], (name, r)
+    # the real harness still answers
+    assert run(bw, "print(int(input()) * 2)")["verdict"] == "passed"
+
+
+def test_bwrap_runs_unprivileged_with_seccomp(bw):
+    """The backend's own view of its isolation (the security suite checks each from the candidate's side)."""
+    assert bw._seccomp, bw.seccomp_error
+    cmd = bw.command(3, 4, 5)
+    for flag in ("--as-pid-1", "--clearenv", "--unshare-all", "--cap-drop", "--seccomp"):
+        assert flag in cmd
+    assert {"/", "/dev"} <= {cmd[i + 1] for i, a in enumerate(cmd) if a == "--remount-ro"}
