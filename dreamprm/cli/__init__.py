@@ -19,6 +19,15 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+@app.callback()
+def _global_options(debug: bool = typer.Option(False, "--debug", help="show the traceback of expected errors "
+                                               "(bad input, failed validation) too")) -> None:
+    import os
+
+    if debug:
+        os.environ["DREAMPRM_DEBUG"] = "1"
+
+
 app.command("demo", help=pipeline.demo.__doc__)(pipeline.demo)
 app.command("pipeline", help=pipeline.__doc__)(pipeline.pipeline)
 app.command("info", help=info.__doc__)(info.info)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import os
 from typing import Any, Callable, TypeVar
 
 import typer
@@ -18,14 +20,59 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_USER_ERROR = 2
 
 
+def debug_enabled() -> bool:
+    """``dreamprm --debug`` (or DREAMPRM_DEBUG=1): show tracebacks of expected errors too."""
+    return os.environ.get("DREAMPRM_DEBUG", "") not in ("", "0", "false")
+
+
+class ExpectedErrorFilter(logging.Filter):
+    """Drops the console records Prefect writes about a task or flow that failed with a DreamPRMError (bad input,
+    failed validation, missing service): the traceback and the "Finished in state Failed" lines. The CLI prints the
+    error's one clear line itself; the Prefect UI (the API log handler) still gets the full record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from dreamprm import errors
+
+        self.names = tuple(n for n, v in vars(errors).items()
+                           if isinstance(v, type) and issubclass(v, DreamPRMError))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], DreamPRMError):
+            return False
+        if record.name.startswith("prefect"):
+            msg = record.getMessage()
+            return not any(f"exception {n}" in msg or f"exception: {n}(" in msg for n in self.names)
+        return True
+
+
+def quiet_expected_errors() -> None:
+    """Install :class:`ExpectedErrorFilter` on the console handlers Prefect logs to (setting up Prefect's logging
+    now, as its first flow run would; later set-ups are incremental and keep the handlers)."""
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, ExpectedErrorFilter) for f in handler.filters):
+            handler.addFilter(ExpectedErrorFilter())
+
+
 def handle_errors(fn: F) -> F:
-    """Print a DreamPRMError (bad input, failed validation, missing service) in red and exit with code 2."""
+    """Expected errors (DreamPRMError: bad input, failed validation, missing service) end with ONE clear line in
+    red and exit code 2, no traceback (with ``--debug``, the traceback too); anything else is a bug and keeps its
+    traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not debug_enabled():
+            quiet_expected_errors()
         try:
             return fn(*args, **kwargs)
         except DreamPRMError as exc:
+            if debug_enabled():
+                import traceback
+
+                traceback.print_exc()
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
 
