@@ -22,6 +22,12 @@ Hessian-vector product in effect). Approximations, documented: the virtual step 
 lower-level optimiser is AdamW; only one step is unrolled (the authors use Betty with the same one-step unroll but a
 finite-difference Hessian-vector product, which this replaces with the exact one); phi is updated before the real
 PRM step on the same noisy batch.
+
+Two details that matter with mini-batches: a step only sees the correction variables of its batch, so phi is
+updated by ``torch.optim.SparseAdam`` (moments and updates only for the rows in the batch: a variable whose
+candidates left the batch does not drift on stale momentum, as it would with a dense Adam); and the hypergradient is
+computed with the model in eval mode (no dropout), so the virtual step and the clean loss are deterministic functions
+of phi. The real lower-level step keeps dropout.
 """
 
 from __future__ import annotations
@@ -106,7 +112,7 @@ class BilevelCorrector:
         self.opt = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
         )
-        self.meta_opt = torch.optim.Adam([self.phi], lr=config.meta_lr) if config.mode != "none" else None
+        self.meta_opt = torch.optim.SparseAdam([self.phi], lr=config.meta_lr) if config.mode != "none" else None
 
     # ----- what the correction variables mean -----
     def targets_and_weights(self, idx: Tensor, phi: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -157,7 +163,12 @@ class BilevelCorrector:
             loss = self.clean_loss(virtual, clean_inputs, clean_labels)
             return loss, loss.detach()
 
-        g, clean = grad(upper, has_aux=True)(self.phi.detach())
+        was_training = self.model.training
+        self.model.eval()  # no dropout inside the hypergradient
+        try:
+            g, clean = grad(upper, has_aux=True)(self.phi.detach())
+        finally:
+            self.model.train(was_training)
         return g, float(clean)
 
     # ----- one training step -----
@@ -175,7 +186,8 @@ class BilevelCorrector:
             g, clean_loss = self.hypergradient(idx, noisy_inputs, clean_inputs, clean_labels)
             assert self.meta_opt is not None
             self.meta_opt.zero_grad(set_to_none=True)
-            self.phi.grad = g
+            rows = torch.unique(idx)  # only this batch's variables: a sparse gradient for SparseAdam
+            self.phi.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), g[rows], g.shape, check_invariants=True)
             self.meta_opt.step()
             if self.cfg.mode == "weights":
                 with torch.no_grad():

@@ -40,14 +40,19 @@ def make_problem(seed: int = 0, d: int = 8, n_noisy: int = 256, n_clean: int = 4
                 x_clean=x_clean, y_clean=(y_clean > 0.5).float(), x_test=x_test, y_test=y_test)
 
 
-def train(mode: str, data: dict, steps: int = 300, seed: int = 0) -> tuple[float, BilevelCorrector]:
+def train(mode: str, data: dict, steps: int = 300, seed: int = 0, batch: int = 0,
+          meta_batch: int = 0) -> tuple[float, BilevelCorrector]:
+    """``batch``/``meta_batch`` 0: full batch; otherwise random mini-batches of that size per step."""
     torch.manual_seed(seed)
     model = Logistic(data["x_noisy"].shape[1])
     cfg = MetaConfig(mode=mode, lr=5e-2, meta_lr=5e-2, virtual_lr=5e-1, loss="mse", label_smoothing=False)
     corr = BilevelCorrector(model, functional_predict(model), data["y_noisy"], cfg)
-    idx = torch.arange(len(data["y_noisy"]))
+    n, m = len(data["y_noisy"]), len(data["y_clean"])
+    g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
-        corr.step(idx, data["x_noisy"], data["x_clean"], data["y_clean"])
+        idx = torch.randperm(n, generator=g)[:batch] if batch else torch.arange(n)
+        cidx = torch.randperm(m, generator=g)[:meta_batch] if meta_batch else torch.arange(m)
+        corr.step(idx, data["x_noisy"][idx], data["x_clean"][cidx], data["y_clean"][cidx])
     with torch.no_grad():
         test_loss = float(per_sample_loss(model(data["x_test"]), data["y_test"], "mse").mean())
     return test_loss, corr
@@ -80,6 +85,65 @@ def test_weights_down_weight_corrupted_samples_and_stay_bounded(sanity: dict) ->
     w = sanity["weights"][1].sample_weights()
     assert w.min() >= 0 and w.max() <= 2
     assert w[data["corrupted"]].mean() < w[~data["corrupted"]].mean()
+
+
+@pytest.fixture(scope="module")
+def sanity_minibatch() -> dict:
+    """The same experiment with mini-batches of 32 noisy and 8 clean samples, as the correct stage runs it."""
+    data = make_problem()
+    return {"data": data, **{m: train(m, data, steps=600, batch=32, meta_batch=8)
+                             for m in ("none", "weights", "labels")}}
+
+
+@pytest.mark.slow
+def test_sanity_experiment_holds_with_mini_batches(sanity_minibatch: dict) -> None:
+    s, data = sanity_minibatch, sanity_minibatch["data"]
+    assert s["weights"][0] < s["none"][0] and s["labels"][0] < s["none"][0], (s["none"][0], s["weights"][0],
+                                                                              s["labels"][0])
+    bad = data["corrupted"]
+    corrected = s["labels"][1].corrected_labels()
+    assert (corrected[bad] - data["y_true"][bad]).abs().mean() < (data["y_noisy"][bad] - data["y_true"][bad]).abs().mean()
+    w = s["weights"][1].sample_weights()
+    assert w[bad].mean() < w[~bad].mean()
+
+
+def test_only_the_batch_variables_move() -> None:
+    """SparseAdam: a step changes the correction variables of its batch and no other, even after earlier steps gave
+    every variable momentum (a dense Adam would keep moving them)."""
+    data = make_problem(n_noisy=32)
+    model = Logistic(8)
+    corr = BilevelCorrector(model, functional_predict(model), data["y_noisy"],
+                            MetaConfig(mode="labels", lr=5e-2, meta_lr=5e-2, virtual_lr=5e-1, label_smoothing=False))
+    everyone = torch.arange(32)
+    for _ in range(3):
+        corr.step(everyone, data["x_noisy"], data["x_clean"], data["y_clean"])
+    before = corr.phi.detach().clone()
+    batch = torch.tensor([0, 1, 2, 3])
+    corr.step(batch, data["x_noisy"][batch], data["x_clean"], data["y_clean"])
+    moved = (corr.phi.detach() - before).abs() > 0
+    assert moved[batch].all() and not moved[4:].any()
+
+
+def test_hypergradient_runs_without_dropout() -> None:
+    """With dropout in the model, two hypergradients of the same state are identical (eval mode inside), and the
+    model is back in training mode afterwards."""
+
+    class Dropped(Logistic):
+        def __init__(self, d: int) -> None:
+            super().__init__(d)
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid(self.linear(self.drop(x))).squeeze(-1)
+
+    data = make_problem(n_noisy=16, n_clean=8)
+    model = Dropped(8)
+    model.train()
+    corr = BilevelCorrector(model, functional_predict(model), data["y_noisy"], MetaConfig(mode="weights"))
+    idx = torch.arange(16)
+    g1, _ = corr.hypergradient(idx, data["x_noisy"], data["x_clean"], data["y_clean"])
+    g2, _ = corr.hypergradient(idx, data["x_noisy"], data["x_clean"], data["y_clean"])
+    assert torch.equal(g1, g2) and model.training
 
 
 def test_hypergradient_matches_finite_differences() -> None:
