@@ -9,6 +9,8 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# libseccomp2: the bubblewrap backend compiles its seccomp filter with it (sandbox/seccomp.py, through ctypes)
+{ ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' ; } || need+=(libseccomp2)
 if [ "${DREAMPRM_INSTALL_CHROMIUM:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then need+=(chromium); fi
 if [ ${#need[@]} -eq 0 ]; then echo "system packages present"; exit 0; fi
 if [ "$(id -u)" != 0 ]; then
