@@ -488,6 +488,7 @@ def _become_child(cmd_r: int, res_w: int, out_w: int, err_w: int, workdir: str |
         os.closerange(lo, 1 << 16)
         for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGALRM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
         signal.setitimer(signal.ITIMER_REAL, 0)
         if workdir and os.path.isdir(workdir):
             os.chdir(workdir)
@@ -1030,6 +1031,13 @@ def _non_dumpable() -> None:
         pass
 
 
+def _ignore_candidate_signals() -> None:
+    """A namespace's PID 1 gets from inside only the signals it handles: Python handles SIGINT (KeyboardInterrupt),
+    which a candidate could send to break the harness off mid-job. The harness ignores it; candidates get Python's
+    own handler back (:func:`_become_child`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _kill_others() -> None:
     """Kill every other process we may signal (setsid'd and double-forked leftovers included) and reap zombies."""
     me = os.getpid()
@@ -1123,6 +1131,7 @@ def serve_main(workdir: str) -> None:
     every leftover process and wipes the work dir and /tmp."""
     _non_dumpable()
     preload_prelude()
+    _ignore_candidate_signals()
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
@@ -1196,6 +1205,8 @@ def run_main(workdir: str | None, job_fd: int | None = None, result_fd: int | No
     the job nor write a result. ``reap_all`` (inside a sandbox only) kills every other process before answering."""
     _non_dumpable()
     preload_prelude()
+    if reap_all:
+        _ignore_candidate_signals()
     in_fd = sys.stdin.fileno() if job_fd is None else job_fd
     res = judge_one(in_fd, workdir, parse=_parse_run_input, reap_all=reap_all)
     if res is None:

@@ -425,3 +425,20 @@ def test_results_are_plain_json(sbx):
     r = run(sbx, "print(int(input()) * 2)")
     json.dumps(r)
     assert r["verdict"] == "passed" and r["backend"] == sbx.name
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGALRM", "SIGHUP", "SIGUSR1", "SIGCHLD"])
+def test_signals_to_the_harness_never_turn_a_wrong_answer_into_a_pass(sbx, sig):
+    """The candidate signals every process it can see (its harness, PID 1) between tests; a wrong answer stays wrong
+    and the backend goes on."""
+    code = (f"import os, signal\nfor p in [1, os.getppid()] + [int(x) for x in os.listdir('/proc') if x.isdigit()]:\n"
+            f"    try:\n        os.kill(p, signal.{sig}) if p != os.getpid() else None\n    except OSError:\n"
+            "        pass\nprint(5)\n")
+    r = run(sbx, code, [T("2", "4"), T("2", "4")])
+    assert r["verdict"] in ("wrong_answer", "runtime_error"), r
+    assert run(sbx, "print(int(input()) * 2)")["verdict"] == "passed"
+    test = "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 3\n"
+    code = (f"import os, signal\ndef f(x):\n    for p in (1, os.getppid()):\n        try:\n"
+            f"            os.kill(p, signal.{sig})\n        except OSError:\n            pass\n    return x\n")
+    r = run(sbx, code, [T(test, "", "assert")], func_name="f")
+    assert r["verdict"] != "passed", r
