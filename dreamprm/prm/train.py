@@ -149,9 +149,13 @@ def make_collate(prm: ProcessRewardModel) -> Callable[[Sequence[StepExample]], d
     return collate
 
 
-def step_loss(prm: ProcessRewardModel, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean per-step loss of a batch, and the predicted scores (detached)."""
-    logits = prm.step_logits(batch).float()
+def step_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean per-step loss of a batch, and the predicted scores (detached). ``model`` is the PRM or the wrapper
+    accelerate prepared around it (DDP, FSDP): the forward pass must go through the wrapper, or its gradient
+    synchronisation never runs and each process trains its own replica."""
+    device = next(model.parameters()).device
+    logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+    logits = logits[batch["marker_mask"].to(device)].float()
     pred = torch.sigmoid(logits)
     target = smooth(batch["targets"].to(pred.device), cfg.label_smoothing)
     return per_sample_loss(pred, target, cfg.loss).mean(), pred.detach()
@@ -198,18 +202,24 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
 
 
 def _save_checkpoint(accelerator: Any, output_dir: Path, step: int, keep: int) -> Path:
-    """accelerate state into a temporary folder, renamed into place: a kill never leaves a half checkpoint."""
+    """accelerate state into a temporary folder, renamed into place: a kill never leaves a half checkpoint. Every
+    process writes its part (RNG states); only the main process renames and prunes."""
     final = output_dir / "checkpoints" / f"step-{step}"
     tmp = output_dir / "checkpoints" / f".tmp-step-{step}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
-    (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    ckpts = sorted((output_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    for old in ckpts[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        ckpts = sorted((output_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+        for old in ckpts[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
     return final
 
 
@@ -232,7 +242,14 @@ def train_prm(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
-    accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.mixed_precision)
+    # split_batches: batch_size is the GLOBAL batch, divided among the processes, so one process and N processes
+    # see the same batches and reach the same weights (tests/prm/test_distributed.py).
+    # use_seedable_sampler: the shuffle order depends on the seed and epoch only, not on the process count.
+    from accelerate.utils import DataLoaderConfiguration
+
+    accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.mixed_precision,
+                              dataloader_config=DataLoaderConfiguration(split_batches=True,
+                                                                        use_seedable_sampler=True))
     train_ds = StepLabelDataset(train_rows, prm, skip_too_long=cfg.skip_too_long)
     if len(train_ds) == 0:
         raise InputDataError("no training rows: the step-label table is empty", field="completions")
@@ -271,7 +288,7 @@ def train_prm(
         loader = accelerator.skip_first_batches(train_dl, skip) if skip > 0 else train_dl
         for batch in loader:
             with accelerator.accumulate(prm):
-                loss, _ = step_loss(unwrapped, batch, cfg)
+                loss, _ = step_loss(prm, batch, cfg)  # through the prepared (possibly DDP) model
                 if not torch.isfinite(loss):
                     raise NonFiniteLoss(float(loss), batch_candidates(batch, train_ds), step)
                 accelerator.backward(loss)
