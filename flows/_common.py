@@ -91,22 +91,24 @@ def fingerprint(paths: list[Path | str], pattern: str = "*", content: bool = Fal
     return h.hexdigest()
 
 
-def inputs_cache_key(*file_params: str) -> Callable[[Any, dict[str, Any]], str]:
-    """A Prefect ``cache_key_fn`` for a stage task that reads files: the key names the task's source, all its
-    parameters and the content fingerprints of the input files named by ``file_params``, so a re-run with unchanged
-    inputs (even rewritten with the same bytes by an upstream stage) is served from the cache and a changed input
-    recomputes. Flows pass ``refresh_cache=True`` when the task's
-    outputs have gone missing (see :func:`cached_stage`)."""
+def inputs_cache_key(stage: str, *file_params: str) -> Callable[[Any, dict[str, Any]], str]:
+    """A Prefect ``cache_key_fn`` for a stage task that reads files: the stage identity
+    (:func:`dreamprm.identity.stage_identity`: the task's parameters, which carry the resolved config, the content
+    digests of the input files named by ``file_params``, and the version of the ``dreamprm`` code the stage runs)
+    plus the task's own source. A re-run with unchanged inputs (even rewritten with the same bytes by an upstream
+    stage) is served from the cache; a changed input, setting or code recomputes. Flows pass
+    ``refresh_cache=True`` when the task's outputs have gone missing (see :func:`cached_stage`)."""
 
     def key(context: Any, parameters: dict[str, Any]) -> str:
         import inspect
 
-        blob = {
-            "source": hashlib.sha256(inspect.getsource(context.task.fn).encode()).hexdigest(),
-            "params": json.dumps(parameters, sort_keys=True, default=str),
-            "inputs": fingerprint([parameters[p] for p in file_params if parameters.get(p)], content=True),
-        }
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+        from dreamprm.identity import file_digest, stage_identity
+
+        config = {k: v for k, v in parameters.items() if k not in file_params}
+        inputs = {p: file_digest(parameters[p]) for p in file_params if parameters.get(p)}
+        ident = stage_identity(stage, json.loads(json.dumps(config, sort_keys=True, default=str)), inputs)
+        source = hashlib.sha256(inspect.getsource(context.task.fn).encode()).hexdigest()
+        return hashlib.sha256(f"{ident}|{source}".encode()).hexdigest()
 
     return key
 

@@ -12,9 +12,11 @@ from dreamprm.io import read_parquet, write_parquet
 from flows._common import cached_stage, inputs_cache_key, progress_reporter, settings
 
 
-@task(cache_key_fn=inputs_cache_key("labels_path", "warmup_dir"), persist_result=True)
+@task(cache_key_fn=inputs_cache_key("correct", "labels_path", "warmup_dir"), persist_result=True)
 def correct_task(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict[str, Any],
                  register: bool) -> dict[str, Any]:
+    """``overrides`` carry the resolved CorrectConfig (seed included); the warm-up folder's contents (its config and
+    weights) are an input, so a changed backbone or warm-up recomputes."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -25,13 +27,17 @@ def correct_task(labels_path: str, warmup_dir: str, out_dir: str, overrides: dic
     from dreamprm.tracking import RunIdentity, stage_run
 
     s = settings()
-    cfg = CorrectConfig(seed=s.seed, **overrides)
+    cfg = CorrectConfig(**overrides)
     rows = read_parquet(labels_path)
     prm = ProcessRewardModel.from_pretrained(warmup_dir)
     ident = RunIdentity(stage="correct", data_version=Path(labels_path).stem, backbone=prm.config.backbone,
                         seed=s.seed)
     name = s.tracking.registered_model_name
     with stage_run(ident, params={f"correct.{k}": v for k, v in asdict(cfg).items()} | {"warmup": warmup_dir}) as run:
+        from dreamprm.identity import file_digest, stage_identity
+
+        mlflow.set_tag("dreamprm.identity", stage_identity(
+            "correct", asdict(cfg), {"labels": file_digest(labels_path), "warmup": file_digest(warmup_dir)}))
         summary, table = correct_prm(prm, rows, cfg, log=lambda m, step: mlflow.log_metrics(m, step=step),
                                      progress=progress_reporter("correct-progress", f"bi-level correction ({cfg.mode})"))
         out = Path(out_dir)
@@ -69,6 +75,6 @@ def correct_flow(mode: str = "weights", labels_path: str | None = None, warmup_d
     warmup_dir = warmup_dir or str(s.models_dir / "prm-warmup" / "final")
     out_dir = out_dir or str(s.models_dir / f"prm-{mode}")
     overrides = {"mode": mode, "iterations": iterations, "batch_size": batch_size,
-                 "meta_batch_size": meta_batch_size, "lr": lr, "meta_lr": meta_lr}
+                 "meta_batch_size": meta_batch_size, "lr": lr, "meta_lr": meta_lr, "seed": s.seed}
     run = cached_stage(correct_task, [Path(out_dir) / "final" / "model.safetensors"])
     return run(labels_path, warmup_dir, out_dir, overrides, register_model)

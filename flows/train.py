@@ -12,15 +12,17 @@ from dreamprm.io import read_parquet
 from flows._common import cached_stage, inputs_cache_key, progress_reporter, settings
 
 
-@task(cache_key_fn=inputs_cache_key("labels_path"), persist_result=True)
-def train_task(labels_path: str, out_dir: str, prm_overrides: dict[str, Any], train_overrides: dict[str, Any],
+@task(cache_key_fn=inputs_cache_key("train", "labels_path"), persist_result=True)
+def train_task(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_config: dict[str, Any],
                eval_fraction: float, resume: bool, outcome_only: bool = False) -> dict[str, Any]:
+    """``prm_config``/``train_config`` are the RESOLVED configs (backbone, layers, seed from the settings included),
+    so the cache key, which hashes the parameters, changes whenever what is trained changes."""
     import mlflow
 
     from dreamprm.errors import InputDataError
     from dreamprm.prm.correct import split_by_problem
     from dreamprm.prm.model import PRMConfig, ProcessRewardModel
-    from dreamprm.prm.train import TrainConfig, outcome_rows, train_prm
+    from dreamprm.prm.train import TrainConfig, outcome_rows, train_prm, training_identity
     from dreamprm.tracking import RunIdentity, stage_run
 
     s = settings()
@@ -34,16 +36,18 @@ def train_task(labels_path: str, out_dir: str, prm_overrides: dict[str, Any], tr
                              expected="label problems of the train side")
     if outcome_only:
         rows = outcome_rows(rows)
-    prm_cfg = PRMConfig.from_settings(s, **prm_overrides)
-    cfg = TrainConfig(seed=s.seed, **train_overrides)
-    train_rows, eval_rows = (split_by_problem(rows, eval_fraction, s.seed)
+    prm_cfg = PRMConfig.from_dict(prm_config)
+    cfg = TrainConfig(**train_config)
+    train_rows, eval_rows = (split_by_problem(rows, eval_fraction, cfg.seed)
                              if eval_fraction > 0 and rows["problem_id"].nunique() >= 2 else (rows, None))
-    prm = ProcessRewardModel.from_config(prm_cfg, cache_dir=s.cache_dir / "models", seed=s.seed)
-    ident = RunIdentity(stage="train-orm" if outcome_only else "train", data_version=Path(labels_path).stem, backbone=prm_cfg.backbone, seed=s.seed)
+    prm = ProcessRewardModel.from_config(prm_cfg, cache_dir=s.cache_dir / "models", seed=cfg.seed)
+    ident = RunIdentity(stage="train-orm" if outcome_only else "train", data_version=Path(labels_path).stem,
+                        backbone=prm_cfg.backbone, seed=cfg.seed)
     params = {**{f"prm.{k}": v for k, v in prm_cfg.to_dict().items() if k != "template"},
               **{f"train.{k}": v for k, v in asdict(cfg).items()}, "train_rows": len(train_rows),
               "eval_rows": 0 if eval_rows is None else len(eval_rows), **prm.parameter_counts()}
     with stage_run(ident, params=params) as run:
+        mlflow.set_tag("dreamprm.identity", training_identity(prm, train_rows, eval_rows, cfg))
         summary = train_prm(prm, train_rows, eval_rows, cfg, Path(out_dir), resume=resume,
                             log=lambda m, step: mlflow.log_metrics(m, step=step),
                             progress=progress_reporter("train-progress", "PRM warm-up"))
@@ -76,5 +80,10 @@ def train_flow(labels_path: str | None = None, out_dir: str | None = None, epoch
         prm_overrides["num_layers"] = num_layers
     train_overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
                        "head_lr": head_lr, "max_steps": max_steps, "loss": loss, "save_every": save_every}
+    from dreamprm.prm.model import PRMConfig
+    from dreamprm.prm.train import TrainConfig
+
+    prm_config = PRMConfig.from_settings(s, **prm_overrides).to_dict()
+    train_config = asdict(TrainConfig(seed=s.seed, **train_overrides))
     run = cached_stage(train_task, [Path(out_dir) / "final" / "model.safetensors"])
-    return run(labels_path, out_dir, prm_overrides, train_overrides, eval_fraction, resume, outcome_only)
+    return run(labels_path, out_dir, prm_config, train_config, eval_fraction, resume, outcome_only)

@@ -20,6 +20,8 @@ SHARED_DATA = Path(os.environ.get("DREAMPRM_SHARED_DATA", REPO_ROOT.parent / "sh
 _PREFECT_HOME = tempfile.mkdtemp(prefix="dreamprm-prefect-")
 os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# A busy 2-core machine can take longer than the default 20 s to start the ephemeral API server.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -223,6 +223,52 @@ def _save_checkpoint(accelerator: Any, output_dir: Path, step: int, keep: int) -
     return final
 
 
+IDENTITY_FILE = "identity.json"
+
+
+def _seed_epoch(loader: Any, epoch: int) -> None:
+    """Point the loader's seedable sampler at ``epoch`` (its order is a function of seed and epoch only)."""
+    loader.set_epoch(epoch)
+    obj: Any = loader
+    for _ in range(4):  # DataLoaderShard -> BatchSamplerShard -> BatchSampler -> SeedableRandomSampler
+        obj = getattr(obj, "batch_sampler", None) or getattr(obj, "sampler", None)
+        if obj is None:
+            return
+        if hasattr(obj, "initial_seed") and hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+            return
+
+
+def training_identity(prm: ProcessRewardModel, train_rows: pd.DataFrame, eval_rows: pd.DataFrame | None,
+                      cfg: TrainConfig) -> str:
+    """The stage identity of a training run (:mod:`dreamprm.identity`): PRM and training config (seed included),
+    the training and held-out rows' contents, and the version of the PRM code."""
+    from dreamprm.identity import frame_digest, stage_identity
+
+    inputs = {"train_rows": frame_digest(train_rows.astype(str))}
+    if eval_rows is not None:
+        inputs["eval_rows"] = frame_digest(eval_rows.astype(str))
+    return stage_identity("train", {"prm": prm.config.to_dict(), "train": asdict(cfg)}, inputs)
+
+
+def _check_resume_identity(output_dir: Path, identity: str) -> str | None:
+    """Checkpoints of another identity (other labels, config or PRM code) must not be resumed: they are removed and
+    the run starts fresh. Returns the reason, or None when there is nothing to discard."""
+    if latest_checkpoint(output_dir) is None:
+        return None
+    try:
+        old = json.loads((output_dir / IDENTITY_FILE).read_text()).get("identity")
+    except (OSError, ValueError):
+        old = None
+    if old == identity:
+        return None
+    reason = (f"checkpoints in {output_dir / 'checkpoints'} belong to identity {old or 'unknown'}, this run is "
+              f"{identity} (labels, config or PRM code changed): starting fresh")
+    log.warning(reason)
+    shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+    return reason
+
+
 def train_prm(
     prm: ProcessRewardModel,
     train_rows: pd.DataFrame,
@@ -260,6 +306,9 @@ def train_prm(
                if eval_rows is not None and len(eval_rows) else None)
     steps_per_epoch = max(1, math.ceil(len(train_dl) / cfg.grad_accum))
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
+    identity = training_identity(prm, train_rows, eval_rows, cfg)
+    fresh_reason = _check_resume_identity(output_dir, identity) if resume and accelerator.is_main_process else None
+    accelerator.wait_for_everyone()
     if cfg.init_head_bias and not (resume and latest_checkpoint(output_dir) is not None):
         init_head_to_prior(prm, train_ds)
     head = [p for p in prm.head.parameters() if p.requires_grad]
@@ -276,7 +325,9 @@ def train_prm(
     if ckpt is not None:
         accelerator.load_state(str(ckpt))
         step = int(json.loads((ckpt / "trainer_state.json").read_text())["step"])
-    (output_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if accelerator.is_main_process:
+        (output_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        (output_dir / IDENTITY_FILE).write_text(json.dumps({"identity": identity}) + "\n")
 
     start_step, seen, t0 = step, 0, time.perf_counter()
     metrics: dict[str, float] = {}
@@ -285,6 +336,7 @@ def train_prm(
     while step < total_steps:
         # On resume, skip the batches of this epoch that the checkpointed steps had already consumed.
         skip = (step - epoch * steps_per_epoch) * cfg.grad_accum
+        _seed_epoch(train_dl, epoch)  # the shuffle of epoch e is the same in a resumed run as in an unbroken one
         loader = accelerator.skip_first_batches(train_dl, skip) if skip > 0 else train_dl
         for batch in loader:
             with accelerator.accumulate(prm):
@@ -312,6 +364,8 @@ def train_prm(
         epoch += 1
     elapsed = time.perf_counter() - t0
     summary = {
+        "identity": identity,
+        "fresh_start_reason": fresh_reason,
         "steps": step,
         "resumed_from_step": start_step,
         "examples_seen": seen,

@@ -1,0 +1,85 @@
+"""One identity per stage run: a hash of the stage's config, the contents of its inputs and the version of the code
+that computes it. The same value keys the Prefect cache (``flows._common.inputs_cache_key``), decides whether a
+training checkpoint may be resumed (:func:`dreamprm.prm.train.train_prm`), and tags the MLflow run
+(``dreamprm.identity``); DVC tracks the same code paths as the stages' ``deps`` (``tests/test_identity.py`` keeps
+``dvc.yaml`` in line with :data:`STAGE_CODE`).
+
+The code version is a hash of the source files a stage's result depends on (:data:`STAGE_CODE`, paths inside the
+``dreamprm`` package, plus ``sandbox`` for stages that execute programs), so editing ``dreamprm/prm/model.py``
+recomputes training and what follows, while editing the evaluation code recomputes nothing upstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SANDBOX_DIR = PACKAGE_DIR.parent / "sandbox"
+
+# The sources (relative to the dreamprm package; "sandbox" is the sibling package) each stage's output depends on.
+STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "fetch": ("data", "errors.py", "io.py", "validation.py"),
+    "generate": ("generation.py", "prompts", "policy", "extract.py", "steps.py", "models"),
+    "execute": ("execution.py", "data/samples.py", "sandbox"),
+    "label": ("labeling", "prompts", "policy", "extract.py", "steps.py", "execution.py", "prm/template.py",
+              "data/split.py", "sandbox"),
+    "train": ("prm", "models", "steps.py"),
+    "correct": ("prm", "models", "steps.py"),
+    "evaluate": ("evaluate", "prm", "models", "steps.py", "registry.py", "data/split.py"),
+}
+
+
+def _files(rel: str) -> list[Path]:
+    base = SANDBOX_DIR if rel == "sandbox" else PACKAGE_DIR / rel
+    if base.is_file():
+        return [base]
+    return sorted(p for p in base.rglob("*") if p.is_file() and p.suffix in (".py", ".jinja", ".toml", ".json")
+                  and "__pycache__" not in p.parts) + sorted(p for p in base.rglob("SERIES") if p.is_file())
+
+
+@lru_cache(maxsize=None)
+def code_version(stage: str) -> str:
+    """sha256 (16 hex) of the stage's source files: their paths and bytes."""
+    if stage not in STAGE_CODE:
+        raise KeyError(f"no code list for stage {stage!r}; known: {sorted(STAGE_CODE)}")
+    h = hashlib.sha256()
+    for rel in STAGE_CODE[stage]:
+        for f in _files(rel):
+            h.update(f.relative_to(PACKAGE_DIR.parent).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def file_digest(path: Path | str) -> str:
+    """Content hash of a file, or of a folder's files (paths relative to it, and bytes); "missing" if absent."""
+    p = Path(path)
+    h = hashlib.sha256()
+    if p.is_dir():
+        for f in sorted(x for x in p.rglob("*") if x.is_file()):
+            with open(f, "rb") as fh:
+                h.update(f.relative_to(p).as_posix().encode() + b"\0" + hashlib.file_digest(fh, "sha256").digest())
+    elif p.is_file():
+        with open(p, "rb") as fh:
+            h.update(hashlib.file_digest(fh, "sha256").digest())
+    else:
+        return "missing"
+    return h.hexdigest()[:16]
+
+
+def frame_digest(df: pd.DataFrame) -> str:
+    """Content hash of a table (columns, values, row order)."""
+    h = hashlib.sha256(",".join(map(str, df.columns)).encode())
+    h.update(pd.util.hash_pandas_object(df.astype(str), index=False).values.tobytes())
+    return h.hexdigest()[:16]
+
+
+def stage_identity(stage: str, config: Mapping[str, Any], inputs: Mapping[str, str]) -> str:
+    """hash(stage, config, input digests, code version): equal exactly when the stage would compute the same."""
+    blob = {"stage": stage, "config": config, "inputs": dict(sorted(inputs.items())), "code": code_version(stage)}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
