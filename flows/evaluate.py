@@ -138,7 +138,9 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     promoted to champion when it beats the current champion on the same set."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
-    candidates_path = candidates_path or str(s.data_dir / "generated.parquet")
+    from dreamprm.data.schema import default_candidates_path
+
+    candidates_path = candidates_path or str(default_candidates_path(s.data_dir))
     executions_path = executions_path or str(s.data_dir / "executions.parquet")
     out_dir = out_dir or str(s.reports_dir)
     scorers = discover_scorers(s.models_dir)

@@ -104,7 +104,9 @@ def execute_flow(candidates_path: str | None = None, problems_path: str | None =
     from dreamprm.settings import get_settings
 
     s = get_settings()
-    candidates_path = candidates_path or str(s.data_dir / "candidates.parquet")
+    from dreamprm.data.schema import default_candidates_path
+
+    candidates_path = candidates_path or str(default_candidates_path(s.data_dir))
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     output_path = output_path or str(s.data_dir / "executions.parquet")
     config = E.ExecuteConfig.from_settings(s, backend=backend, workers=workers, tests=tests)

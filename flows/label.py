@@ -105,7 +105,9 @@ def label_flow(problems_path: str | None = None, candidates_path: str | None = N
     step, no policy and no sandbox (recorded candidates)."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
-    candidates_path = candidates_path or str(s.data_dir / "generated.parquet")
+    from dreamprm.data.schema import default_candidates_path
+
+    candidates_path = candidates_path or str(default_candidates_path(s.data_dir))
     executions_path = executions_path or str(s.data_dir / "executions.parquet")
     out_path = out_path or str(s.data_dir / "step_labels.parquet")
     cfg = {"rollouts": rollouts, "temperature": temperature, "max_tokens": max_tokens, "max_steps": max_steps}

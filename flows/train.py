@@ -40,7 +40,7 @@ def train_task(labels_path: str, out_dir: str, prm_config: dict[str, Any], train
     cfg = TrainConfig(**train_config)
     train_rows, eval_rows = (split_by_problem(rows, eval_fraction, cfg.seed)
                              if eval_fraction > 0 and rows["problem_id"].nunique() >= 2 else (rows, None))
-    prm = ProcessRewardModel.from_config(prm_cfg, cache_dir=s.cache_dir / "models", seed=cfg.seed)
+    prm = ProcessRewardModel.from_config(prm_cfg, cache_dir=s.cache_dir, seed=cfg.seed)
     ident = RunIdentity(stage="train-orm" if outcome_only else "train", data_version=Path(labels_path).stem,
                         backbone=prm_cfg.backbone, seed=cfg.seed)
     params = {**{f"prm.{k}": v for k, v in prm_cfg.to_dict().items() if k != "template"},

@@ -12,7 +12,7 @@ from dreamprm.cli._common import console, handle_errors
 
 @handle_errors
 def execute(
-    candidates: Optional[Path] = typer.Option(None, help="candidates table (default: data/candidates.parquet)"),
+    candidates: Optional[Path] = typer.Option(None, help="candidates table (default: data/generated.parquet if it exists, else data/candidates.parquet)"),
     problems: Optional[Path] = typer.Option(None, help="problems table (default: data/problems.parquet)"),
     output: Optional[Path] = typer.Option(None, help="executions table (default: data/executions.parquet)"),
     backend: Optional[str] = typer.Option(None, help="auto | docker | bwrap (default: settings.sandbox.backend)"),

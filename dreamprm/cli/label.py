@@ -12,7 +12,7 @@ from dreamprm.cli._common import handle_errors, print_summary
 
 @handle_errors
 def label(
-    candidates: Optional[Path] = typer.Option(None, help="candidates (default: data/generated.parquet)"),
+    candidates: Optional[Path] = typer.Option(None, help="candidates table (default: data/generated.parquet if it exists, else data/candidates.parquet)"),
     problems: Optional[Path] = typer.Option(None, help="problems table (default: data/problems.parquet)"),
     executions: Optional[Path] = typer.Option(None, help="their verdicts (default: data/executions.parquet)"),
     output: Optional[Path] = typer.Option(None, help="step labels out (default: data/step_labels.parquet)"),

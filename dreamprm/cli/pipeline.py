@@ -38,6 +38,7 @@ def _finish(out: dict, started: float) -> None:
 def pipeline(
     release: Optional[str] = typer.Option(None, help="LiveCodeBench release (with --lcb-dir or a reachable hub)"),
     lcb_dir: Optional[str] = typer.Option(None, help="folder with LiveCodeBench release files"),
+    since: Optional[str] = typer.Option(None, help="keep LiveCodeBench problems from this day (ISO)"),
     recorded: Optional[List[str]] = typer.Option(None, help="folders of recorded *_eval_all.json generations"),
     source: Optional[str] = typer.Option("humaneval", help="generate for problems of this source"),
     problems_limit: int = typer.Option(6, help="problems to generate for, taking the train, meta and eval sides in turn (0 = all)"),
@@ -48,15 +49,22 @@ def pipeline(
     correct_iterations: int = typer.Option(4, help="bi-level iterations per correction mode"),
     gen_max_tokens: int = typer.Option(256, help="token budget per candidate"),
     rollout_max_tokens: int = typer.Option(192, help="token budget per rollout"),
+    train_max_steps: Optional[int] = typer.Option(None, help="cap on warm-up optimiser steps (default: epochs)"),
+    correct_modes: Optional[List[str]] = typer.Option(None, help="correction modes to run (repeatable; default "
+                                                      "none, labels, weights)"),
+    challenger_mode: str = typer.Option("weights", help="the correction mode registered as `challenger`"),
+    evaluate_split: str = typer.Option("eval", help="manifest side(s) to evaluate on"),
 ) -> None:
     """Run the whole pipeline (fetch -> generate -> execute -> label -> train -> correct -> evaluate -> promote)."""
     from flows.pipeline import pipeline_flow
 
     started = time.perf_counter()
-    out = pipeline_flow(release=release, lcb_dir=lcb_dir, recorded=recorded, source=source,
+    out = pipeline_flow(release=release, lcb_dir=lcb_dir, since=since, recorded=recorded, source=source,
                         problems_limit=problems_limit, n=n, rollouts=rollouts, label_limit=label_limit,
-                        train_epochs=train_epochs, correct_iterations=correct_iterations,
-                        gen_max_tokens=gen_max_tokens, rollout_max_tokens=rollout_max_tokens)
+                        train_epochs=train_epochs, train_max_steps=train_max_steps, correct_modes=correct_modes,
+                        correct_iterations=correct_iterations, evaluate_split=evaluate_split,
+                        challenger_mode=challenger_mode, gen_max_tokens=gen_max_tokens,
+                        rollout_max_tokens=rollout_max_tokens)
     _finish(out, started)
 
 

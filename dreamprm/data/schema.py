@@ -66,3 +66,14 @@ VERDICTS = ("passed", "wrong_answer", "time_limit", "memory_limit", "runtime_err
 DIFFICULTIES = ("easy", "medium", "hard", "unknown")
 TEST_TYPES = ("stdin", "functional", "assert")
 SOURCES = ("livecodebench", "humaneval", "mbpp", "codeforces_extra")
+
+
+def default_candidates_path(data_dir: "Path | str") -> "Path":
+    """The candidates table that execute, label and evaluate read when none is named: the generate stage's
+    ``generated.parquet`` when it exists, else fetch's ``candidates.parquet`` (recorded generations). One rule for
+    all three stages, so following the stage table never labels candidates that were not executed."""
+    from pathlib import Path
+
+    d = Path(data_dir)
+    generated = d / "generated.parquet"
+    return generated if generated.exists() else d / "candidates.parquet"
