@@ -12,8 +12,15 @@ Three processes take part in a run, and only one of them ever sees an expected o
 - the **child** (forked, set up to look like a fresh ``python -I -u``; the prelude's modules already imported):
   runs the candidate with only the inputs; its return value is encoded with exact-type checks (an object whose
   ``__eq__`` always says True cannot be encoded and earns a wrong answer); its stdout/stderr go to capped pipes;
-- for ``assert`` tests (HumanEval/MBPP ``check(candidate)``) the test program runs in the harness and the candidate's
-  top-level functions are proxies that call into the child and return plain decoded data.
+- for ``assert`` tests (HumanEval/MBPP ``check(candidate)``) the test program runs in the harness with the real
+  builtins; the entry point (and only the other names of the candidate that the test reads and the builtins do not
+  define, e.g. HumanEval/32's ``poly``) are proxies that call into the child and return plain decoded data, so a
+  candidate's ``def abs``/``def set`` never replaces what the test computes its expected values with.
+
+Verdict of a program that leaves early: ``sys.exit()``/``exit()`` in a stdin program ends it normally (its output
+is compared, as in LiveCodeBench); ``os._exit(n)`` (or any death) before the harness has the test's answer is a
+``runtime_error`` ("exited with status n before finishing the test"), as LiveCodeBench counts a run that gives no
+result as failed. The int<->str digit limit is LiveCodeBench's 50,000 (``INT_MAX_STR_DIGITS``), not Python's 4,300.
 
 Semantics follow LiveCodeBench's ``lcb_runner/evaluation/testing_util.py``: stdin programs are wrapped in a function
 (imports hoisted, ``if __name__ == '__main__'`` unwrapped) with ``sys.stdin``/``input``/``open`` patched; output
