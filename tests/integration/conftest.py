@@ -39,7 +39,10 @@ class ScriptedPolicyServer(ThreadingHTTPServer):
     def answer(self, body: dict) -> dict:
         self.requests += 1
         text = body["messages"][-1]["content"]
-        name = next(n for n in sorted(self.problems, key=len, reverse=True) if f"def {n}(" in text)
+        # The problem whose HumanEval prompt the request quotes (a name alone can also appear in the CoF example).
+        quoted = [n for n, p in self.problems.items() if p["prompt"].strip() in text]
+        name = quoted[0] if quoted else next(n for n in sorted(self.problems, key=len, reverse=True)
+                                             if f"def {n}(" in text)
         prob = self.problems[name]
         good = HELPER + prob["prompt"] + prob["canonical_solution"]
         bad = HELPER + prob["prompt"] + "    return None\n"

@@ -35,7 +35,7 @@ def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy
     get_settings.cache_clear()
     from flows.pipeline import pipeline_flow
 
-    kwargs = {"problems_limit": 3, "n": 2, "rollouts": 2, "label_limit": 0, "train_epochs": 1,
+    kwargs = {"problems_limit": 6, "n": 2, "rollouts": 2, "label_limit": 0, "train_epochs": 1,
               "correct_iterations": 2}
     out = pipeline_flow(**kwargs)
     data = project_root / "data"
@@ -45,10 +45,17 @@ def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy
     verdict = dict(zip(executions["candidate_id"], executions["passed"]))
     # sample 0 is the canonical solution and must pass; sample 1 returns None and must fail
     assert [verdict[c] for c in generated.sort_values(["problem_id", "sample_index"])["candidate_id"]] == \
-        [True, False] * 3
+        [True, False] * 6
 
+    # The split manifest put the six problems on the three sides; labels cover train and meta, never eval.
+    from dreamprm.data.split import SplitManifest
+
+    manifest = SplitManifest.load(data / "split_manifest.json")
+    side = generated["problem_id"].map(manifest.sides)
+    assert sorted(side.value_counts().items()) == [("eval", 4), ("meta", 4), ("train", 4)]
     labels = pd.read_parquet(data / "step_labels.parquet")
-    assert len(labels) == 6
+    assert len(labels) == 8 and set(labels["split"]) == {"train", "meta"}
+    assert not set(labels["problem_id"]) & manifest.ids("eval")
     for row in labels.itertuples():
         assert len(row.completions) >= 3  # helper docstring, helper end, target docstring, whole program
         # every rollout answer has one good and one bad sample: each prefix label is exactly 0.5
@@ -59,6 +66,7 @@ def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy
         assert (project_root / "models" / variant / "final" / "model.safetensors").is_file(), variant
 
     report = json.loads((project_root / "reports" / "report.json").read_text())
+    assert report["n_problems"] == 2  # only the held-out (eval) problems
     assert report["methods"]["oracle"]["pass_at_1"]["estimate"] == 1.0
     assert report["methods"]["random"]["pass_at_1"]["estimate"] == 0.5
     assert "prm-weights:min" in report["methods"] and "orm:last" in report["methods"]
@@ -66,8 +74,14 @@ def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy
     client = MlflowClient()
     name = get_settings().tracking.registered_model_name
     challenger = client.get_model_version_by_alias(name, "challenger")
-    champion = client.get_model_version_by_alias(name, "champion")  # first evaluation: no champion before
-    assert champion.version == challenger.version
+    # The first promotion: the challenger becomes champion only if it beat random with the paired lower bound > 0.
+    decision = out["evaluate"]["promotion"]
+    assert decision["promote"] == (decision["random_diff_low"] > 0), decision
+    from dreamprm.registry import alias_version
+
+    assert alias_version(name, "champion") == (challenger.version if decision["promote"] else None), decision
+    if not decision["promote"]:
+        assert "random bar" in decision["reason"]
     model = mlflow.pyfunc.load_model(f"models:/{name}@challenger")
     prob = policy_server.problems["has_close_elements"]
     scores = model.predict(pd.DataFrame([{"problem": prob["prompt"], "code": prob["prompt"] + prob["canonical_solution"]}]))
