@@ -41,7 +41,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 SHOTS = REPO / "test-output" / "ui"
 UI_TIMEOUT_MS = 120_000  # SPAs on a busy 2-core machine
-RUN_PARAMS = {"problems_limit": 2, "n": 2, "rollouts": 2, "train_epochs": 1, "correct_iterations": 1}
+# Three problems: one on each side of the split manifest (train, meta, eval).
+RUN_PARAMS = {"problems_limit": 3, "n": 2, "rollouts": 2, "train_epochs": 1, "correct_iterations": 1}
 EXPERIMENT = "dreamprm-code"
 MODEL = "dreamprm-code-prm"
 
@@ -243,8 +244,16 @@ def test_pipeline_deployment_run_shows_in_prefect_and_mlflow_uis(served: Stack) 
             shot = "mlflow-registered-model"  # the version table's Aliases column: "@ champion", "@ challenger"
             page.goto(f"{stack.mlflow_url}/#/models/{MODEL}")
             expect(page.get_by_text(MODEL, exact=True).first).to_be_visible()
-            expect(page.get_by_text("@ champion", exact=True).first).to_be_visible()
             expect(page.get_by_text("@ challenger", exact=True).first).to_be_visible()
+            # The challenger is champion only if it beat random on the held-out problem (dreamprm.registry).
+            from mlflow import MlflowClient
+
+            client = MlflowClient(tracking_uri=stack.mlflow_url)
+            version = client.get_model_version_by_alias(MODEL, "challenger")
+            promoted = "champion" in (version.aliases or [])
+            assert ("random bar" not in version.tags["promotion"]) == promoted, version.tags
+            if promoted:
+                expect(page.get_by_text("@ champion", exact=True).first).to_be_visible()
             page.screenshot(path=SHOTS / f"{shot}.png", full_page=True)
         except AssertionError:
             page.screenshot(path=SHOTS / f"{shot}-FAILED.png", full_page=True)
