@@ -1,4 +1,6 @@
-"""Great Expectations suites that guard the hand-off tables (problems, candidates).
+"""Great Expectations suites that guard every hand-off table DESIGN.md names: problems and candidates (fetch, and
+generate's candidates), executions (execute, and read by label and evaluate), step labels (label, and read by train
+and correct) and scores (evaluate's candidate frame with every PRM's step scores, before selection).
 
 Each suite runs in an ephemeral (in-memory) GX context on a pandas frame. Row-level checks that need Python (tests
 decode, dates present where the source has them, ...) are computed into ``_check_*`` columns first, and GX expects
@@ -17,7 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from dreamprm.data.schema import CANDIDATE_COLUMNS, DIFFICULTIES, PROBLEM_COLUMNS, SOURCES, TEST_TYPES
+from dreamprm.data.schema import (CANDIDATE_COLUMNS, DIFFICULTIES, EXECUTION_COLUMNS, PROBLEM_COLUMNS, SOURCES,
+                                  TEST_TYPES, VERDICTS)
 from dreamprm.errors import ValidationFailed
 
 DATED_SOURCES = ("livecodebench",)
@@ -162,6 +165,133 @@ def validate_candidates(candidates: pd.DataFrame, problem_ids: Any, *,
         gxe.ExpectColumnValuesToNotBeNull(column="code"),
     ] + [gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[True]) for c in checks]
     return _finish(_run_suite("candidates", df, "candidate_id", exps), raise_on_failure)
+
+
+def _generated_checks(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+
+    def offsets_ok(row: Any) -> bool:
+        try:
+            offs = json.loads(row.step_offsets)
+        except (TypeError, ValueError):
+            return False
+        code = row.code if isinstance(row.code, str) else ""
+        return (isinstance(offs, list) and len(offs) >= 2 and offs[0] == 0 and offs[-1] == len(code)
+                and all(a <= b for a, b in zip(offs, offs[1:])))
+
+    out["_check_step_offsets_cover_code"] = [offsets_ok(r) for r in out.itertuples(index=False)]
+    return out
+
+
+def validate_generated(candidates: pd.DataFrame, problem_ids: Any, *, raise_on_failure: bool = True) -> SuiteResult:
+    """Generated candidates (generate's output): unique ids, known problems, code present, step offsets that start
+    at 0, grow and end at the code's length."""
+    import great_expectations.expectations as gxe
+
+    df = _generated_checks(candidates)
+    exps = [
+        gxe.ExpectColumnValuesToNotBeNull(column="candidate_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="candidate_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="problem_id", value_set=sorted(set(map(str, problem_ids))) or [""]),
+        gxe.ExpectColumnValuesToNotBeNull(column="code"),
+        gxe.ExpectColumnValuesToBeInSet(column="_check_step_offsets_cover_code", value_set=[True]),
+    ]
+    return _finish(_run_suite("generated", df, "candidate_id", exps), raise_on_failure)
+
+
+def _execution_checks(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    out["_check_passed_matches_verdict"] = out["passed"].astype(bool) == (out["verdict"] == "passed")
+    out["_check_num_passed_le_tests"] = (out["num_passed"] >= 0) & (out["num_passed"] <= out["num_tests"])
+    out["_check_public_le_tests"] = (out["public_tests"] >= 0) & (out["public_tests"] <= out["num_tests"])
+
+    def per_test_ok(v: Any) -> bool:
+        try:
+            return isinstance(json.loads(v), list)
+        except (TypeError, ValueError):
+            return False
+
+    out["_check_per_test_decodes"] = out["per_test"].map(per_test_ok)
+    return out
+
+
+def validate_executions(executions: pd.DataFrame, candidate_ids: Any | None = None, *,
+                        raise_on_failure: bool = True) -> SuiteResult:
+    """Executions (execute's output; read by label and evaluate): the schema, one row per candidate, verdicts in
+    their set and consistent with ``passed``, counts within the number of tests, per-test records that decode;
+    with ``candidate_ids``, every row names a known candidate."""
+    import great_expectations.expectations as gxe
+
+    df = _execution_checks(executions)
+    checks = [c for c in df.columns if c.startswith("_check_")]
+    exps = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=list(EXECUTION_COLUMNS) + checks, exact_match=True),
+        gxe.ExpectColumnValuesToNotBeNull(column="candidate_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="candidate_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="verdict", value_set=list(VERDICTS)),
+    ] + [gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[True]) for c in checks]
+    if candidate_ids is not None:
+        exps.append(gxe.ExpectColumnValuesToBeInSet(column="candidate_id",
+                                                    value_set=sorted(set(map(str, candidate_ids))) or [""]))
+    return _finish(_run_suite("executions", df, "candidate_id", exps), raise_on_failure)
+
+
+def _label_checks(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    lens = [(len(list(c)), len(list(lab)), len(list(sl)), len(list(cl)))
+            for c, lab, sl, cl in zip(out["completions"], out["labels"], out["soft_labels"], out["clean"])]
+    out["_check_one_label_per_step"] = [n > 0 and len(set(t)) == 1 for t in lens for n in [t[0]]]
+    out["_check_soft_labels_in_0_1"] = [all(0.0 <= float(y) <= 1.0 for y in sl) for sl in out["soft_labels"]]
+    out["_check_last_step_clean"] = [bool(list(cl)[-1]) if len(cl) else False for cl in out["clean"]]
+    out["_check_counts_bound_passes"] = [all(0 <= p <= c for p, c in zip(ps, cs)) or not any(cs)
+                                         for ps, cs in zip(out["rollout_passes"], out["rollout_counts"])]
+    return out
+
+
+def validate_step_labels(labels: pd.DataFrame, *, raise_on_failure: bool = True) -> SuiteResult:
+    """Step labels (label's output; read by train and correct): TRL's stepwise layout plus soft labels, one label
+    and clean flag per step, soft labels in [0, 1], the full program's step clean, rollout passes within counts,
+    the PRM input's statement present and every row on the train or meta side of the split manifest."""
+    import great_expectations.expectations as gxe
+
+    from dreamprm.errors import InputDataError
+
+    missing = [c for c in ("candidate_id", "statement", "split", "completions", "soft_labels", "clean")
+               if c not in labels]
+    if missing:
+        raise InputDataError(f"step-label table lacks columns {missing} (written by an older label stage); "
+                             "re-run `dreamprm label`", field=missing[0])
+    df = _label_checks(labels)
+    checks = [c for c in df.columns if c.startswith("_check_")]
+    exps = [
+        gxe.ExpectColumnValuesToNotBeNull(column="candidate_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="candidate_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="statement"),
+        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=["train", "meta"]),
+    ] + [gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[True]) for c in checks]
+    return _finish(_run_suite("step_labels", df, "candidate_id", exps), raise_on_failure)
+
+
+def validate_scores(frame: pd.DataFrame, *, raise_on_failure: bool = True) -> SuiteResult:
+    """Scores (evaluate's candidate frame): every ``scores:<prm>`` cell is None (the candidate did not fit the
+    PRM's context; counted in the report) or a non-empty list of finite scores in [0, 1]."""
+    import math
+
+    import great_expectations.expectations as gxe
+
+    df = frame.copy()
+    cols = [c for c in df.columns if str(c).startswith("scores:")]
+    checks = []
+    for c in cols:
+        name = f"_check_{c.replace(':', '_')}_in_0_1"
+        df[name] = [v is None or (isinstance(v, float) and math.isnan(v))
+                    or (len(v) > 0 and all(0.0 <= float(x) <= 1.0 for x in v)) for v in df[c]]
+        checks.append(name)
+    exps = [gxe.ExpectColumnValuesToNotBeNull(column="candidate_id"),
+            gxe.ExpectColumnValuesToBeUnique(column="candidate_id")]
+    exps += [gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[True]) for c in checks]
+    df = df[["candidate_id", *checks]]
+    return _finish(_run_suite("scores", df, "candidate_id", exps), raise_on_failure)
 
 
 def _finish(result: SuiteResult, raise_on_failure: bool) -> SuiteResult:

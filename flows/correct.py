@@ -29,6 +29,9 @@ def correct_task(labels_path: str, warmup_dir: str, out_dir: str, overrides: dic
     s = settings()
     cfg = CorrectConfig(**overrides)
     rows = read_parquet(labels_path)
+    from dreamprm.validation import validate_step_labels
+
+    validate_step_labels(rows)  # GX when read
     prm = ProcessRewardModel.from_pretrained(warmup_dir)
     ident = RunIdentity(stage="correct", data_version=Path(labels_path).stem, backbone=prm.config.backbone,
                         seed=s.seed)

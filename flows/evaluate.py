@@ -56,6 +56,10 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
     problems = read_parquet(problems_path)
     candidates = read_parquet(candidates_path)
     executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
+    from dreamprm.validation import validate_executions, validate_scores
+
+    if executions is not None:
+        validate_executions(executions)  # GX when read
     # Only the manifest's eval side (or the sides asked for), never a silent fall-back to every problem.
     manifest = SplitManifest.load(manifest_path_for(problems_path))
     manifest.check_problems(problems["problem_id"])
@@ -83,6 +87,7 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
         loaded["champion"] = ProcessRewardModel.from_pretrained(champion_dir)
     check_disjoint(frame["problem_id"].astype(str), {n: m.seen_problems() for n, m in loaded.items()})
     frame = add_prm_scores(frame, loaded, progress=progress_reporter("evaluate-progress", "scoring candidates"))
+    validate_scores(frame)  # GX: the scores hand-off to selection
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
     report = build_report(frame, n_resamples=n_resamples, seed=s.seed, references=references)

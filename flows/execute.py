@@ -56,6 +56,9 @@ def write_and_log(executions: pd.DataFrame, summary: E.ExecutionSummary, output:
                   backend_name: str, track: bool) -> str:
     from dreamprm.io import write_parquet
 
+    from dreamprm.validation import validate_executions
+
+    validate_executions(executions)  # GX: the hand-off to label and evaluate
     write_parquet(executions, output)
     if track:
         import mlflow

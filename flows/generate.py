@@ -43,6 +43,9 @@ def generate_task(problems_path: str, out_path: str, config: GenerateConfig, sou
         out = generate_candidates(problems, policy, cache, config,
                                   progress=progress_reporter("generate-progress", "generating candidates"))
         model = policy.model
+    from dreamprm.validation import validate_generated
+
+    validate_generated(out, problems["problem_id"])  # GX: the hand-off to execute and label
     write_parquet(out, out_path)
     funcs = out["code"].map(count_functions)
     steps = out["step_offsets"].map(lambda o: len(json.loads(o)) - 1)

@@ -36,6 +36,10 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
     problems = read_parquet(problems_path)
     candidates = read_parquet(candidates_path)
     executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
+    from dreamprm.validation import validate_executions, validate_step_labels
+
+    if executions is not None:
+        validate_executions(executions)  # GX when read
     # The split manifest beside the problems decides which problems are labelled (train and meta: what training and
     # correction read) and stamps each row with its side, so later stages never re-derive it.
     manifest = SplitManifest.load(manifest_path_for(problems_path))
@@ -72,6 +76,7 @@ def label_task(problems_path: str, candidates_path: str, executions_path: str | 
         raise ValueError(f"label method must be 'montecarlo' or 'outcome', got {method!r}")
     rows["split"] = rows["problem_id"].astype(str).map(manifest.sides)
     rows["manifest_digest"] = manifest.digest
+    validate_step_labels(rows)  # GX: the hand-off to train and correct
     write_parquet(rows, out_path)
     noisy = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if not c]
     final = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if c]

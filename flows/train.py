@@ -27,6 +27,9 @@ def train_task(labels_path: str, out_dir: str, prm_config: dict[str, Any], train
 
     s = settings()
     rows = read_parquet(labels_path)
+    from dreamprm.validation import validate_step_labels
+
+    validate_step_labels(rows)  # GX when read
     if "split" not in rows:
         raise InputDataError("step-label rows have no 'split' column (the manifest side); re-run `dreamprm label`",
                              path=labels_path, field="split", expected="train | meta per row")

@@ -1,0 +1,67 @@
+"""Great Expectations suites at the later hand-offs: generated candidates, executions, step labels, scores. Each
+passes on a good table and names the offending row ids on a bad one."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from dreamprm.errors import ValidationFailed
+from dreamprm.validation import validate_executions, validate_generated, validate_scores, validate_step_labels
+
+
+def _executions() -> pd.DataFrame:
+    return pd.DataFrame([
+        {"candidate_id": "a", "problem_id": "p", "exec_key": "k", "verdict": "passed", "passed": True,
+         "num_tests": 2, "num_passed": 2, "per_test": json.dumps([{}, {}]), "time_s": 0.1, "backend": "docker",
+         "public_tests": 1},
+        {"candidate_id": "b", "problem_id": "p", "exec_key": "k", "verdict": "wrong_answer", "passed": False,
+         "num_tests": 2, "num_passed": 0, "per_test": json.dumps([{}]), "time_s": 0.1, "backend": "docker",
+         "public_tests": 1},
+    ])
+
+
+def test_executions_suite() -> None:
+    assert validate_executions(_executions(), ["a", "b"]).success
+    bad = _executions()
+    bad.loc[1, "passed"] = True  # says passed, verdict wrong_answer
+    bad.loc[0, "num_passed"] = 5
+    with pytest.raises(ValidationFailed) as err:
+        validate_executions(bad)
+    text = str(err.value)
+    assert "_check_passed_matches_verdict" in text and "_check_num_passed_le_tests" in text
+    assert "ids: b" in text and "ids: a" in text
+
+
+def _labels() -> pd.DataFrame:
+    return pd.DataFrame([{"candidate_id": "c1", "problem_id": "p", "prompt": "s", "statement": "s",
+                          "starter_code": "", "completions": ["a\n", "b\n"], "labels": [True, False],
+                          "soft_labels": [0.5, 0.0], "clean": [False, True], "rollout_counts": [2, 0],
+                          "rollout_passes": [1, 0], "split": "train"}])
+
+
+def test_step_labels_suite() -> None:
+    assert validate_step_labels(_labels()).success
+    bad = pd.concat([_labels(), _labels().assign(candidate_id="c2", soft_labels=[[0.5]], split="eval")])
+    with pytest.raises(ValidationFailed) as err:
+        validate_step_labels(bad.reset_index(drop=True))
+    text = str(err.value)
+    assert "_check_one_label_per_step" in text and "ids: c2" in text and "split" in text
+
+
+def test_scores_suite() -> None:
+    frame = pd.DataFrame({"candidate_id": ["a", "b", "c"], "scores:prm": [[0.2, 0.9], None, [1.0]]})
+    assert validate_scores(frame).success
+    frame.loc[2, "scores:prm"] = [1.5]
+    with pytest.raises(ValidationFailed, match=r"scores_prm_in_0_1.*ids: c"):
+        validate_scores(frame)
+
+
+def test_generated_suite() -> None:
+    good = pd.DataFrame([{"candidate_id": "g1", "problem_id": "p", "code": "x = 1\n", "step_offsets": "[0, 6]"}])
+    assert validate_generated(good, ["p"]).success
+    bad = good.assign(step_offsets="[0, 3]")
+    with pytest.raises(ValidationFailed, match=r"_check_step_offsets_cover_code.*ids: g1"):
+        validate_generated(bad, ["p"])
