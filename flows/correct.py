@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 
-from dreamprm.io import read_parquet, write_parquet
 from flows._common import cached_stage, inputs_cache_key, progress_reporter, settings
 
 
@@ -17,53 +15,10 @@ def correct_task(labels_path: str, warmup_dir: str, out_dir: str, overrides: dic
                  register: bool) -> dict[str, Any]:
     """``overrides`` carry the resolved CorrectConfig (seed included); the warm-up folder's contents (its config and
     weights) are an input, so a changed backbone or warm-up recomputes."""
-    import mlflow
-    from mlflow import MlflowClient
+    from dreamprm.stages.correct import run_correct
 
-    from dreamprm.plots import corrections_scatter
-    from dreamprm.prm.correct import CorrectConfig, correct_prm
-    from dreamprm.prm.model import ProcessRewardModel
-    from dreamprm.prm.pyfunc import log_prm
-    from dreamprm.tracking import RunIdentity, stage_run
-
-    s = settings()
-    cfg = CorrectConfig(**overrides)
-    rows = read_parquet(labels_path)
-    from dreamprm.validation import validate_step_labels
-
-    validate_step_labels(rows)  # GX when read
-    prm = ProcessRewardModel.from_pretrained(warmup_dir)
-    ident = RunIdentity(stage="correct", data_version=Path(labels_path).stem, backbone=prm.config.backbone,
-                        seed=s.seed)
-    name = s.tracking.registered_model_name
-    with stage_run(ident, params={f"correct.{k}": v for k, v in asdict(cfg).items()} | {"warmup": warmup_dir}) as run:
-        from dreamprm.identity import file_digest, stage_identity
-
-        mlflow.set_tag("dreamprm.identity", stage_identity(
-            "correct", asdict(cfg), {"labels": file_digest(labels_path), "warmup": file_digest(warmup_dir)}))
-        summary, table = correct_prm(prm, rows, cfg, log=lambda m, step: mlflow.log_metrics(m, step=step),
-                                     progress=progress_reporter("correct-progress", f"bi-level correction ({cfg.mode})"))
-        out = Path(out_dir)
-        prm.save_pretrained(out / "final")
-        write_parquet(table, out / "corrections.parquet")
-        plot = corrections_scatter(table["noisy_label"], table["corrected_label"], table["weight"], cfg.mode,
-                                   out / "corrections.png")
-        mlflow.log_artifact(str(plot))
-        mlflow.log_artifact(str(out / "corrections.parquet"))
-        mlflow.log_metrics({k: float(v) for k, v in summary.items()
-                            if isinstance(v, (int, float)) and not k.startswith("config_")})
-        if register:
-            from dreamprm.registry import CHALLENGER, write_registration
-
-            info = log_prm(prm, registered_model_name=name)
-            version = str(info.registered_model_version)
-            MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
-            MlflowClient().set_model_version_tag(name, version, "correction_mode", cfg.mode)
-            write_registration(out / "final", name, version, run.info.run_id)
-            summary["registered_version"] = int(version)
-        summary["mlflow_run_id"] = run.info.run_id
-    summary["model_dir"] = str(out / "final")
-    return summary
+    return run_correct(labels_path, warmup_dir, out_dir, overrides, register,
+                       progress=progress_reporter("correct-progress", f"bi-level correction ({overrides['mode']})"))
 
 
 @flow(name="correct", log_prints=True)

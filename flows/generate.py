@@ -2,61 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from dreamprm.cache import ContentCache
-from dreamprm.generation import GenerateConfig, count_functions, generate_candidates
-from dreamprm.io import read_parquet, write_parquet
+from dreamprm.generation import GenerateConfig
 from flows._common import progress_reporter, settings
-
-
-def select_problems(problems, source: str | None, limit: int, split: str | None):
-    """Problems with tests, optionally of one source / split sides (comma list), ``limit`` of them by id taking
-    the manifest's sides in turn (0 = all), so a small run has problems to train, correct and evaluate on."""
-    from dreamprm.data.split import interleave_sides, select_splits
-
-    df = problems[problems["has_tests"]] if "has_tests" in problems else problems
-    if source:
-        df = df[df["source"] == source]
-    if split:
-        df = select_splits(df, split)
-    sides = dict(zip(df["problem_id"].astype(str), df["split"])) if "split" in df else {}
-    return interleave_sides(df.sort_values("problem_id", kind="stable"), sides, "problem_id", limit)
 
 
 @task(cache_policy=NO_CACHE)
 def generate_task(problems_path: str, out_path: str, config: GenerateConfig, source: str | None, limit: int,
                   split: str | None) -> dict[str, Any]:
-    from dreamprm.policy import get_policy
+    from dreamprm.stages.generate import run_generate
 
-    s = settings()
-    problems = select_problems(read_parquet(problems_path), source, limit, split)
-    t0 = time.perf_counter()
-    with get_policy(s) as policy, ContentCache(s.cache_dir / "results.sqlite") as cache:
-        out = generate_candidates(problems, policy, cache, config,
-                                  progress=progress_reporter("generate-progress", "generating candidates"))
-        model = policy.model
-    from dreamprm.validation import validate_generated
-
-    validate_generated(out, problems["problem_id"])  # GX: the hand-off to execute and label
-    write_parquet(out, out_path)
-    funcs = out["code"].map(count_functions)
-    steps = out["step_offsets"].map(lambda o: len(json.loads(o)) - 1)
-    return {
-        "policy": model, "problems": int(problems["problem_id"].nunique()), "candidates": len(out),
-        "share_two_or_more_functions": float((funcs >= 2).mean()) if len(out) else 0.0,
-        "share_with_code": float((out["code"].str.strip() != "").mean()) if len(out) else 0.0,
-        "mean_steps": float(steps.mean()) if len(out) else 0.0,
-        "extract_rules": out["extract_rule"].value_counts().to_dict(),
-        "seconds": time.perf_counter() - t0, "out": out_path,
-    }
+    return run_generate(problems_path, out_path, config, source, limit, split,
+                        progress=progress_reporter("generate-progress", "generating candidates"))
 
 
 @flow(name="generate", log_prints=True)
@@ -65,19 +27,11 @@ def generate_flow(problems_path: str | None = None, out_path: str | None = None,
                   limit: int = 0, split: str | None = None, seed: int = 0) -> dict[str, Any]:
     """Generate candidates for the problems table; writes the generated-candidates table (default
     data/generated.parquet) and logs counts and the share of multi-function (CoF) programs to MLflow."""
-    import mlflow
-
-    from dreamprm.tracking import RunIdentity, stage_run
-
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     out_path = out_path or str(s.data_dir / "generated.parquet")
     cfg = GenerateConfig(n=n, temperature=temperature, max_tokens=max_tokens, style=style, seed=seed)
     summary = generate_task(problems_path, out_path, cfg, source, limit, split)
-    ident = RunIdentity(stage="generate", data_version=Path(problems_path).stem, policy=summary["policy"], seed=seed)
-    with stage_run(ident, params={**cfg.__dict__, "source": source, "limit": limit, "split": split}):
-        mlflow.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
-        mlflow.log_dict(summary, "generate_summary.json")
     create_markdown_artifact(
         key="generate-summary",
         markdown="\n".join(["| metric | value |", "| --- | --- |"]

@@ -4,17 +4,12 @@ cannot be run here."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from dreamprm.data.split import SplitManifest, interleave_sides, manifest_path_for
-from dreamprm.io import read_parquet, write_parquet
 from flows._common import progress_reporter, settings
 
 
@@ -22,82 +17,15 @@ from flows._common import progress_reporter, settings
 def label_task(problems_path: str, candidates_path: str, executions_path: str | None, out_path: str,
                config_dict: dict[str, Any], limit: int, method: str = "montecarlo",
                split: str | None = None) -> dict[str, Any]:
-    import mlflow
+    """Resumable without a Prefect cache: rollouts and executions are cached by content hash inside the stage."""
+    from dreamprm.stages.label import run_label
 
-    from dreamprm.cache import ContentCache
-    from dreamprm.execution import ExecuteConfig, SandboxJudge, final_verdicts
-    from dreamprm.labeling import MCLabelConfig, label_candidates, outcome_step_labels
-    from dreamprm.plots import label_histogram
-    from dreamprm.policy import get_policy
-    from dreamprm.tracking import RunIdentity, stage_run
-
-    s = settings()
-    cfg = MCLabelConfig(seed=s.seed, **config_dict)
-    problems = read_parquet(problems_path)
-    candidates = read_parquet(candidates_path)
-    executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
-    from dreamprm.validation import validate_executions, validate_step_labels
-
-    if executions is not None:
-        validate_executions(executions)  # GX when read
-    # The split manifest beside the problems decides which problems are labelled (train and meta: what training and
-    # correction read) and stamps each row with its side, so later stages never re-derive it.
-    manifest = SplitManifest.load(manifest_path_for(problems_path))
-    manifest.check_problems(problems["problem_id"])
-    sides = [x.strip() for x in (split or "train,meta").split(",") if x.strip()]
-    wanted = manifest.ids(*sides)
-    if not wanted:
-        from dreamprm.errors import InputDataError
-
-        raise InputDataError(f"no problem on side(s) {sides}", path=manifest.source, field="split",
-                             expected=f"sides with problems: {manifest.counts()}")
-    problems = problems[problems["problem_id"].astype(str).isin(wanted)]
-    candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
-    verdicts = final_verdicts(candidates, executions)
-    candidates = candidates[candidates["candidate_id"].astype(str).isin(verdicts)]
-    candidates = candidates.sort_values("candidate_id", kind="stable")
-    candidates = interleave_sides(candidates, manifest.sides, "candidate_id", limit)
-    t0 = time.perf_counter()
-    stats = {"new_rollouts": 0}
-    if method == "outcome":
-        rows = outcome_step_labels(problems, candidates, verdicts, max_steps=cfg.max_steps, style=cfg.style)
-        policy_name = "recorded"
-    elif method == "montecarlo":
-        judge = SandboxJudge(ExecuteConfig.from_settings(s))
-        try:
-            with get_policy(s) as policy, ContentCache(s.cache_dir / "results.sqlite") as cache:
-                rows = label_candidates(problems, candidates, verdicts, policy, judge, cache, cfg,
-                                        progress=progress_reporter("label-progress", "Monte-Carlo labeling"),
-                                        stats=stats)
-                policy_name = policy.model
-        finally:
-            judge.close()
-    else:
-        raise ValueError(f"label method must be 'montecarlo' or 'outcome', got {method!r}")
-    rows["split"] = rows["problem_id"].astype(str).map(manifest.sides)
-    rows["manifest_digest"] = manifest.digest
-    validate_step_labels(rows)  # GX: the hand-off to train and correct
-    write_parquet(rows, out_path)
-    noisy = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if not c]
-    final = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if c]
-    summary = {
-        "candidates": len(rows), "noisy_step_labels": len(noisy), "clean_labels": len(final),
-        "mean_noisy_label": sum(noisy) / len(noisy) if noisy else 0.0,
-        "mean_clean_label": sum(final) / len(final) if final else 0.0,
-        "mean_steps": float(rows["completions"].map(len).mean()) if len(rows) else 0.0,
-        "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "new_rollouts": stats["new_rollouts"],
-        **{f"candidates_{side}": int((rows["split"] == side).sum()) for side in ("train", "meta")},
-        "seconds": time.perf_counter() - t0,
-    }
-    ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)
-    with stage_run(ident, params={**asdict(cfg), "limit": limit, "method": method, "split": ",".join(sides),
-                                  "manifest_digest": manifest.digest}):
-        mlflow.log_metrics(summary)
-        plot = label_histogram(noisy, final, Path(out_path).with_suffix(".hist.png"))
-        mlflow.log_artifact(str(plot))
+    summary = run_label(problems_path, candidates_path, executions_path, out_path, config_dict, limit, method,
+                        split, progress=progress_reporter("label-progress", "Monte-Carlo labeling"))
     create_markdown_artifact(key="label-summary", description="label stage", markdown="\n".join(
-        ["| metric | value |", "| --- | --- |"] + [f"| {k} | {v:.4g} |" for k, v in summary.items()]))
-    return {**summary, "out": out_path}
+        ["| metric | value |", "| --- | --- |"]
+        + [f"| {k} | {v:.4g} |" for k, v in summary.items() if isinstance(v, (int, float))]))
+    return summary
 
 
 @flow(name="label", log_prints=True)

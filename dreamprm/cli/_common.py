@@ -79,6 +79,26 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+FLOWS_GROUP = "dreamprm.flows"
+
+
+def stage_flow(name: str) -> Any:
+    """The orchestrated adapter of a stage (a Prefect flow, or a helper of one), found through the
+    ``dreamprm.flows`` entry points that the ``flows`` package registers (pyproject.toml). ``dreamprm`` never imports
+    ``flows`` (the orchestrator depends on the domain library, not the other way round); the stage logic itself is
+    in :mod:`dreamprm.stages`."""
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep for ep in entry_points(group=FLOWS_GROUP)}
+    if name not in found:
+        from dreamprm.errors import ServiceUnavailable
+
+        raise ServiceUnavailable(f"no orchestrated stage {name!r} is installed (entry point group {FLOWS_GROUP}: "
+                                 f"{sorted(found) or 'none'}); install the project with `make venv` "
+                                 "(pip install -e .)")
+    return found[name].load()
+
+
 def print_summary(title: str, summary: dict[str, Any]) -> None:
     """A two-column rich table of a stage's summary (nested values shown as JSON)."""
     import json

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from dreamprm.cli._common import handle_errors, print_summary
+from dreamprm.cli._common import handle_errors, print_summary, stage_flow
 
 
 @handle_errors
@@ -22,7 +22,7 @@ def correct(
     register: bool = typer.Option(True, help="register the result in MLflow with alias `challenger`"),
 ) -> None:
     """Bi-level meta-correction of the noisy step labels; registers the PRM in MLflow as `challenger`."""
-    from flows.correct import correct_flow
+    correct_flow = stage_flow("correct")
 
     out = correct_flow(mode=mode, labels_path=str(labels) if labels else None,
                        warmup_dir=str(warmup) if warmup else None, out_dir=str(output) if output else None,

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from dreamprm.cli._common import console, handle_errors
+from dreamprm.cli._common import console, handle_errors, stage_flow
 
 
 @handle_errors
@@ -24,7 +24,7 @@ def evaluate(
                                     "every model first (0 = all): a CPU-sized subset"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
-    from flows.evaluate import evaluate_flow
+    evaluate_flow = stage_flow("evaluate")
 
     out = evaluate_flow(problems_path=str(problems) if problems else None,
                         candidates_path=str(candidates) if candidates else None,

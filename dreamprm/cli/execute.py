@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from dreamprm.cli._common import console, handle_errors
+from dreamprm.cli._common import console, handle_errors, stage_flow
 
 
 @handle_errors
@@ -24,7 +24,7 @@ def execute(
     """Run every candidate against its tests in the sandbox (Docker pool, else bubblewrap; never unsandboxed)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from flows.execute import execute_flow, progress_callback
+    execute_flow, progress_callback = stage_flow("execute"), stage_flow("execute-progress")
 
     with Progress(TextColumn("[bold]execute"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeRemainingColumn(), console=console, transient=False) as bar:

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dreamprm.cli._common import console, handle_errors
+from dreamprm.cli._common import console, handle_errors, stage_flow
 
 
 @handle_errors
@@ -53,7 +53,7 @@ def fetch(
     if no_flow:
         summary = run_fetch(config).summary
     else:
-        from flows.fetch import fetch_flow
+        fetch_flow = stage_flow("fetch")
 
         summary = fetch_flow(config)
     print_summary(summary, config.out_dir)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from dreamprm.cli._common import handle_errors, print_summary
+from dreamprm.cli._common import handle_errors, print_summary, stage_flow
 
 
 @handle_errors
@@ -24,7 +24,7 @@ def generate(
     seed: int = typer.Option(0, help="sampling seed"),
 ) -> None:
     """Generate N Chain-of-Function candidates per problem with the configured policy (settings.policy)."""
-    from flows.generate import generate_flow
+    generate_flow = stage_flow("generate")
 
     out = generate_flow(problems_path=str(problems) if problems else None, out_path=str(output) if output else None,
                         n=n, temperature=temperature, max_tokens=max_tokens, style=style, source=source,

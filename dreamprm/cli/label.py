@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from dreamprm.cli._common import handle_errors, print_summary
+from dreamprm.cli._common import handle_errors, print_summary, stage_flow
 
 
 @handle_errors
@@ -27,7 +27,7 @@ def label(
 ) -> None:
     """Monte-Carlo step labels: roll the policy out from every step prefix and run the rollouts in the sandbox.
     Resumable: finished rollouts and executions are cached by content hash."""
-    from flows.label import label_flow
+    label_flow = stage_flow("label")
 
     out = label_flow(problems_path=str(problems) if problems else None,
                      candidates_path=str(candidates) if candidates else None,

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from dreamprm.cli._common import console, handle_errors
+from dreamprm.cli._common import console, handle_errors, stage_flow
 
 
 def _finish(out: dict, started: float) -> None:
@@ -56,7 +56,7 @@ def pipeline(
     evaluate_split: str = typer.Option("eval", help="manifest side(s) to evaluate on"),
 ) -> None:
     """Run the whole pipeline (fetch -> generate -> execute -> label -> train -> correct -> evaluate -> promote)."""
-    from flows.pipeline import pipeline_flow
+    pipeline_flow = stage_flow("pipeline")
 
     started = time.perf_counter()
     out = pipeline_flow(release=release, lcb_dir=lcb_dir, since=since, recorded=recorded, source=source,
@@ -71,7 +71,7 @@ def pipeline(
 @handle_errors
 def demo() -> None:
     """The main job on embedded defaults: HumanEval, SmolLM2 on the CPU, the sandbox, every stage, in minutes."""
-    from flows.pipeline import pipeline_flow
+    pipeline_flow = stage_flow("pipeline")
 
     started = time.perf_counter()
     console.rule("DreamPRM-Code demo (embedded defaults: ephemeral Prefect, sqlite MLflow, SmolLM2 on the CPU)")

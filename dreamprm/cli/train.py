@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from dreamprm.cli._common import handle_errors, print_summary
+from dreamprm.cli._common import handle_errors, print_summary, stage_flow
 
 
 @handle_errors
@@ -28,7 +28,7 @@ def train(
     outcome_only: bool = typer.Option(False, "--orm", help="train the ORM baseline (final verdicts only) into models/orm"),
 ) -> None:
     """Warm up the PRM on step labels (accelerate; resumes from the newest checkpoint)."""
-    from flows.train import train_flow
+    train_flow = stage_flow("train")
 
     out = train_flow(labels_path=str(labels) if labels else None, out_dir=str(output) if output else None,
                      epochs=epochs, lr=lr, batch_size=batch_size, grad_accum=grad_accum, max_steps=max_steps,
