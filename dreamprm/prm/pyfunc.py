@@ -3,7 +3,8 @@
 Input columns: ``problem`` (the statement) and ``code`` (required); ``starter_code`` (optional); ``steps`` (optional,
 a list of step strings whose concatenation is the code) skips the splitter. The PRM input is built by
 :class:`dreamprm.prm.template.PRMInput`, as in training and evaluation. Output: a DataFrame with ``step_scores`` (list
-of floats, one per step), ``num_steps``, and the aggregates ``score_last``, ``score_min`` and ``score_mean``. A
+of floats, one per step), ``num_steps``, the aggregates ``score_last``, ``score_min`` and ``score_mean``, and ``pick``
+(True for each problem's best candidate by ``score_min``: send a problem's N candidates in one request). A
 candidate whose code does not fit the PRM's context gets None in every column and ``too_long`` True (the one rule
 of :data:`dreamprm.prm.template.TOO_LONG_RULE`), never an error for the whole request.
 
@@ -79,7 +80,7 @@ class PRMPythonModel(mlflow.pyfunc.PythonModel):
             items.append(PRMInput.build(row["problem"], row["starter_code"] if has_starter else "",
                                         steps=_as_steps(steps)))
         scores = self.prm.score_batch(items, batch_size=self.batch_size, too_long="none")
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {
                 "step_scores": scores,
                 "num_steps": [None if s is None else len(s) for s in scores],
@@ -89,6 +90,11 @@ class PRMPythonModel(mlflow.pyfunc.PythonModel):
                 "too_long": [s is None for s in scores],
             }
         )
+        # Best-of-N: per problem, the candidate with the highest score_min (the first on ties; never a too-long one).
+        ranked = pd.to_numeric(out["score_min"], errors="coerce").fillna(float("-inf"))
+        best = ranked.groupby(model_input["problem"].astype(str).to_numpy()).idxmax()
+        out["pick"] = out.index.isin(best[(ranked[best] > float("-inf")).to_numpy()].to_numpy())
+        return out
 
 
 def default_pip_requirements() -> list[str]:

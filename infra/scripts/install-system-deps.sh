@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the sandbox needs: the Docker engine (docker.io), bubblewrap (fallback backend) and debootstrap
-# (builds the sandbox base image without a registry). Idempotent: installs only what is missing.
+# (builds the sandbox base image without a registry), docker-compose (Debian 12's 1.29: runs the production stack,
+# make stack-up). Idempotent: installs only what is missing.
 # With DREAMPRM_INSTALL_CHROMIUM=1 (CI sets it) it also installs the system Chromium (/usr/bin/chromium) that the
 # browser test tests/integration/test_ui.py drives through Playwright; no browser is downloaded by Playwright.
 set -euo pipefail
@@ -8,6 +9,7 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # libseccomp2: the bubblewrap backend compiles its seccomp filter with it (sandbox/seccomp.py, through ctypes)
 { ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' ; } || need+=(libseccomp2)
