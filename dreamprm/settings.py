@@ -85,6 +85,7 @@ class LlamaCppSettings(BaseModel):
     parallel: int = Field(default=4, ge=1)
     threads: int = Field(default=0, ge=0)
     threads_batch: int = Field(default=0, ge=0)
+    poll: int = Field(default=50, ge=0, le=100)  # llama.cpp busy-wait level; 0 = idle threads sleep
     ctx_per_slot: int = Field(default=4096, ge=256)
     port: int = Field(default=0, ge=0, le=65535)
     request_timeout_s: float = Field(default=600.0, gt=0)

@@ -27,6 +27,8 @@ def _params(cfg: dict[str, Any]) -> Any:
     p.n_ctx = int(cfg["n_ctx"])
     p.cpuparams.n_threads = int(cfg["n_threads"])
     p.cpuparams_batch.n_threads = int(cfg["n_threads_batch"])
+    p.cpuparams.poll = int(cfg.get("poll", 50))
+    p.cpuparams_batch.poll = int(cfg.get("poll", 50))
     p.port = int(cfg["port"])
     p.hostnames = [cfg.get("host", "127.0.0.1")]
     p.warmup = bool(cfg.get("warmup", False))

@@ -67,6 +67,7 @@ class LlamaCppPolicy(PolicyBackend):
         parallel: int = 4,
         threads: int = 0,
         threads_batch: int = 0,
+        poll: int = 50,
         ctx_per_slot: int = 4096,
         port: int = 0,
         request_timeout_s: float = 600.0,
@@ -88,6 +89,7 @@ class LlamaCppPolicy(PolicyBackend):
                 n_ctx=parallel * ctx_per_slot,
                 n_threads=threads,
                 n_threads_batch=threads_batch,
+                poll=poll,
                 port=port,
                 startup_timeout_s=startup_timeout_s,
             )

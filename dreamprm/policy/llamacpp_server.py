@@ -52,7 +52,9 @@ class LlamaCppServerError(ServiceUnavailable):
 @dataclass(frozen=True)
 class ServerConfig:
     """What the server runs. ``n_ctx`` is the whole context, shared by the ``n_parallel`` slots (llama.cpp gives each
-    ``n_ctx / n_parallel`` tokens). ``port=0`` takes a free port. Thread counts of 0 mean every core."""
+    ``n_ctx / n_parallel`` tokens). ``port=0`` takes a free port. Thread counts of 0 mean every core. ``poll`` is
+    llama.cpp's busy-wait level (0-100, its default 50): 0 lets idle threads sleep, which matters when other
+    processes share the cores."""
 
     model_path: str
     n_parallel: int = 4
@@ -63,6 +65,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     startup_timeout_s: float = 120.0
     warmup: bool = False
+    poll: int = 50
 
     def resolved(self) -> ServerConfig:
         cores = os.cpu_count() or 1
