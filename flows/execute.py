@@ -55,7 +55,6 @@ def run_executions(candidates: pd.DataFrame, problems: pd.DataFrame, config: E.E
 def write_and_log(executions: pd.DataFrame, summary: E.ExecutionSummary, output: str, config: E.ExecuteConfig,
                   backend_name: str, track: bool) -> str:
     from dreamprm.io import write_parquet
-
     from dreamprm.validation import validate_executions
 
     validate_executions(executions)  # GX: the hand-off to label and evaluate

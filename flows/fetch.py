@@ -20,7 +20,6 @@ import pandas as pd
 
 # A fresh ephemeral Prefect API (new PREFECT_HOME: database migrations) can take longer than Prefect's default 20 s
 # startup timeout on a busy machine.
-
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE

@@ -10,8 +10,9 @@ them (from the Prefect UI, where every parameter is editable, or `dreamprm pipel
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from prefect import flow, get_run_logger
 
