@@ -14,6 +14,8 @@ Tests are stored as a JSON string: a list of objects ``{"input": str, "output": 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 PROBLEM_COLUMNS: dict[str, str] = {
     "problem_id": "unique id (LiveCodeBench question_id, HumanEval task_id, ...)",
     "source": "livecodebench | humaneval | mbpp | codeforces_extra (recorded non-LiveCodeBench Codeforces problems)",
@@ -68,12 +70,10 @@ TEST_TYPES = ("stdin", "functional", "assert")
 SOURCES = ("livecodebench", "humaneval", "mbpp", "codeforces_extra")
 
 
-def default_candidates_path(data_dir: "Path | str") -> "Path":
+def default_candidates_path(data_dir: Path | str) -> Path:
     """The candidates table that execute, label and evaluate read when none is named: the generate stage's
     ``generated.parquet`` when it exists, else fetch's ``candidates.parquet`` (recorded generations). One rule for
     all three stages, so following the stage table never labels candidates that were not executed."""
-    from pathlib import Path
-
     d = Path(data_dir)
     generated = d / "generated.parquet"
     return generated if generated.exists() else d / "candidates.parquet"

@@ -86,7 +86,6 @@ def _encode(prm: ProcessRewardModel, rows: pd.DataFrame, clean: bool) -> list[_E
     out: list[_Encoded] = []
     counter = 0
     for row in rows.to_dict("records"):
-        steps = list(row["completions"])
         flags = [bool(x) for x in row["clean"]]
         labels = [float(x) for x in row["soft_labels"]]
         try:

@@ -93,6 +93,18 @@ def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy
     assert {"fetch", "generate", "execute", "label", "train", "correct", "evaluate"} <= \
         set(children["tags.dreamprm.stage"]), set(children["tags.dreamprm.stage"])
 
+    # Evaluating on the problems the models were trained on is refused, naming the overlap (exit 2, one line).
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DREAMPRM_ROOT": str(project_root)}
+    refused = subprocess.run([str(Path(sys.executable).with_name("dreamprm")), "evaluate", "--split", "train"],
+                             cwd=project_root, env=env, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "refusing to evaluate on problems a model was trained or corrected on" in refused.stderr
+    assert "Traceback" not in refused.stdout + refused.stderr
+
     # The second run: generations and rollouts come from the content cache -- not one request to the policy.
     before = policy_server.requests
     pipeline_flow(**kwargs)
