@@ -19,8 +19,15 @@ from typing import Any
 
 import pandas as pd
 
-from dreamprm.data.schema import (CANDIDATE_COLUMNS, DIFFICULTIES, EXECUTION_COLUMNS, PROBLEM_COLUMNS, SOURCES,
-                                  TEST_TYPES, VERDICTS)
+from dreamprm.data.schema import (
+    CANDIDATE_COLUMNS,
+    DIFFICULTIES,
+    EXECUTION_COLUMNS,
+    PROBLEM_COLUMNS,
+    SOURCES,
+    TEST_TYPES,
+    VERDICTS,
+)
 from dreamprm.errors import ValidationFailed
 
 DATED_SOURCES = ("livecodebench",)
@@ -243,8 +250,11 @@ def _label_checks(df: pd.DataFrame) -> pd.DataFrame:
     out["_check_one_label_per_step"] = [n > 0 and len(set(t)) == 1 for t in lens for n in [t[0]]]
     out["_check_soft_labels_in_0_1"] = [all(0.0 <= float(y) <= 1.0 for y in sl) for sl in out["soft_labels"]]
     out["_check_last_step_clean"] = [bool(list(cl)[-1]) if len(cl) else False for cl in out["clean"]]
-    out["_check_counts_bound_passes"] = [all(0 <= p <= c for p, c in zip(ps, cs)) or not any(cs)
-                                         for ps, cs in zip(out["rollout_passes"], out["rollout_counts"])]
+    # Every prefix step: 0 <= passes <= rollouts. The last step is the full program: no rollouts (count 0), and its
+    # "passes" is the clean verdict, 0 or 1.
+    out["_check_counts_bound_passes"] = [
+        all(0 <= p <= c for p, c in zip(list(ps)[:-1], list(cs)[:-1])) and (len(ps) == 0 or int(list(ps)[-1]) in (0, 1))
+        for ps, cs in zip(out["rollout_passes"], out["rollout_counts"])]
     return out
 
 

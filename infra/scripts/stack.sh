@@ -19,7 +19,8 @@
 # STACK_PREFECT_PORT (4200), STACK_MLFLOW_PORT (5000), STACK_PRM_PORT (5001), STACK_BIND (127.0.0.1),
 # STACK_PUBLIC_HOST (127.0.0.1: the address browsers use), STACK_DOCKER_SOCKET (the daemon socket on the Docker host
 # that the worker mounts; default: DOCKER_HOST's path), STACK_WAIT_S (300), STACK_SKIP_BUILD=1, STACK_DEPLOY=0 (skip
-# registering deployments), DREAMPRM_PROFILE (demo).
+# registering deployments), DREAMPRM_PROFILE (demo), STACK_CODE_REF (build the worker from this git ref's code instead
+# of the working tree), STACK_PIP (auto|wheelhouse|index), STACK_CA_BUNDLE (auto|none|PATH).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 COMPOSE_FILE="$REPO/infra/docker-compose.yml"
@@ -205,8 +206,18 @@ context() {  # image -> its build context as a tar stream on stdout: only what t
   case "$1" in
     postgres) tar -c "${x[@]}" -C "$REPO" infra/images/postgres infra/postgres-init.sql ;;
     server) tar -c "${x[@]}" -C "$REPO" requirements.lock infra/images/python ;;
-    worker) tar -c "${x[@]}" -C "$REPO" requirements.lock pyproject.toml README.md dreamprm sandbox flows \
-              infra/images/python infra/prefect.yaml infra/automations.yaml infra/build/worker-requirements.txt ;;
+    worker)
+      local code=(requirements.lock pyproject.toml README.md dreamprm sandbox flows)
+      local ours=(infra/images/python infra/prefect.yaml infra/automations.yaml infra/build/worker-requirements.txt)
+      if [ -z "${STACK_CODE_REF:-}" ]; then
+        tar -c "${x[@]}" -C "$REPO" "${code[@]}" "${ours[@]}"
+      else  # the project's code as committed at STACK_CODE_REF (e.g. HEAD), not the working tree
+        local tree="$BUILD_DIR/code-$STACK_CODE_REF"
+        rm -rf "$tree"; mkdir -p "$tree"
+        git -C "$REPO" archive "$STACK_CODE_REF" -- "${code[@]}" | tar -x -C "$tree"
+        tar -c -C "$REPO" "${ours[@]}" | tar -x -C "$tree"
+        tar -c "${x[@]}" -C "$tree" .
+      fi ;;
   esac
 }
 
@@ -229,8 +240,9 @@ build() {
   SERVE="$BUILD_DIR/serve"
   rm -rf "$SERVE"; mkdir -p "$SERVE"
   local t0=$SECONDS
-  # The worker's requirements: pyproject.toml's dependencies (the images and the wheelhouse key read this file).
-  python3 -c "import tomllib, sys; print('\n'.join(tomllib.load(open(sys.argv[1], 'rb'))['project']['dependencies']))" \
+  # The worker's requirements: pyproject.toml's dependencies and build requirements (the project is installed in
+  # the image without build isolation); the images and the wheelhouse key read this file.
+  python3 -c "import tomllib, sys; p = tomllib.load(open(sys.argv[1], 'rb')); print('\n'.join(p['project']['dependencies'] + p['build-system']['requires']))" \
     "$REPO/pyproject.toml" >"$BUILD_DIR/worker-requirements.txt"
   ROUTE="$(pick_route)"
   local py_base pg_base

@@ -82,7 +82,7 @@ class GatewayPolicyServer(ScriptedPolicyServer):
     """The scripted policy, listening on the stack network's gateway (the host side of the bridge), which only the
     stack's containers reach."""
 
-    def __init__(self, host: str) -> None:  # noqa: D107 - ScriptedPolicyServer binds 127.0.0.1
+    def __init__(self, host: str) -> None:
         ThreadingHTTPServer.__init__(self, (host, 0), _Handler)
         self.problems = _humaneval()
         self.requests = 0
