@@ -17,10 +17,10 @@ import pytest
 
 pytest.importorskip("xllamacpp")
 
-from dreamprm.policy import SamplingParams, get_policy  # noqa: E402
-from dreamprm.policy.llamacpp import LlamaCppPolicy  # noqa: E402
-from dreamprm.policy.llamacpp_server import LlamaCppServer, LlamaCppServerError, ServerConfig  # noqa: E402
-from dreamprm.settings import PolicySettings  # noqa: E402
+from dreamprm.policy import SamplingParams, get_policy
+from dreamprm.policy.llamacpp import LlamaCppPolicy
+from dreamprm.policy.llamacpp_server import LlamaCppServer, LlamaCppServerError, ServerConfig
+from dreamprm.settings import PolicySettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = [{"role": "user", "content": "def add(a, b):"}]
@@ -160,3 +160,28 @@ def test_server_is_gone_after_the_stage_ends(how: str) -> None:
     if how == "crash":
         assert "the stage crashed" in proc.stderr.read()
     assert _gone(server_pid), f"llama.cpp server {server_pid} survived the stage ({how})"
+
+
+@pytest.mark.slow
+def test_qwen_05b_continues_a_prefilled_prefix() -> None:
+    """The real policy model through llama.cpp: a prefilled rollout keeps the prefix and writes code after it."""
+    from dreamprm.labeling.rollouts import FENCE_OPEN, rollout_params, rollout_program, rollout_prompt
+    from dreamprm.models.assemble import ModelPartError
+
+    problem = {"problem_id": "t", "statement": "Return the sum of a list.", "test_type": "assert",
+               "starter_code": "def total(xs):\n    \"\"\"Return the sum of xs.\"\"\"\n", "func_name": "total"}
+    prefix = problem["starter_code"]
+    try:
+        policy = LlamaCppPolicy("qwen2.5-coder-0.5b", parallel=2, threads=2, ctx_per_slot=2048)
+    except (ModelPartError, LlamaCppServerError) as exc:
+        pytest.skip(f"Qwen2.5-Coder-0.5B not available: {exc}")
+    with policy:
+        prompt = rollout_prompt(policy, problem, prefix)
+        comps = policy.generate([prompt], rollout_params(policy, SamplingParams(n=2, max_tokens=48, seed=0,
+                                                                               temperature=0.3)))[0]
+    for c in comps:
+        assert c.ok and c.text.startswith(FENCE_OPEN + prefix)
+        program, rule = rollout_program(prefix, c, True)
+        assert program.startswith(prefix)
+        assert rule in ("prefilled", "refused")
+    assert any(rollout_program(prefix, c, True)[1] == "prefilled" for c in comps)
