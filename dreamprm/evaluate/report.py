@@ -31,7 +31,8 @@ import pandas as pd
 from dreamprm.data.schema import DIFFICULTIES
 from dreamprm.errors import InputDataError
 from dreamprm.evaluate.aggregate import AGGREGATIONS, as_probability
-from dreamprm.evaluate.select import BASELINES, SCORE_PREFIX, CandidateTable, pass_at_k, score_method_name
+from dreamprm.evaluate.select import (BASELINES, FILTER_BASELINES, FILTER_PREFIX, SCORE_PREFIX, CandidateTable, pass_at_k,
+                                      score_method_name)
 from dreamprm.evaluate.stats import paired_bootstrap
 from dreamprm.io import atomic_path
 
@@ -228,12 +229,15 @@ def build_report(
         "candidates_per_problem": {"min": int(counts.min()), "max": int(counts.max()),
                                    "mean": float(counts.mean())},
         "n_missing_verdicts": int(table.n_missing_verdicts),
+        "n_problems_without_survivor": (table.n_problems_without_survivor if table.examples is not None else None),
         "methods": {},
         "differences": {},
         "breakdowns": {},
     }
     for m in methods:
-        entry: dict[str, Any] = {"kind": "baseline" if m in BASELINES else "score",
+        kind = ("baseline" if m in BASELINES else "filter" if m in FILTER_BASELINES
+                else "hybrid" if m.startswith(FILTER_PREFIX) else "score")
+        entry: dict[str, Any] = {"kind": kind,
                                  "pass_at_1": boot.interval(m).to_dict(), "n_problems": len(per_problem),
                                  "N": int(counts.max())}
         if m in table.score_sources:

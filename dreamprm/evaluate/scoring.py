@@ -7,6 +7,8 @@
   were right; a program that crashed or printed nothing has no signature and does not vote. Only the public tests
   (or statement examples) count, whatever ``execute --tests`` ran: hidden tests run after them and the harness stops
   at the first failure, so their records would tell the vote how far a candidate got through the hidden tests.
+- ``examples_passed``: whether the candidate passed all public tests / statement examples (the execution-evidence
+  filter, :mod:`dreamprm.evaluate.select`); None without examples or an execution.
 - ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate, on the PRM input built by
   :class:`dreamprm.prm.template.PRMInput` (statement + starter code + steps, as in training); None for a candidate
   whose code exceeds the PRM's context (never truncated): it is then picked only when no candidate of its problem
@@ -74,6 +76,11 @@ def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, execution
         ids = df.loc[ran, "candidate_id"]
         df.loc[ran, "signature"] = [execution_signature(t, n) for t, n in
                                     zip(ids.map(e["per_test"]), ids.map(e["public_tests"]))]
+        # Passed every public test / statement example (they run first; the harness stops at the first failure).
+        # None when the problem has no example to pass or the candidate was not run.
+        df["examples_passed"] = None
+        pub, npass = ids.map(e["public_tests"]), ids.map(e["num_passed"])
+        df.loc[ran, "examples_passed"] = [bool(k >= n) if n > 0 else None for n, k in zip(pub, npass)]
     return df.reset_index(drop=True)
 
 

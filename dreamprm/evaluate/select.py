@@ -22,6 +22,14 @@ a winning cluster. The largest cluster wins; between clusters of equal size, the
 wins, and the submitted member is the cluster's earliest candidate. If no candidate has a signature, majority falls
 back to ``first``. (Equivalently: submit the earliest candidate among those in a largest cluster.)
 
+Execution-evidence filter (AlphaCode's example filtering; PAPER.md, last section): ``filter+<method>`` first keeps
+the candidates that pass their problem's public tests / statement examples (``examples_passed``, from an execute run
+on them), then applies ``<method>`` among those survivors: ``filter+random`` (expected pass rate of the survivors),
+``filter+first``, ``filter+majority`` and, for every score method, ``filter+<score method>`` (PRM or ORM ranking among
+the survivors: the hybrid). A problem with no survivor (no candidate passed, or no parsable example) falls back to
+``<method>`` over all its candidates; the report counts those problems. The filter methods exist only when the frame
+has an ``examples_passed`` column.
+
 Missing verdicts (``passed`` None/NaN) count as NOT passed. This keeps every problem in the denominator (a dropped
 candidate or problem would silently inflate pass@1); the report counts how many verdicts were missing.
 
@@ -44,6 +52,8 @@ from dreamprm.errors import InputDataError
 from dreamprm.evaluate.aggregate import aggregate, aggregate_many
 
 BASELINES: tuple[str, ...] = ("random", "first", "majority", "oracle")
+FILTER_PREFIX = "filter+"
+FILTER_BASELINES: tuple[str, ...] = ("filter+random", "filter+first", "filter+majority")
 REQUIRED_COLUMNS: tuple[str, ...] = ("problem_id", "candidate_id", "sample_index", "passed", "signature")
 SCORE_PREFIX = "scores:"
 
@@ -239,10 +249,29 @@ class CandidateTable:
     score_rank: dict[str, np.ndarray]
     score_sources: dict[str, tuple[str, str]]
     n_missing_verdicts: int = 0
+    examples: np.ndarray | None = None  # (P, W) True where the candidate passed its examples; None: no such column
 
     @property
     def methods(self) -> tuple[str, ...]:
-        return BASELINES + tuple(self.scores)
+        base = BASELINES + tuple(self.scores)
+        if self.examples is None:
+            return base
+        return base + FILTER_BASELINES + tuple(FILTER_PREFIX + m for m in self.scores)
+
+    @property
+    def n_problems_without_survivor(self) -> int:
+        """Problems where no candidate passed its examples (the filter methods fall back to all candidates)."""
+        if self.examples is None:
+            return len(self.problem_ids)
+        return int((~(self.examples & self.valid).any(axis=1)).sum())
+
+    def survivors(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` restricted to the candidates that passed their examples, or all of ``mask`` for a problem where
+        none did."""
+        if self.examples is None:
+            return mask
+        keep = mask & self.examples
+        return np.where(keep.any(axis=1, keepdims=True), keep, mask)
 
     @property
     def n_candidates(self) -> np.ndarray:
@@ -301,7 +330,11 @@ class CandidateTable:
             s = pad(aggregate_many(df[scol].to_numpy(), agg), np.nan, float)
             scores[name] = s
             ranks[name] = _rank_by_score(s, order, valid)
-        return cls(problem_ids=np.asarray(problem_ids, dtype=object), groups=groups,
+        examples = None
+        if "examples_passed" in df.columns:
+            ex = np.array([_is_true(v) for v in df["examples_passed"].to_numpy()], dtype=bool)
+            examples = pad(ex, False, bool)
+        return cls(problem_ids=np.asarray(problem_ids, dtype=object), groups=groups, examples=examples,
                    candidate_ids=pad(df["_cid"].to_numpy(dtype=object), "", object), valid=valid,
                    passed=pad(passed_flat, False, bool), order=order, signature_code=pad(sig_local, -1, np.int64),
                    scores=scores, score_rank=ranks, score_sources=dict(score_methods),
@@ -318,8 +351,11 @@ class CandidateTable:
         return mask
 
     def picks(self, method: str, mask: np.ndarray | None = None) -> np.ndarray:
-        """Column index of the submitted candidate per problem (for ``first``, ``majority`` and score methods)."""
+        """Column index of the submitted candidate per problem (for ``first``, ``majority`` and score methods, and
+        their ``filter+`` forms)."""
         m = self._mask(mask)
+        if method.startswith(FILTER_PREFIX):
+            return self.picks(method[len(FILTER_PREFIX):], self.survivors(m))
         big = np.iinfo(np.int64).max
         if method == "first":
             key = self.order
@@ -348,6 +384,8 @@ class CandidateTable:
     def pass_values(self, method: str, mask: np.ndarray | None = None) -> np.ndarray:
         """Per-problem value in [0, 1] of ``method`` restricted to the candidates in ``mask`` (default: all)."""
         m = self._mask(mask)
+        if method.startswith(FILTER_PREFIX):
+            return self.pass_values(method[len(FILTER_PREFIX):], self.survivors(m))
         if method == "random":
             return (self.passed & m).sum(axis=1) / m.sum(axis=1)
         if method == "oracle":
@@ -363,7 +401,8 @@ class CandidateTable:
 
     def picked_ids(self, methods: Sequence[str] | None = None) -> pd.DataFrame:
         """The candidate id each picking method submits per problem (for audits and for ``rerank``)."""
-        methods = [m for m in (methods or self.methods) if m not in ("random", "oracle")]
+        methods = [m for m in (methods or self.methods)
+                   if m.removeprefix(FILTER_PREFIX) not in ("random", "oracle")]
         rows = np.arange(len(self.problem_ids))
         data = {m: self.candidate_ids[rows, self.picks(m)] for m in methods}
         return pd.DataFrame(data, index=pd.Index(self.problem_ids, name="problem_id"))

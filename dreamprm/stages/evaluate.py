@@ -94,6 +94,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     validate_scores(frame)  # GX: the scores hand-off to selection
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
+    if "examples_passed" in frame and frame["examples_passed"].notna().any():
+        references.append("filter+random")  # the execution-evidence filter any user can run (PAPER.md, last section)
     report = build_report(frame, n_resamples=n_resamples, seed=s.seed, references=references)
     out = Path(out_dir)
     write_json(report, out / "report.json")

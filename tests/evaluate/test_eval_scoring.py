@@ -15,7 +15,8 @@ def _tables(official):
                                "code": "print(1)", "official_passed": official})
     executions = pd.DataFrame({"candidate_id": ["a", "b", "c"], "passed": [False, True, True],
                                "per_test": [json.dumps([{"stdout": "1\n"}]), json.dumps([{"stdout": "1\n"}]),
-                                            json.dumps([{"stdout": ""}])], "public_tests": 1})
+                                            json.dumps([{"stdout": ""}])], "public_tests": 1,
+                               "num_passed": [0, 1, 1]})
     return problems, candidates, executions
 
 
@@ -38,12 +39,13 @@ def test_signatures_never_see_hidden_tests() -> None:
     programs that print the same on the public test are one cluster however far they got through the hidden ones."""
     problems, candidates, _ = _tables([None, None, None])
     executions = pd.DataFrame({
-        "candidate_id": ["a", "b", "c"], "passed": [False, True, False], "public_tests": 1,
+        "candidate_id": ["a", "b", "c"], "passed": [False, True, False], "public_tests": 1, "num_passed": [1, 3, 0],
         "per_test": [json.dumps([{"stdout": "1\n"}, {"stdout": "7\n"}]),                      # failed hidden test 1
                      json.dumps([{"stdout": "1\n"}, {"stdout": "8\n"}, {"stdout": "9\n"}]),  # passed them all
                      json.dumps([{"stdout": "2\n"}])]})
     frame = evaluation_frame(problems, candidates, executions)
     assert frame["signature"][0] == frame["signature"][1] != frame["signature"][2]
+    assert frame["examples_passed"].tolist() == [True, True, False]  # a passed the public test, failed a hidden one
     # Without the public count every record would count and a and b would be split by their hidden-test outputs.
     assert execution_signature(executions["per_test"][0]) != execution_signature(executions["per_test"][1])
     import pytest
