@@ -67,7 +67,7 @@ def rollout_program(prefix: str, completion: Completion, prefilled: bool) -> tup
         text = completion.text
         # llama.cpp answers with the prefilled message and then the continuation; a server that returns only the
         # continuation (vLLM's continue_final_message) is handled too.
-        continuation = text[len(opener):] if text.startswith(opener) else text
+        continuation = text.removeprefix(opener)
         continuation = continuation.split(FENCE_CLOSE, 1)[0]
         if not continuation.strip():
             return prefix, "refused"

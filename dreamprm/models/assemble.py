@@ -132,7 +132,7 @@ def read_gguf_header(path: str | Path) -> dict[str, Any]:
 
     try:
         reader = gguf.GGUFReader(str(path))
-    except Exception as exc:  # noqa: BLE001 - any parser failure means a damaged file
+    except Exception as exc:  # any parser failure means a damaged file
         raise ModelFileError(f"{path}: GGUF header does not parse ({type(exc).__name__}: {exc})") from exc
 
     def field(key: str) -> Any:

@@ -3,8 +3,9 @@ the tiny GGUF), the prefix as starter code elsewhere; refusals and failed sample
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import pytest
