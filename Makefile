@@ -9,19 +9,23 @@ STAMP := $(VENV)/.installed
 export DREAMPRM_ROOT := $(CURDIR)
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# A fresh ephemeral Prefect API on a busy 2-core machine can take longer than Prefect's default 20 s to start.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv model-1.5b system-deps sandbox-up demo repro test test-integration test-all bench eval-lcb services services-stop clean
+.PHONY: help venv model-1.5b system-deps sandbox-up demo repro test test-integration test-all bench eval-lcb services services-stop clean \
+	stack-build stack-up stack-serve stack-status stack-down
 
 help:
 	@echo "make demo              run the pipeline on embedded defaults (installs first)"
 	@echo "make test              fast test suite (installs first)"
 	@echo "make test-integration  integration tests: real Docker daemon, sandbox image, servers"
 	@echo "make services          start local Prefect + MLflow servers; make services-stop stops them"
+	@echo "make stack-up          the production stack in containers (Postgres, Prefect, MLflow, worker); make stack-down"
 	@echo "make repro             the DVC pipeline stage by stage (dvc repro; params in params.yaml)"
 	@echo "make bench             benchmarks (sandbox throughput, single-pass scoring, rollouts/min)"
 	@echo "make eval-lcb          best-of-N on the 175 LiveCodeBench release_v6 problems (recorded candidates)"
@@ -98,8 +102,8 @@ eval-lcb: venv sandbox-up
 	$$D fetch --no-humaneval --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_test6 && \
 	$$D fetch --no-humaneval --out-dir data-train --recorded $(SHARED_DATA)/lcb_v6_generations_xiangww0108 \
 	    --recorded $(SHARED_DATA)/lcb_submissions_official \
-	    --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_codeforces && \
-	$$D label --method outcome --split train,none --candidates data-train/candidates.parquet \
+	    --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_codeforces --undated-eval-fraction 0 && \
+	$$D label --method outcome --split train,meta --candidates data-train/candidates.parquet \
 	    --problems data-train/problems.parquet --limit $(LCB_TRAIN) && \
 	DREAMPRM_SANDBOX__TEST_TIMEOUT_S=2 $$D execute --candidates data/candidates.parquet --tests public && \
 	$$D train --orm --num-layers $(LCB_LAYERS) $(LCB_TRAIN_ARGS) && \
@@ -112,6 +116,24 @@ services: venv
 
 services-stop:
 	bash infra/scripts/services.sh stop
+
+# The production stack (infra/docker-compose.yml) through infra/scripts/stack.sh: images built here (registry or
+# offline route), health-checked start, deployments registered on the stack's work pool, UI addresses printed.
+# stack-down keeps the data volumes; `make stack-down STACK_VOLUMES=remove` deletes them too.
+stack-build: venv system-deps sandbox-up
+	bash infra/scripts/stack.sh build
+
+stack-up: venv system-deps sandbox-up
+	bash infra/scripts/stack.sh up
+
+stack-serve:
+	bash infra/scripts/stack.sh serve
+
+stack-status:
+	bash infra/scripts/stack.sh status
+
+stack-down:
+	bash infra/scripts/stack.sh down
 
 clean:
 	rm -rf .prefect .services mlruns mlartifacts mlflow.db data models reports
