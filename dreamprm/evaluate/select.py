@@ -22,10 +22,10 @@ a winning cluster. The largest cluster wins; between clusters of equal size, the
 wins, and the submitted member is the cluster's earliest candidate. If no candidate has a signature, majority falls
 back to ``first``. (Equivalently: submit the earliest candidate among those in a largest cluster.)
 
-Execution-evidence filter (AlphaCode's example filtering; PAPER.md, last section): ``filter+<method>`` first keeps
+Execution-evidence filter (AlphaCode's example filtering; PAPER.md, last section): ``filter:<method>`` first keeps
 the candidates that pass their problem's public tests / statement examples (``examples_passed``, from an execute run
-on them), then applies ``<method>`` among those survivors: ``filter+random`` (expected pass rate of the survivors),
-``filter+first``, ``filter+majority`` and, for every score method, ``filter+<score method>`` (PRM or ORM ranking among
+on them), then applies ``<method>`` among those survivors: ``filter:random`` (expected pass rate of the survivors),
+``filter:first``, ``filter:majority`` and, for every score method, ``filter:<score method>`` (PRM or ORM ranking among
 the survivors: the hybrid). A problem with no survivor (no candidate passed, or no parsable example) falls back to
 ``<method>`` over all its candidates; the report counts those problems. The filter methods exist only when the frame
 has an ``examples_passed`` column.
@@ -52,8 +52,8 @@ from dreamprm.errors import InputDataError
 from dreamprm.evaluate.aggregate import aggregate, aggregate_many
 
 BASELINES: tuple[str, ...] = ("random", "first", "majority", "oracle")
-FILTER_PREFIX = "filter+"
-FILTER_BASELINES: tuple[str, ...] = ("filter+random", "filter+first", "filter+majority")
+FILTER_PREFIX = "filter:"
+FILTER_BASELINES: tuple[str, ...] = ("filter:random", "filter:first", "filter:majority")
 REQUIRED_COLUMNS: tuple[str, ...] = ("problem_id", "candidate_id", "sample_index", "passed", "signature")
 SCORE_PREFIX = "scores:"
 
@@ -352,7 +352,7 @@ class CandidateTable:
 
     def picks(self, method: str, mask: np.ndarray | None = None) -> np.ndarray:
         """Column index of the submitted candidate per problem (for ``first``, ``majority`` and score methods, and
-        their ``filter+`` forms)."""
+        their ``filter:`` forms)."""
         m = self._mask(mask)
         if method.startswith(FILTER_PREFIX):
             return self.picks(method[len(FILTER_PREFIX):], self.survivors(m))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
     if "examples_passed" in frame and frame["examples_passed"].notna().any():
-        references.append("filter+random")  # the execution-evidence filter any user can run (PAPER.md, last section)
+        references.append("filter:random")  # the execution-evidence filter any user can run (PAPER.md, last section)
     report = build_report(frame, n_resamples=n_resamples, seed=s.seed, references=references)
     out = Path(out_dir)
     write_json(report, out / "report.json")
@@ -110,7 +111,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                                   "n_resamples": n_resamples, "problems": len(problems), "per_problem": per_problem,
                                   "candidates": len(frame)}):
         for method, entry in report["methods"].items():
-            mlflow.log_metric(f"pass_at_1.{method.replace(':', '.')}", entry["pass_at_1"]["estimate"])
+            # MLflow metric names allow alphanumerics, _ - . space : /; anything else becomes "_".
+            key = re.sub(r"[^\w\-. /]", "_", method.replace(":", "."))
+            mlflow.log_metric(f"pass_at_1.{key}", entry["pass_at_1"]["estimate"])
         mlflow.log_dict(report, "report.json")
         mlflow.log_text(markdown, "report.md")
         for p in plots.values():

@@ -28,30 +28,30 @@ def _frame() -> pd.DataFrame:
 
 def test_filter_methods_and_fallback() -> None:
     t = CandidateTable.from_frame(_frame(), score_methods={"prm:min": ("scores:prm", "min")})
-    assert {"filter+random", "filter+first", "filter+majority", "filter+prm:min"} <= set(t.methods)
+    assert {"filter:random", "filter:first", "filter:majority", "filter:prm:min"} <= set(t.methods)
     v = t.per_problem()
-    assert v.loc["p1", "random"] == pytest.approx(1 / 3) and v.loc["p1", "filter+random"] == pytest.approx(0.5)
-    assert v.loc["p1", "filter+first"] == 0.0  # c1 is the first survivor, and it fails the hidden tests
-    assert v.loc["p1", "prm:min"] == 0.0 and v.loc["p1", "filter+prm:min"] == 0.0  # PRM prefers c1 among survivors
+    assert v.loc["p1", "random"] == pytest.approx(1 / 3) and v.loc["p1", "filter:random"] == pytest.approx(0.5)
+    assert v.loc["p1", "filter:first"] == 0.0  # c1 is the first survivor, and it fails the hidden tests
+    assert v.loc["p1", "prm:min"] == 0.0 and v.loc["p1", "filter:prm:min"] == 0.0  # PRM prefers c1 among survivors
     # p2 and p3 have no survivor: every filter method equals its unfiltered form there
     for p in ("p2", "p3"):
         for base in ("random", "first", "majority", "prm:min"):
-            assert v.loc[p, f"filter+{base}"] == v.loc[p, base], (p, base)
+            assert v.loc[p, f"filter:{base}"] == v.loc[p, base], (p, base)
     assert t.n_problems_without_survivor == 2
-    picks = t.picked_ids(["filter+first", "filter+majority", "filter+prm:min"])
+    picks = t.picked_ids(["filter:first", "filter:majority", "filter:prm:min"])
     assert picks.loc["p1"].tolist() == ["c1", "c1", "c1"]
 
 
 def test_no_examples_column_means_no_filter_methods() -> None:
     t = CandidateTable.from_frame(_frame().drop(columns="examples_passed"))
-    assert not any(m.startswith("filter+") for m in t.methods)
+    assert not any(m.startswith("filter:") for m in t.methods)
 
 
 def test_report_lists_filters_and_hybrids_with_the_fallback_count() -> None:
-    report = build_report(_frame(), aggregations=("min",), references=("random", "filter+random"), n_resamples=200)
-    assert report["methods"]["filter+random"]["kind"] == "filter"
-    assert report["methods"]["filter+prm:min"]["kind"] == "hybrid"
+    report = build_report(_frame(), aggregations=("min",), references=("random", "filter:random"), n_resamples=200)
+    assert report["methods"]["filter:random"]["kind"] == "filter"
+    assert report["methods"]["filter:prm:min"]["kind"] == "hybrid"
     assert report["n_problems_without_survivor"] == 2
-    assert "filter+random - random" in report["differences"]
+    assert "filter:random - random" in report["differences"]
     expected = np.mean([0.5, 1 / 3, 0.5])
-    assert report["methods"]["filter+random"]["pass_at_1"]["estimate"] == pytest.approx(expected)
+    assert report["methods"]["filter:random"]["pass_at_1"]["estimate"] == pytest.approx(expected)

@@ -47,3 +47,6 @@ def test_train_recomputes_exactly_when_its_identity_changes(project_root: Path, 
     monkeypatch.setattr(identity, "code_version", lambda stage: "edited-prm-code")  # as after editing prm/model.py
     edited = train_flow(lr=2e-3, **kw)
     assert train_runs() == 3 and edited["mlflow_run_id"] != other_lr["mlflow_run_id"]
+    # The backbone was converted once into <cache>/models/<name>, never a second time into <cache>/models/models.
+    cache = Path(get_settings().cache_dir)
+    assert (cache / "models" / "tinycoder").is_dir() and not (cache / "models" / "models").exists()
