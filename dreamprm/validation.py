@@ -266,7 +266,8 @@ def validate_step_labels(labels: pd.DataFrame, *, raise_on_failure: bool = True)
 
     from dreamprm.errors import InputDataError
 
-    missing = [c for c in ("candidate_id", "statement", "split", "completions", "soft_labels", "clean")
+    missing = [c for c in ("candidate_id", "statement", "split", "completions", "labels", "soft_labels", "clean",
+                           "rollout_counts", "rollout_passes")
                if c not in labels]
     if missing:
         raise InputDataError(f"step-label table lacks columns {missing} (written by an older label stage); "

@@ -25,7 +25,9 @@ def _labels(n: int = 24, flip: bool = False) -> pd.DataFrame:
         steps = ["def f(x):\n", "    return x + 1\n" if good else "    return None\n", "print(f(1))\n"]
         rows.append({"candidate_id": f"c{i}", "problem_id": f"p{i % 6}", "prompt": "Add one.",
                      "statement": "Add one.", "starter_code": "", "completions": steps, "split": "train",
-                     "soft_labels": [0.8, float(good), float(good)], "clean": [False, False, True]})
+                     "soft_labels": [0.8, float(good), float(good)], "labels": [True, good, good],
+                     "clean": [False, False, True], "rollout_counts": [4, 4, 0],
+                     "rollout_passes": [3, 4 if good else 0, int(good)]})
     return pd.DataFrame(rows)
 
 
