@@ -375,7 +375,10 @@ up() {
   preflight
   if [ "${STACK_SKIP_BUILD:-0}" != 1 ]; then build; fi
   local t1=$SECONDS
-  for name in postgres server worker; do image_exists "$(img "$name")" || die "image $(img "$name") is missing: make stack-build"; done
+  for name in postgres server worker; do  # built here, or pulled from STACK_IMAGE_PREFIX's registry
+    image_exists "$(img "$name")" || docker pull -q "$(img "$name")" >/dev/null 2>&1 \
+      || die "image $(img "$name") is missing: make stack-build (or push it to the registry STACK_IMAGE_PREFIX names)"
+  done
   log "starting project $STACK_PROJECT"
   dc up -d --no-build postgres >/dev/null 2>"$BUILD_DIR/up.log" || abort "postgres: docker-compose up failed: $(tail -3 "$BUILD_DIR/up.log")"
   wait_healthy postgres
