@@ -158,6 +158,22 @@ class SplitManifest:
                                  expected="a manifest written by the same fetch as the problems table")
 
 
+def problems_on_sides(problems: pd.DataFrame, problems_path: Path | str, split: str | None,
+                      default: str) -> tuple[pd.DataFrame, SplitManifest, list[str]]:
+    """The problems on the manifest sides named by ``split`` (comma list; ``default`` when None), with the manifest
+    beside ``problems_path`` checked against the table. No problem on those sides is an error naming the file and
+    the sides that have problems: never a silent fall-back to every problem."""
+    manifest = SplitManifest.load(manifest_path_for(problems_path))
+    manifest.check_problems(problems["problem_id"])
+    sides = [x.strip() for x in (split or default).split(",") if x.strip()]
+    wanted = manifest.ids(*sides)
+    chosen = problems[problems["problem_id"].astype(str).isin(wanted)]
+    if chosen.empty:
+        raise InputDataError(f"no problem on side(s) {sides}", path=manifest.source, field="split",
+                             expected=f"sides with problems: {manifest.counts()}")
+    return chosen, manifest, sides
+
+
 def manifest_path_for(problems_path: Path | str) -> Path:
     """The manifest beside a problems table (fetch writes both into the same folder)."""
     return Path(problems_path).with_name(MANIFEST_FILE)

@@ -42,8 +42,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                   n_resamples: int, per_problem: int = 0, progress: Progress | None = None) -> dict[str, Any]:
     import mlflow
 
-    from dreamprm.data.split import SplitManifest, check_disjoint, manifest_path_for
-    from dreamprm.errors import InputDataError
+    from dreamprm.data.split import check_disjoint, problems_on_sides
     from dreamprm.evaluate.report import build_report, dvc_metrics, render_markdown, write_plots
     from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame, first_per_problem
     from dreamprm.prm.model import ProcessRewardModel
@@ -66,14 +65,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     if executions is not None:
         validate_executions(executions)  # GX when read
     # Only the manifest's eval side (or the sides asked for), never a silent fall-back to every problem.
-    manifest = SplitManifest.load(manifest_path_for(problems_path))
-    manifest.check_problems(problems["problem_id"])
-    sides = [x.strip() for x in (split or "eval").split(",") if x.strip()]
-    wanted = manifest.ids(*sides)
-    problems = problems[problems["problem_id"].astype(str).isin(wanted)]
-    if problems.empty:
-        raise InputDataError(f"no problem on side(s) {sides}", path=manifest.source, field="split",
-                             expected=f"sides with problems: {manifest.counts()}")
+    problems, manifest, sides = problems_on_sides(problems, problems_path, split, "eval")
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
     if per_problem:
         candidates = first_per_problem(candidates, per_problem)

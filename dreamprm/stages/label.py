@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dreamprm.data.split import SplitManifest, interleave_sides, manifest_path_for
+from dreamprm.data.split import interleave_sides, problems_on_sides
 from dreamprm.io import read_parquet, write_parquet
 from dreamprm.settings import get_settings
 
@@ -41,16 +41,7 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
         validate_executions(executions)  # GX when read
     # The split manifest beside the problems decides which problems are labelled (train and meta: what training and
     # correction read) and stamps each row with its side, so later stages never re-derive it.
-    manifest = SplitManifest.load(manifest_path_for(problems_path))
-    manifest.check_problems(problems["problem_id"])
-    sides = [x.strip() for x in (split or "train,meta").split(",") if x.strip()]
-    wanted = manifest.ids(*sides)
-    if not wanted:
-        from dreamprm.errors import InputDataError
-
-        raise InputDataError(f"no problem on side(s) {sides}", path=manifest.source, field="split",
-                             expected=f"sides with problems: {manifest.counts()}")
-    problems = problems[problems["problem_id"].astype(str).isin(wanted)]
+    problems, manifest, sides = problems_on_sides(problems, problems_path, split, "train,meta")
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
     verdicts = final_verdicts(candidates, executions)
     candidates = candidates[candidates["candidate_id"].astype(str).isin(verdicts)]

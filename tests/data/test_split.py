@@ -102,3 +102,15 @@ def test_select_splits_takes_a_comma_list_and_names_a_missing_split():
         select_splits(df, "train,trian", source="problems.parquet")
     with pytest.raises(InputDataError, match="no split named"):
         select_splits(df, " , ")
+
+
+def test_problems_on_sides_reads_the_manifest_beside_the_table(tmp_path: Path):
+    from dreamprm.data.split import problems_on_sides
+
+    df = problems_frame([_p("a", "2024-07-31"), _p("c", "2024-08-02")])
+    df["split"] = ["train", "eval"]
+    SplitManifest.from_problems(df, SplitConfig()).write(tmp_path / "split_manifest.json")
+    chosen, manifest, sides = problems_on_sides(df, tmp_path / "problems.parquet", None, "eval")
+    assert list(chosen["problem_id"]) == ["c"] and sides == ["eval"] and manifest.counts()["train"] == 1
+    with pytest.raises(InputDataError, match=r"no problem on side\(s\) \['meta'\]"):
+        problems_on_sides(df, tmp_path / "problems.parquet", "meta", "eval")
