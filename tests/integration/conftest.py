@@ -10,12 +10,19 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+# Headless Chromium for the UI tests (test_ui.py, test_stack.py): the system browser, never a downloaded one.
+CHROMIUM = Path(os.environ.get("DREAMPRM_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+UI_TIMEOUT_MS = 120_000  # single-page apps on a busy 2-core machine
 
 HELPER = 'def unused_helper():\n    """A helper, so that the program has two functions."""\n    return 0\n\n\n'
 

@@ -34,18 +34,21 @@ from threading import Thread
 
 import pytest
 
-from tests.integration.conftest import ScriptedPolicyServer, _Handler, _humaneval
+from tests.integration.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    UI_TIMEOUT_MS,
+    ScriptedPolicyServer,
+    _Handler,
+    _humaneval,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "infra" / "scripts" / "stack.sh"
 BIN = Path(sys.executable).parent
-CHROMIUM = Path(os.environ.get("DREAMPRM_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 OUT = REPO / "test-output" / "stack"
-UI_TIMEOUT_MS = 120_000
 # Six problems: the split manifest puts two on each side (train, meta, eval), as in test_pipeline.py.
 RUN_PARAMS = {"problems_limit": 6, "n": 2, "rollouts": 2, "label_limit": 0, "train_epochs": 1,
               "correct_iterations": 1}

@@ -29,18 +29,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ScriptedPolicyServer, running_policy_server, sandbox_skip_reason
+from tests.integration.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    UI_TIMEOUT_MS,
+    ScriptedPolicyServer,
+    running_policy_server,
+    sandbox_skip_reason,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = REPO / "infra" / "scripts" / "services.sh"
 BIN = Path(sys.executable).parent
-CHROMIUM = Path(os.environ.get("DREAMPRM_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 SHOTS = REPO / "test-output" / "ui"
-UI_TIMEOUT_MS = 120_000  # SPAs on a busy 2-core machine
 # Three problems: one on each side of the split manifest (train, meta, eval).
 RUN_PARAMS = {"problems_limit": 3, "n": 2, "rollouts": 2, "train_epochs": 1, "correct_iterations": 1}
 EXPERIMENT = "dreamprm-code"
