@@ -251,7 +251,9 @@ def test_pipeline_deployment_run_shows_in_prefect_and_mlflow_uis(served: Stack) 
             # The challenger is champion only if it beat random on the held-out problem (dreamprm.registry).
             from mlflow import MlflowClient
 
-            client = MlflowClient(tracking_uri=stack.mlflow_url)
+            # Both URIs explicit: an earlier test in this process may have set a global registry URI (a local
+            # sqlite store), which MlflowClient would otherwise use for the registry calls.
+            client = MlflowClient(tracking_uri=stack.mlflow_url, registry_uri=stack.mlflow_url)
             version = client.get_model_version_by_alias(MODEL, "challenger")
             promoted = "champion" in (version.aliases or [])
             assert ("random bar" not in version.tags["promotion"]) == promoted, version.tags
