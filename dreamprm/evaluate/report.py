@@ -33,7 +33,7 @@ from dreamprm.errors import InputDataError
 from dreamprm.evaluate.aggregate import AGGREGATIONS, as_probability
 from dreamprm.evaluate.select import (BASELINES, FILTER_BASELINES, FILTER_PREFIX, SCORE_PREFIX, CandidateTable, pass_at_k,
                                       score_method_name)
-from dreamprm.evaluate.stats import paired_bootstrap
+from dreamprm.evaluate.stats import paired_bootstrap, ranking_quality
 from dreamprm.io import atomic_path
 
 REPORT_SCHEMA_VERSION = 1
@@ -47,6 +47,15 @@ RULES = {
     "random": "exact expectation c/n per problem, not a sampled pick",
     "oracle": "1 if any candidate passes (pass@N)",
     "missing_verdicts": "counted as failures; the number is reported",
+    "no_examples": "a problem whose statement has no parsable example has no survivor: every filter:<method> "
+                   "falls back to <method> over all its candidates (counted: n_problems_without_examples)",
+    "not_executed": "a candidate with no execution on the examples does not survive the filter and does not vote "
+                    "(counted: n_candidates_not_executed)",
+    "no_survivor": "a problem where no candidate passes its examples: filter:<method> = <method> over all its "
+                   "candidates (counted: n_problems_without_survivor); it stays in every denominator",
+    "auc": "global AUC over all scored candidates; within-problem AUC = mean over the problems with a passing and "
+           "a failing scored candidate (their number is reported) of the AUC among that problem's candidates; "
+           "ties count 1/2; unscored candidates are left out",
     "problems_without_candidates": "count 0 for every method (only when an explicit problem list is given)",
     "curve": "pass@1 at N' = mean over seeded uniform subsets of N' candidates per problem (all candidates when "
              "a problem has fewer); random and oracle use their exact values (c/n, unbiased pass@N')",
@@ -230,6 +239,7 @@ def build_report(
                                    "mean": float(counts.mean())},
         "n_missing_verdicts": int(table.n_missing_verdicts),
         "n_problems_without_survivor": (table.n_problems_without_survivor if table.examples is not None else None),
+        **_execution_counts(candidates),
         "methods": {},
         "differences": {},
         "breakdowns": {},
@@ -243,7 +253,8 @@ def build_report(
         if m in table.score_sources:
             col, agg = table.score_sources[m]
             entry.update(column=col, aggregation=agg,
-                         n_unscored=int((table.valid & np.isnan(table.scores[m])).sum()))
+                         n_unscored=int((table.valid & np.isnan(table.scores[m])).sum()),
+                         auc=ranking_quality(table.scores[m], table.passed, table.valid).to_dict())
         report["methods"][m] = entry
     report["differences"] = _differences(boot, methods, references)
 
@@ -262,7 +273,21 @@ def build_report(
     report["curve"] = pass_at_n_curve(table, curve_ns, curve_subsamples, seed, methods,
                                       n_problems_total=len(per_problem))
     report["calibration"] = {m: calibration(table, m, calibration_bins) for m in table.scores}
+    report["ranking"] = {m: report["methods"][m]["auc"] for m in table.scores}
+    if table.examples is not None:  # how well passing the examples alone separates correct from wrong candidates
+        report["ranking"]["examples_passed"] = ranking_quality(
+            table.examples.astype(float), table.passed, table.valid).to_dict()
     return _json_safe(report)
+
+
+def _execution_counts(candidates: pd.DataFrame) -> dict[str, int | None]:
+    """The bad-input counts of the execution evidence (None without an executions table): problems with an
+    executed candidate but no parsable example (``n_examples`` 0 wherever it ran) and candidates never executed."""
+    if "n_examples" not in candidates.columns:
+        return {"n_problems_without_examples": None, "n_candidates_not_executed": None}
+    n = pd.to_numeric(candidates["n_examples"], errors="coerce")
+    most = n.groupby(candidates["problem_id"]).max()  # NaN: no candidate of the problem ran
+    return {"n_problems_without_examples": int((most == 0).sum()), "n_candidates_not_executed": int(n.isna().sum())}
 
 
 def dvc_metrics(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -311,20 +336,19 @@ def _ci(d: Mapping[str, Any]) -> str:
 
 
 def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None = None) -> str:
-    """A markdown table: one row per method, pass@1 with its interval, per-difficulty pass@1, and the paired
-    difference from each reference (default: every reference in the report) with its interval; the first reference
-    also gets its share of resamples <= 0."""
+    """A markdown table: one row per method, pass@1 with its interval, pass@1 per difficulty and per platform, and
+    the paired difference from each reference (default: every reference in the report) with its interval; the first
+    reference also gets its share of resamples <= 0. Then the AUCs of every scored method and the bad-input counts."""
     refs = list(references if references is not None else report["settings"]["references"])
-    diffs = report.get("breakdowns", {}).get("difficulty", {})
-    diff_names = list(diffs)
     level = round(100 * report["settings"]["level"])
-    head = ["method", f"pass@1 % [{level}% CI]"] + [f"{d} (n={diffs[d]['n_problems']})" for d in diff_names]
+    columns = [(g, v, groups[v]) for g, groups in report.get("breakdowns", {}).items() for v in groups]
+    head = ["method", f"pass@1 % [{level}% CI]"] + [f"{v} (n={b['n_problems']})" for _, v, b in columns]
     for i, r in enumerate(refs):
         head += [f"Δ vs {r} [{level}% CI]"] + (["P(Δ≤0)"] if i == 0 else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m, entry in report["methods"].items():
         row = [m, _ci(entry["pass_at_1"])]
-        row += [_pct(diffs[d]["methods"][m]["estimate"]) for d in diff_names]
+        row += [_pct(b["methods"][m]["estimate"]) for _, _, b in columns]
         for i, r in enumerate(refs):
             d = report["differences"].get(f"{m} - {r}")
             row += [_ci(d) if d else "—"]
@@ -335,6 +359,19 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
             f"(N per problem {report['candidates_per_problem']['min']}..{report['candidates_per_problem']['max']}), "
             f"{report['n_missing_verdicts']} missing verdicts counted as failures, "
             f"{report['settings']['n_resamples']} paired bootstrap resamples (seed {report['settings']['seed']}).\n")
+    if report.get("n_problems_without_survivor") is not None:
+        foot += (f"Execution evidence: {report.get('n_problems_without_examples')} problems without a parsable "
+                 f"example, {report.get('n_candidates_not_executed')} candidates not executed, "
+                 f"{report['n_problems_without_survivor']} problems without a survivor (filter methods fall back "
+                 "to all their candidates there; every problem stays in the denominator).\n")
+    ranking = report.get("ranking") or {}
+    if ranking:
+        foot += ("\n| score | global AUC | within-problem AUC | problems with pass and fail | scored candidates |\n"
+                 "|---|---|---|---|---|\n")
+        for m, r in ranking.items():
+            g, w = r["global_auc"], r["within_problem_auc"]
+            foot += (f"| {m} | {'n/a' if g is None else f'{g:.3f}'} | {'n/a' if w is None else f'{w:.3f}'} | "
+                     f"{r['n_problems_within']} | {r['n_scored']} |\n")
     return "\n".join(lines) + "\n" + foot
 
 

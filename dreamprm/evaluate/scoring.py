@@ -54,7 +54,7 @@ def first_per_problem(candidates: pd.DataFrame, n: int) -> pd.DataFrame:
 
 def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, executions: pd.DataFrame | None) -> pd.DataFrame:
     """One row per candidate: problem_id, difficulty, platform, candidate_id, sample_index, passed, signature,
-    code, statement, starter_code."""
+    code, statement, starter_code; with an executions table also examples_passed and n_examples."""
     p = problems.set_index("problem_id")
     df = candidates[["candidate_id", "problem_id", "sample_index", "code"]].copy()
     df["difficulty"] = df["problem_id"].map(p["difficulty"]).fillna("unknown")
@@ -81,6 +81,9 @@ def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, execution
         df["examples_passed"] = None
         pub, npass = ids.map(e["public_tests"]), ids.map(e["num_passed"])
         df.loc[ran, "examples_passed"] = [bool(k >= n) if n > 0 else None for n, k in zip(pub, npass)]
+        # How many examples it ran on (NaN: not executed), so the report counts problems without parsable examples
+        # and candidates never run instead of letting them vanish into "no survivor".
+        df["n_examples"] = pd.Series(pub.to_numpy(dtype=float), index=pub.index).reindex(df.index)
     return df.reset_index(drop=True)
 
 

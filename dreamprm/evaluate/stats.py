@@ -146,3 +146,60 @@ def paired_difference(a: Sequence[float], b: Sequence[float], n_resamples: int =
         raise ValueError(f"paired vectors must align, got shapes {a_arr.shape} and {b_arr.shape}")
     res = paired_bootstrap({"a": a_arr, "b": b_arr}, n_resamples=n_resamples, level=level, seed=seed)
     return res.difference("a", "b")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Ranking quality of a score: global AUC and within-problem AUC
+# --------------------------------------------------------------------------------------------------------------------
+
+def auc(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> float:
+    """ROC AUC = P(score of a random positive > score of a random negative), ties counting 1/2 (Mann-Whitney U
+    from average ranks). NaN scores are left out; NaN when what remains lacks a positive or a negative."""
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(labels, dtype=bool)
+    if s.shape != y.shape:
+        raise ValueError(f"scores and labels must align, got shapes {s.shape} and {y.shape}")
+    ok = ~np.isnan(s)
+    s, y = s[ok], y[ok]
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(s).rank(method="average").to_numpy()
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@dataclass(frozen=True)
+class RankingQuality:
+    """Global AUC over all candidates and the mean within-problem AUC.
+
+    Why both: selection compares candidates of ONE problem, so what it needs is the within-problem AUC. A pointwise
+    scorer that only learns problem difficulty (easy problems: everything scores high and passes) earns a high
+    global AUC and a within-problem AUC near 0.5, and picks no better than random. ``n_problems_within`` is how many
+    problems have both a passing and a failing scored candidate: only those enter the mean (the others cannot rank
+    anything), so it is reported next to the mean.
+    """
+
+    global_auc: float
+    within_problem_auc: float
+    n_problems_within: int
+    n_scored: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"global_auc": self.global_auc, "within_problem_auc": self.within_problem_auc,
+                "n_problems_within": self.n_problems_within, "n_scored": self.n_scored}
+
+
+def ranking_quality(scores: np.ndarray, passed: np.ndarray, valid: np.ndarray | None = None) -> RankingQuality:
+    """Both AUCs of a (P problems x W candidates) score array against the verdicts; ``valid`` marks real cells
+    (padding False), NaN scores (unscored candidates) are left out of both."""
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(passed, dtype=bool)
+    v = np.ones_like(y) if valid is None else np.asarray(valid, dtype=bool)
+    if not (s.shape == y.shape == v.shape) or s.ndim != 2:
+        raise ValueError(f"scores, passed and valid must be equal 2-D shapes, got {s.shape}, {y.shape}, {v.shape}")
+    ok = v & ~np.isnan(s)
+    per_problem = [auc(s[p][ok[p]], y[p][ok[p]]) for p in range(s.shape[0])]
+    within = [a for a in per_problem if not np.isnan(a)]
+    return RankingQuality(global_auc=auc(s[ok], y[ok]),
+                          within_problem_auc=float(np.mean(within)) if within else float("nan"),
+                          n_problems_within=len(within), n_scored=int(ok.sum()))
