@@ -20,8 +20,12 @@ def evaluate(
     challenger: Optional[str] = typer.Option("prm-weights", help="variant whose result decides promotion"),
     aggregation: str = typer.Option("min", help="step-score aggregation for promotion: min|mean|last|product|log_odds_sum"),
     resamples: int = typer.Option(10_000, help="bootstrap resamples"),
-    per_problem: int = typer.Option(0, help="best-of-N over the first N candidates of each problem, sample 0 of "
-                                    "every model first (0 = all): a CPU-sized subset"),
+    per_problem: str = typer.Option("0", help="best-of-N over the first N candidates of each problem, sample 0 of "
+                                    "every model first (0 = all); a comma list (0,6) writes one report per size "
+                                    "(the first in --output, the others in <output>/per-problem-<N>)"),
+    execution_only: bool = typer.Option(False, "--execution-only", help="evaluate the execution-evidence "
+                                        "baselines alone (random, first, majority, example filter, oracle): no "
+                                        "PRM or ORM is loaded or needed; needs `dreamprm execute --tests public`"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
     evaluate_flow = stage_flow("evaluate")
@@ -30,6 +34,7 @@ def evaluate(
                         candidates_path=str(candidates) if candidates else None,
                         executions_path=str(executions) if executions else None,
                         out_dir=str(output) if output else None, split=split, challenger=challenger,
-                        aggregation=aggregation, n_resamples=resamples, per_problem=per_problem)
+                        aggregation=aggregation, n_resamples=resamples, per_problem=per_problem,
+                        execution_only=execution_only)
     console.print(out["markdown"])
     console.print(f"report: {out['report']}   promotion: {out['promotion']}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +37,47 @@ def registered_prm_dir(name: str) -> str | None:
     return str(folder) if folder.is_dir() else None
 
 
+def parse_sizes(per_problem: int | str | Sequence[int]) -> list[int]:
+    """Best-of-N sizes from ``6``, ``"0,6"`` or ``[0, 6]`` (0 = every candidate), in the order given, without
+    repeats; a negative or unparsable size is an error naming the option."""
+    from dreamprm.errors import InputDataError
+
+    raw = per_problem.split(",") if isinstance(per_problem, str) else (
+        [per_problem] if isinstance(per_problem, int) else list(per_problem))
+    try:
+        sizes = [int(str(x).strip()) for x in raw if str(x).strip()]
+    except ValueError:
+        raise InputDataError(f"per-problem sizes must be integers, got {per_problem!r}", field="per_problem",
+                             expected="e.g. 0 (all), 6, or 0,6") from None
+    if not sizes or any(n < 0 for n in sizes):
+        raise InputDataError(f"per-problem sizes must be >= 0, got {per_problem!r}", field="per_problem",
+                             expected="e.g. 0 (all), 6, or 0,6")
+    return list(dict.fromkeys(sizes))
+
+
+def size_label(n: int) -> str:
+    """The folder (and MLflow prefix) of a best-of-N size's report: ``per-problem-6``; 0 (all) is ``all``."""
+    return "all" if n == 0 else f"per-problem-{n}"
+
+
 def run_evaluate(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
-                  n_resamples: int, per_problem: int = 0, progress: Progress | None = None) -> dict[str, Any]:
+                  n_resamples: int, per_problem: int | str | Sequence[int] = 0, progress: Progress | None = None,
+                  execution_only: bool = False) -> dict[str, Any]:
+    """Evaluate at every best-of-N size of ``per_problem`` (``"0,6"``: all candidates and the first 6 of each
+    problem). The candidates are scored once (the largest size); the first size's report is written into
+    ``out_dir`` (report.json, report.md, metrics.json, plots) and decides promotion, every further size's into
+    ``out_dir/per-problem-<n>/``; report.md in ``out_dir`` holds every size's tables.
+
+    ``execution_only`` evaluates without any PRM or ORM (the execution-evidence baselines: random, first, majority,
+    the example filter and its variants, oracle), even when models are saved; it needs an executions table. Without
+    it, having no model to evaluate is an error: a missing model is skipped only when asked."""
     import mlflow
 
     from dreamprm.data.split import check_disjoint, problems_on_sides
+    from dreamprm.errors import InputDataError
     from dreamprm.evaluate.report import build_report, dvc_metrics, render_markdown, write_plots
     from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame, first_per_problem
-    from dreamprm.prm.model import ProcessRewardModel
     from dreamprm.registry import (
         CHAMPION,
         alias_version,
@@ -55,6 +87,18 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     )
     from dreamprm.tracking import RunIdentity, configure_mlflow, stage_run
 
+    sizes = parse_sizes(per_problem)
+    if execution_only:
+        scorers, challenger = {}, None
+        if not (executions_path and Path(executions_path).exists()):
+            raise InputDataError("--execution-only needs the executions table of the candidates on their "
+                                 "statement examples", path=executions_path, field="executions",
+                                 expected="`dreamprm execute --tests public` first")
+    elif not scorers:
+        raise InputDataError("no PRM or ORM to evaluate (none saved under the models folder: "
+                             f"{' | '.join(SCORER_DIRS)} with a final/ folder)", field="models",
+                             expected="train one first (dreamprm train / correct), or pass --execution-only for "
+                                      "the execution-evidence baselines alone")
     s = get_settings()
     configure_mlflow(s)
     problems = read_parquet(problems_path)
@@ -67,10 +111,16 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     # Only the manifest's eval side (or the sides asked for), never a silent fall-back to every problem.
     problems, manifest, sides = problems_on_sides(problems, problems_path, split, "eval")
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
-    if per_problem:
-        candidates = first_per_problem(candidates, per_problem)
+    subsets = {n: None if n == 0 else set(first_per_problem(candidates, n)["candidate_id"].astype(str))
+               for n in sizes}
+    if 0 not in sizes:  # score only what some size evaluates
+        candidates = first_per_problem(candidates, max(sizes))
     frame = evaluation_frame(problems, candidates, executions)
-    loaded = {name: ProcessRewardModel.from_pretrained(path) for name, path in scorers.items()}
+    loaded: dict[str, Any] = {}
+    if scorers:
+        from dreamprm.prm.model import ProcessRewardModel
+
+        loaded = {name: ProcessRewardModel.from_pretrained(path) for name, path in scorers.items()}
     model_name = s.tracking.registered_model_name
     # The challenger is the evaluated model folder's own registry version (registry.json beside it), so the version
     # that may move is the one whose scores are in this report.
@@ -81,6 +131,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                     if challenger_version is not None and champion_version not in (None, challenger_version)
                     else None)
     if champion_dir is not None:
+        from dreamprm.prm.model import ProcessRewardModel
+
         loaded["champion"] = ProcessRewardModel.from_pretrained(champion_dir)
     check_disjoint(frame["problem_id"].astype(str), {n: m.seen_problems() for n, m in loaded.items()})
     frame = add_prm_scores(frame, loaded, progress=progress)
@@ -89,27 +141,46 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
     if "examples_passed" in frame and frame["examples_passed"].notna().any():
         references.append("filter:random")  # the execution-evidence filter any user can run (PAPER.md, last section)
-    report = build_report(frame, n_resamples=n_resamples, seed=s.seed, references=references)
     out = Path(out_dir)
-    write_json(report, out / "report.json")
-    markdown = render_markdown(report)
-    (out / "report.md").write_text(markdown + "\n")
-    plots = write_plots(report, out)
-    write_json(dvc_metrics(report), out / "metrics.json")
-    eval_set = hashlib.sha256(json.dumps(sorted(frame["candidate_id"].astype(str))).encode()).hexdigest()[:16]
+    frames = {n: frame if subsets[n] is None else frame[frame["candidate_id"].astype(str).isin(subsets[n])]
+              for n in sizes}
+    primary = frames[sizes[0]]  # its report decides promotion and names the evaluation set
+    reports: dict[int, dict[str, Any]] = {}
+    sections: list[str] = []
+    plots: dict[int, dict[str, Path]] = {}
+    for i, n in enumerate(sizes):
+        folder = out if i == 0 else out / size_label(n)
+        reports[n] = build_report(frames[n], n_resamples=n_resamples, seed=s.seed, references=references)
+        write_json(reports[n], folder / "report.json")
+        md = render_markdown(reports[n])
+        (folder / "report.md").write_text(md + "\n")
+        plots[n] = write_plots(reports[n], folder)
+        write_json(dvc_metrics(reports[n]), folder / "metrics.json")
+        top = reports[n]["candidates_per_problem"]["max"]
+        what = "every candidate" if n == 0 else f"the first {n} of each problem (sample 0 of every model first)"
+        sections.append(f"## best-of-{top}: {what}\n\n{md}")
+    report = reports[sizes[0]]
+    markdown = sections[0].split("\n\n", 1)[1] if len(sizes) == 1 else "\n\n".join(sections)
+    if len(sizes) > 1:
+        (out / "report.md").write_text(markdown + "\n")
+    eval_set = hashlib.sha256(json.dumps(sorted(primary["candidate_id"].astype(str))).encode()).hexdigest()[:16]
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
     decision = None
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
-                                  "n_resamples": n_resamples, "problems": len(problems), "per_problem": per_problem,
-                                  "candidates": len(frame)}):
-        for method, entry in report["methods"].items():
-            # MLflow metric names allow alphanumerics, _ - . space : /; anything else becomes "_".
-            key = re.sub(r"[^\w\-. /]", "_", method.replace(":", "."))
-            mlflow.log_metric(f"pass_at_1.{key}", entry["pass_at_1"]["estimate"])
-        mlflow.log_dict(report, "report.json")
+                                  "n_resamples": n_resamples, "problems": len(problems),
+                                  "per_problem": ",".join(map(str, sizes)), "execution_only": execution_only,
+                                  "candidates": len(primary)}):
+        for i, n in enumerate(sizes):
+            prefix = "" if i == 0 else f"{size_label(n).replace('-', '_')}."
+            for method, entry in reports[n]["methods"].items():
+                # MLflow metric names allow alphanumerics, _ - . space : /; anything else becomes "_".
+                key = re.sub(r"[^\w\-. /]", "_", method.replace(":", "."))
+                mlflow.log_metric(f"{prefix}pass_at_1.{key}", entry["pass_at_1"]["estimate"])
+            where = None if i == 0 else size_label(n)
+            mlflow.log_dict(reports[n], "report.json" if i == 0 else f"{where}/report.json")
+            for path in plots[n].values():
+                mlflow.log_artifact(str(path), artifact_path=where)
         mlflow.log_text(markdown, "report.md")
-        for p in plots.values():
-            mlflow.log_artifact(str(p))
         method = f"{challenger}:{aggregation}" if challenger else None
         if method and method in report["methods"] and challenger_version is not None \
                 and challenger_version != champion_version:
@@ -118,7 +189,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
             methods = {method: (f"scores:{challenger}", aggregation)}
             if champion_dir is not None:
                 methods["champion"] = ("scores:champion", aggregation)
-            table = CandidateTable.from_frame(frame, score_methods=methods)
+            table = CandidateTable.from_frame(primary, score_methods=methods)
             values = table.per_problem([*methods, "random"])
             decision = decide_promotion(values[method].to_numpy(),
                                         values["champion"].to_numpy() if champion_dir is not None else None,
@@ -130,4 +201,6 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                   f"{'promoted to champion' if decision.promote else 'not promoted'} ({decision.reason})")
     return {"report": str(out / "report.json"), "markdown": markdown, "eval_set": eval_set,
             "promotion": None if decision is None else decision.to_dict(),
-            "methods": {m: e["pass_at_1"]["estimate"] for m, e in report["methods"].items()}}
+            "methods": {m: e["pass_at_1"]["estimate"] for m, e in report["methods"].items()},
+            "sizes": {size_label(n): {m: e["pass_at_1"]["estimate"] for m, e in r["methods"].items()}
+                      for n, r in reports.items()}}

@@ -1,0 +1,104 @@
+"""The evaluate stage without any model: ``execution_only`` evaluates the execution-evidence baselines at several
+best-of-N sizes in one run; having no model without asking for it is an error; ``first_per_problem`` takes sample
+0 of every model first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dreamprm.data.split import SplitConfig, SplitManifest
+from dreamprm.errors import InputDataError
+from dreamprm.evaluate.scoring import first_per_problem
+from dreamprm.execution import execution_row
+from dreamprm.stages.evaluate import parse_sizes, run_evaluate, size_label
+
+POLICIES = ("m-a", "m-b", "m-c")
+
+
+def test_parse_sizes() -> None:
+    assert parse_sizes("0,6") == [0, 6] and parse_sizes(6) == [6] and parse_sizes([6, 0, 6]) == [6, 0]
+    assert size_label(0) == "all" and size_label(6) == "per-problem-6"
+    for bad in ("-1", "six", ""):
+        with pytest.raises(InputDataError, match="per-problem"):
+            parse_sizes(bad)
+
+
+def _candidates() -> pd.DataFrame:
+    rows = []
+    for p in ("p1", "p2"):
+        for policy in POLICIES:
+            for s in range(3):
+                rows.append({"candidate_id": f"{p}-{policy}-{s}", "problem_id": p, "policy": policy,
+                             "sample_index": s, "code": f"print({s})", "official_passed": s == 2})
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=3).reset_index(drop=True)  # shuffled rows
+
+
+def test_first_per_problem_takes_sample_zero_of_every_model() -> None:
+    got = first_per_problem(_candidates(), len(POLICIES))
+    for _, g in got.groupby("problem_id"):
+        assert sorted(g["policy"]) == sorted(POLICIES) and set(g["sample_index"]) == {0}
+    two = first_per_problem(_candidates(), 4)  # then sample 1, model order
+    assert two.groupby("problem_id").size().tolist() == [4, 4]
+    assert (two["sample_index"] == 1).groupby(two["problem_id"]).sum().tolist() == [1, 1]
+
+
+def _project(root: Path) -> dict[str, str]:
+    data = root / "data"
+    data.mkdir()
+    problems = pd.DataFrame({"problem_id": ["p1", "p2"], "difficulty": ["easy", "hard"],
+                             "platform": ["atcoder", "leetcode"], "statement": "s", "starter_code": "",
+                             "contest_date": pd.to_datetime(["2025-01-02", "2025-01-03"], utc=True),
+                             "split": "eval"})
+    problems.to_parquet(data / "problems.parquet", index=False)
+    SplitManifest.from_problems(problems, SplitConfig()).write(data / "split_manifest.json")
+    cands = _candidates()
+    cands.to_parquet(data / "candidates.parquet", index=False)
+    # sample 2 passes the hidden tests and its examples; sample 1 passes only the examples; sample 0 neither
+    rows = [execution_row(c, {"verdict": "passed" if c["sample_index"] > 0 else "wrong_answer",
+                              "num_tests": 2, "num_passed": 2 if c["sample_index"] > 0 else 0,
+                              "per_test": [{"stdout": str(c["sample_index"])}]}, "docker", public_tests=2)
+            for c in cands.to_dict("records")]
+    pd.DataFrame(rows).to_parquet(data / "executions.parquet", index=False)
+    return {"problems_path": str(data / "problems.parquet"), "candidates_path": str(data / "candidates.parquet"),
+            "executions_path": str(data / "executions.parquet")}
+
+
+def test_no_model_is_an_error_unless_asked(project_root: Path) -> None:
+    paths = _project(project_root)
+    with pytest.raises(InputDataError, match="--execution-only"):
+        run_evaluate(**paths, scorers={}, out_dir=str(project_root / "reports"), split="eval",
+                     challenger="prm-weights", aggregation="min", n_resamples=50)
+    with pytest.raises(InputDataError, match="execute --tests public"):
+        run_evaluate(**{**paths, "executions_path": str(project_root / "none.parquet")}, scorers={},
+                     out_dir=str(project_root / "reports"), split="eval", challenger=None, aggregation="min",
+                     n_resamples=50, execution_only=True)
+
+
+def test_execution_only_at_two_sizes_in_one_run(project_root: Path) -> None:
+    paths = _project(project_root)
+    out = project_root / "reports"
+    # a saved model folder is ignored: execution_only loads nothing
+    res = run_evaluate(**paths, scorers={"prm-weights": str(project_root / "models/prm-weights/final")},
+                       out_dir=str(out), split="eval", challenger="prm-weights", aggregation="min",
+                       n_resamples=50, per_problem="0,3", execution_only=True)
+    full, small = res["sizes"]["all"], res["sizes"]["per-problem-3"]
+    assert full["random"] == pytest.approx(1 / 3) and full["filter:random"] == pytest.approx(0.5)
+    assert full["oracle"] == 1.0 and small["oracle"] == 0.0 and small["filter:random"] == 0.0  # sample 0s only
+    assert not any(m.startswith(("prm", "orm")) for m in full)
+    assert res["promotion"] is None
+    top = json.loads((out / "report.json").read_text())
+    assert top["candidates_per_problem"]["max"] == 9 and top["n_problems_without_examples"] == 0
+    assert json.loads((out / "per-problem-3" / "report.json").read_text())["candidates_per_problem"]["max"] == 3
+    md = (out / "report.md").read_text()
+    assert "## best-of-9: every candidate" in md and "## best-of-3: the first 3" in md
+    assert "atcoder (n=1)" in md and "hard (n=1)" in md  # per-platform and per-difficulty columns
+    assert (out / "pass_at_n.png").is_file() and (out / "per-problem-3" / "pass_at_n.png").is_file()
+    import mlflow
+
+    run = mlflow.search_runs(experiment_names=None, search_all_experiments=True).iloc[0]
+    assert run["metrics.pass_at_1.filter.random"] == pytest.approx(0.5)
+    assert run["metrics.per_problem_3.pass_at_1.oracle"] == 0.0
