@@ -83,6 +83,10 @@ def build_tables(config_json: str, files: list[str], keys_json: str, stage_dir: 
     if config.recorded:
         parts.recorded_problems, parts.recorded_candidates, parts.recorded_stats = import_recorded(
             [str(d) for d in config.recorded], keys["recorded"])
+    if config.exclude_recorded:
+        from dreamprm.data.recorded import recorded_problem_ids
+
+        parts.excluded_ids = recorded_problem_ids(config.exclude_recorded)
     problems, candidates, summary = F.build(parts, config)
     staged = F.write_outputs(problems, candidates, summary, Path(stage_dir) / summary["data_hash"][:16])
     return {"summary": summary, **{k: str(staged[k]) for k in ("problems", "candidates", "manifest")}}
@@ -162,6 +166,8 @@ def fetch_flow(config: F.FetchConfig, log_mlflow: bool = True) -> dict[str, Any]
         keys["mbpp"] = fingerprint([config.mbpp])
     if config.recorded:
         keys["recorded"] = fingerprint(list(config.recorded), "*.json")
+    if config.exclude_recorded:
+        keys["exclude_recorded"] = fingerprint(list(config.exclude_recorded), "*.json")
     config_json = config.model_dump_json(exclude={"out_dir"})
     from dreamprm.settings import get_settings
 

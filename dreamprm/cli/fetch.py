@@ -28,6 +28,9 @@ def fetch(
     recorded: list[Path] | None = typer.Option(
         None, "--recorded", help="Folder of recorded LiveCodeBench generations (*_eval_all.json, recursively); "
         "repeatable."),
+    exclude_recorded: list[Path] | None = typer.Option(
+        None, "--exclude-recorded", help="Leave out every problem the recorded files under this folder answer "
+        "(with its candidates), e.g. the test set's folder when building the validation window; repeatable."),
     cutoff: str | None = typer.Option(None, "--cutoff", help="Split day: dated problems after it are the eval "
                                       "side, the rest train or meta (settings)."),
     meta_fraction: float = typer.Option(0.2, "--meta-fraction", help="Share of the non-eval problems put on the "
@@ -46,8 +49,10 @@ def fetch(
     lcb_dir = lcb_dir if lcb_dir and str(lcb_dir) not in ("", ".") else None
     mbpp = mbpp if mbpp and str(mbpp) not in ("", ".") else None
     recorded = [r for r in (recorded or []) if str(r) not in ("", ".")]
+    exclude_recorded = [r for r in (exclude_recorded or []) if str(r) not in ("", ".")]
     config = FetchConfig.from_settings(release=release, lcb_dir=lcb_dir, since=since, until=until,
                                        humaneval=humaneval, mbpp=mbpp, recorded=list(recorded or []),
+                                       exclude_recorded=exclude_recorded,
                                        cutoff=cutoff, meta_fraction=meta_fraction,
                                        undated_eval_fraction=undated_eval_fraction, out_dir=out_dir).check()
     if no_flow:
@@ -70,6 +75,8 @@ def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
         for k, v in summary[group].items():
             t.add_row(f"  {label.replace('_', ' ')}: {k}", str(v))
     t.add_row("problems with tests", str(summary["problems_with_tests"]))
+    if summary.get("problems_excluded"):
+        t.add_row("problems left out (--exclude-recorded)", str(summary["problems_excluded"]))
     t.add_row("[bold]candidates", f"[bold]{summary['candidates']}")
     t.add_row("[bold]passing candidates", f"[bold]{summary['candidates_passing']}")
     for k, v in summary["candidates_by_source"].items():

@@ -5,6 +5,10 @@ table, split (:mod:`dreamprm.data.split`), validate, and write ``problems.parque
 ``run_fetch(config)`` composes the building blocks below; ``flows/fetch.py`` composes the same blocks as cached
 Prefect tasks. Merge priority when a problem id comes from several sources: LiveCodeBench release files (they carry
 the tests) > HumanEval / MBPP adapters > recorded generations.
+
+``exclude_recorded`` folders name problems to leave out (every problem their recorded files answer), with their
+candidates: the validation window (LiveCodeBench problems after the cutoff, ``make eval-lcb-window``) is the
+after-cutoff problems of the other recorded sets minus release_v6's 175 test problems, built this way.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class FetchConfig(BaseModel):
     humaneval: bool = True
     mbpp: Path | None = None
     recorded: list[Path] = Field(default_factory=list)
+    exclude_recorded: list[Path] = Field(default_factory=list)
     cutoff: str = "2024-08-01"
     meta_fraction: float = 0.2
     undated_eval_fraction: float = 0.25
@@ -82,9 +87,10 @@ class FetchConfig(BaseModel):
                 raise InputDataError("LiveCodeBench folder does not exist", path=self.lcb_dir, field="lcb_dir")
         if self.mbpp is not None and not Path(self.mbpp).is_file():
             raise InputDataError("MBPP file does not exist", path=self.mbpp, field="mbpp")
-        for d in self.recorded:
-            if not Path(d).is_dir():
-                raise InputDataError("recorded-generations folder does not exist", path=d, field="recorded")
+        for name in ("recorded", "exclude_recorded"):
+            for d in getattr(self, name):
+                if not Path(d).is_dir():
+                    raise InputDataError("recorded-generations folder does not exist", path=d, field=name)
         for name in ("since", "until", "cutoff"):
             if getattr(self, name):
                 parse_date(getattr(self, name), field=name)
@@ -109,6 +115,7 @@ class Parts:
     recorded_problems: pd.DataFrame | None = None
     recorded_candidates: pd.DataFrame | None = None
     recorded_stats: dict[str, Any] = field(default_factory=dict)
+    excluded_ids: set[str] = field(default_factory=set)  # problems to leave out (``exclude_recorded``)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -139,17 +146,22 @@ def load_parts(config: FetchConfig, files: list[Path] | None = None) -> Parts:
         rec = import_recorded(config.recorded, humaneval=he)
         parts.recorded_problems, parts.recorded_candidates, parts.recorded_stats = (
             rec.problems, rec.candidates, rec.stats)
+    if config.exclude_recorded:
+        from dreamprm.data.recorded import recorded_problem_ids
+
+        parts.excluded_ids = recorded_problem_ids(config.exclude_recorded)
     return parts
 
 
 def assemble(parts: Parts, *, cutoff: str | SplitConfig, since: str | None = None,
              until: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Merge the parts (first source wins per problem id), apply the date window to LiveCodeBench problems, drop
-    candidates whose problem fell out, and assign the split."""
+    """Merge the parts (first source wins per problem id), drop the excluded problems, apply the date window to
+    LiveCodeBench problems, drop candidates whose problem fell out, and assign the split."""
     frames = [f for f in (parts.livecodebench, parts.humaneval, parts.mbpp, parts.recorded_problems)
               if f is not None and len(f)]
     problems = (pd.concat(frames, ignore_index=True) if frames else problems_frame([]))
     problems = problems.drop_duplicates(subset="problem_id", keep="first")
+    problems = problems[~problems["problem_id"].astype(str).isin(parts.excluded_ids)]
     if since or until:
         dates = pd.to_datetime(problems["contest_date"], utc=True).dt.normalize()
         keep = pd.Series(True, index=problems.index)
@@ -265,11 +277,15 @@ def outputs_current(out_dir: Path, digest: str) -> bool:
 def build(parts: Parts, config: FetchConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """assemble + validate + summarize."""
     problems, candidates = assemble(parts, cutoff=config.split_config(), since=config.since, until=config.until)
+    loaded = {str(pid) for f in (parts.livecodebench, parts.humaneval, parts.mbpp, parts.recorded_problems)
+              if f is not None for pid in f["problem_id"]}
     if problems.empty:
         raise InputDataError("nothing to fetch: no source gave any problem", field="sources",
                              expected="--release with --lcb-dir, --humaneval, --mbpp PATH or --recorded DIR")
     validation = validate(problems, candidates)
-    return problems, candidates, summarize(problems, candidates, config, validation, parts.recorded_stats)
+    summary = summarize(problems, candidates, config, validation, parts.recorded_stats)
+    summary["problems_excluded"] = len(loaded & parts.excluded_ids)
+    return problems, candidates, summary
 
 
 def run_fetch(config: FetchConfig) -> FetchResult:

@@ -75,6 +75,17 @@ def find_recorded_files(dirs: Iterable[str | Path]) -> list[Path]:
     return list(found)
 
 
+def recorded_problem_ids(dirs: Iterable[str | Path]) -> set[str]:
+    """The ``question_id`` of every record under the folders (the problems a recorded set answers): what
+    ``fetch --exclude-recorded`` leaves out, so a validation window never holds a test problem."""
+    ids: set[str] = set()
+    for path in find_recorded_files(dirs):
+        _, records = load_json_records(path)
+        ids.update(str(r.obj.get("question_id", "")).strip() for r in records)
+    ids.discard("")
+    return ids
+
+
 def policy_and_scenario(path: Path) -> tuple[str, str]:
     """(policy, scenario) from the file name, e.g. ``Qwen-3-8B__Scenario.codegeneration_1_0.2_eval_all.json``
     -> (``Qwen-3-8B``, ``codegeneration``)."""

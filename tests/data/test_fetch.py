@@ -77,3 +77,19 @@ def test_cli_no_flow_and_exit_code_2(tmp_path: Path, lcb_dir: Path, project_root
                                   "--out-dir", str(tmp_path / "o3")])
     assert missing.exit_code == 2 and "nope" in missing.output
     assert not (tmp_path / "o3").exists()
+
+
+def test_exclude_recorded_leaves_out_the_problems_of_another_set(tmp_path: Path):
+    """The validation window's rule: the problems a recorded folder answers (the test set) are left out, with their
+    candidates, whichever source brought them; the summary counts them."""
+    from dreamprm.data.recorded import recorded_problem_ids
+
+    rec = make_recorded(tmp_path / "r")
+    fork = rec / "fork"  # answers q1 and q2
+    assert recorded_problem_ids([fork]) == {"q1", "q2"}
+    res = run_fetch(FetchConfig(recorded=[rec / "real"], exclude_recorded=[fork], humaneval=False,
+                                out_dir=tmp_path / "out"))
+    assert set(res.problems["problem_id"]) == {"q3"} and set(res.candidates["problem_id"]) == {"q3"}
+    assert res.summary["problems_excluded"] == 1  # q1 (q2 was not loaded from real/)
+    with pytest.raises(InputDataError, match="exclude_recorded"):
+        FetchConfig(recorded=[rec], exclude_recorded=[tmp_path / "nope"], humaneval=False).check()
