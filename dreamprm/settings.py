@@ -104,10 +104,13 @@ class PolicySettings(BaseModel):
 
 
 class PRMSettings(BaseModel):
-    """The process reward model's backbone."""
+    """The process reward model's backbone and fine-tuning mode."""
 
     backbone: str = "smollm2"
     num_layers: int = 12  # keep the first k decoder layers; 0 keeps all
+    # lora (GPUs) | full | top_k | head (frozen trunk: training reads cached trunk features, the mode for CPUs)
+    finetune: Literal["lora", "full", "top_k", "head"] = "lora"
+    feature_dir: Path | None = None  # the trunk-feature cache of head mode; None: <cache_dir>/features
 
 
 class Settings(BaseSettings):

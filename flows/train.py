@@ -25,7 +25,7 @@ def train_task(labels_path: str, out_dir: str, prm_config: dict[str, Any], train
 @flow(name="train", log_prints=True)
 def train_flow(labels_path: str | None = None, out_dir: str | None = None, epochs: int = 5, lr: float = 1e-4,
                batch_size: int = 4, grad_accum: int = 8, max_steps: int | None = None, loss: str = "mse",
-               finetune: str = "lora", num_layers: int | None = None, eval_fraction: float = 0.2,
+               finetune: str | None = None, num_layers: int | None = None, eval_fraction: float = 0.2,
                resume: bool = True, outcome_only: bool = False, save_every: int = 50,
                head_lr: float | None = None) -> dict[str, Any]:
     """Warm up the PRM on step labels (default data/step_labels.parquet) into models/prm-warmup/ (accelerate
@@ -34,7 +34,7 @@ def train_flow(labels_path: str | None = None, out_dir: str | None = None, epoch
     s = settings()
     labels_path = labels_path or str(s.data_dir / "step_labels.parquet")
     out_dir = out_dir or str(s.models_dir / ("orm" if outcome_only else "prm-warmup"))
-    prm_overrides: dict[str, Any] = {"finetune": finetune}
+    prm_overrides: dict[str, Any] = {"finetune": finetune} if finetune else {}  # None: settings.prm.finetune
     if num_layers is not None:
         prm_overrides["num_layers"] = num_layers
     train_overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,

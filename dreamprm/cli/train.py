@@ -21,7 +21,9 @@ def train(
     grad_accum: int = typer.Option(8, help="gradient accumulation (effective batch = batch_size x this)"),
     max_steps: Optional[int] = typer.Option(None, help="stop after this many optimiser steps"),
     loss: str = typer.Option("mse", help="mse | bce"),
-    finetune: str = typer.Option("lora", help="lora | full | top_k | head"),
+    finetune: Optional[str] = typer.Option(
+        None, help="lora | full | top_k | head (frozen trunk on cached features: the CPU mode); default: settings "
+        "prm.finetune (DREAMPRM_PRM__FINETUNE), lora"),
     num_layers: Optional[int] = typer.Option(None, help="keep this many backbone layers (default: settings)"),
     resume: bool = typer.Option(True, help="continue from the newest checkpoint"),
     save_every: int = typer.Option(50, help="checkpoint every N optimiser steps (a killed run resumes from the last)"),

@@ -9,7 +9,8 @@
   at the first failure, so their records would tell the vote how far a candidate got through the hidden tests.
 - ``examples_passed``: whether the candidate passed all public tests / statement examples (the execution-evidence
   filter, :mod:`dreamprm.evaluate.select`); None without examples or an execution.
-- ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate, on the PRM input built by
+- ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate (the problem's tokens encoded
+  once for all its candidates, :meth:`dreamprm.prm.model.ProcessRewardModel.step_features`), on the PRM input built by
   :class:`dreamprm.prm.template.PRMInput` (statement + starter code + steps, as in training); None for a candidate
   whose code exceeds the PRM's context (never truncated): it is then picked only when no candidate of its problem
   has a score (:data:`dreamprm.prm.template.TOO_LONG_RULE`).
@@ -97,15 +98,18 @@ def add_prm_scores(frame: pd.DataFrame, scorers: Mapping[str, Any], *, batch_siz
     items = [PRMInput.build(s, st, code=str(c)) for s, st, c in zip(frame["statement"], starters, frame["code"])]
     total = len(items) * len(scorers)
     done = 0
-    # score_batch forms its batches from similar lengths, so it gets many items per call (progress after each).
+    # score_batch forms its batches from similar lengths and encodes each problem's tokens once for all its
+    # candidates, so it gets many items per call (progress after each), a problem's candidates in the same call.
     per_call = batch_size * 32
+    order = sorted(range(len(items)), key=lambda i: (items[i].statement, items[i].starter_code))
     for name, prm in scorers.items():
-        scores: list[list[float] | None] = []
-        for start in range(0, len(items), per_call):
-            chunk = items[start : start + per_call]
-            ok = [x for x in chunk if "".join(x.steps).strip()]
-            got = iter(prm.score_batch(ok, batch_size=batch_size, too_long="none")) if ok else iter(())
-            scores.extend(next(got) if "".join(x.steps).strip() else None for x in chunk)
+        scores: list[list[float] | None] = [None] * len(items)
+        for start in range(0, len(order), per_call):
+            chunk = order[start : start + per_call]
+            ok = [i for i in chunk if "".join(items[i].steps).strip()]
+            got = prm.score_batch([items[i] for i in ok], batch_size=batch_size, too_long="none") if ok else []
+            for i, sc in zip(ok, got):
+                scores[i] = sc
             done += len(chunk)
             if progress:
                 progress(done, total)

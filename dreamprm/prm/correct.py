@@ -7,12 +7,18 @@ Data: step-label rows (TRL layout + ``soft_labels`` + ``clean``). Problems are s
 
 Each candidate is encoded once; a batch's forward pass reads the scores at the selected markers only, so a noisy
 sample is one (candidate, step) pair with its own correction variable.
+
+In ``head`` mode (frozen trunk) every candidate's step-end trunk vectors come from the feature cache
+(:mod:`dreamprm.prm.features`), extracted once before the first iteration; an iteration, hypergradient included, then
+differentiates only the head over a few vectors, so thousands of iterations take minutes on a CPU. The results equal
+those of full forwards (``feature_cache=False``; tests/prm/test_features.py).
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import pandas as pd
@@ -23,7 +29,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from dreamprm.errors import InputDataError
 from dreamprm.prm.meta import BilevelCorrector, MetaConfig, MetaMode
 from dreamprm.prm.model import ProcessRewardModel
-from dreamprm.prm.template import CandidateTooLong, PRMInput
+from dreamprm.prm.template import CandidateTooLong, EncodedExample, PRMInput
 
 
 @dataclass
@@ -40,6 +46,7 @@ class CorrectConfig:
     loss: Literal["mse", "bce"] = "mse"
     label_smoothing: bool = True
     seed: int = 0
+    feature_cache: bool = True  # head mode: iterate on cached trunk features (False: full forwards, same result)
 
 
 def rows_by_side(rows: pd.DataFrame, *, source: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -80,6 +87,8 @@ class _Encoded:
     global_idx: list[int]  # index of each selected step in the noisy set (unused for the meta set)
     candidate_id: str
     step_index: list[int]
+    example: EncodedExample
+    features: torch.Tensor | None = None  # head mode: the trunk's vectors at the selected steps
 
 
 def _encode(prm: ProcessRewardModel, rows: pd.DataFrame, clean: bool) -> list[_Encoded]:
@@ -102,12 +111,15 @@ def _encode(prm: ProcessRewardModel, rows: pd.DataFrame, clean: bool) -> list[_E
             global_idx=list(range(counter, counter + len(chosen))),
             candidate_id=str(row["candidate_id"]),
             step_index=chosen,
+            example=enc,
         ))
         counter += len(chosen)
     return out
 
 
 def _collate(prm: ProcessRewardModel, items: list[_Encoded]) -> dict[str, torch.Tensor]:
+    if all(e.features is not None for e in items):
+        return {"features": torch.cat([e.features for e in items])}  # type: ignore[misc]
     width = max(len(e.ids) for e in items)
     pad = int(prm.tokenizer.pad_token_id)
     ids = torch.full((len(items), width), pad, dtype=torch.long)
@@ -127,9 +139,11 @@ def correct_prm(
     *,
     log: Callable[[dict[str, float], int], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    feature_dir: str | Path | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Run ``cfg.iterations`` bi-level iterations on ``prm`` (in place). Returns a summary and the corrections table
-    (candidate_id, step_index, noisy_label, corrected_label, weight) of the noisy set."""
+    (candidate_id, step_index, noisy_label, corrected_label, weight) of the noisy set. ``feature_dir``: the
+    trunk-feature cache of head mode (default: the settings')."""
     torch.manual_seed(cfg.seed)
     lower_rows, meta_rows = rows_by_side(rows)
     noisy = _encode(prm, lower_rows, clean=False)
@@ -140,8 +154,19 @@ def correct_prm(
     if not clean:
         raise InputDataError("no clean full-program labels in the meta set", field="clean")
     noisy_labels = torch.tensor([y for e in noisy for y in e.labels], dtype=torch.float32)
+    extraction: dict[str, float] = {}
+    if cfg.feature_cache and prm.config.finetune == "head":
+        from dreamprm.prm.features import FeatureCache
+
+        cache = FeatureCache(prm, feature_dir)
+        for e, f in zip(noisy + clean, cache.get([e.example for e in noisy + clean])):
+            e.features = f[e.step_index]
+        extraction = {f"features_{k}": v for k, v in cache.stats.items()}
 
     def predict(params: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "features" in inputs:
+            return torch.sigmoid(functional_call(prm, params, (), {"features": inputs["features"]},
+                                                 strict=False).float())
         # The hypergradient differentiates a gradient: the fused SDPA kernels have no double backward, the math
         # kernel has (same results, a little slower).
         with sdpa_kernel(SDPBackend.MATH):
@@ -187,6 +212,7 @@ def correct_prm(
         "meta_problems": int(meta_rows["problem_id"].nunique()),
         "mean_abs_correction": float((table["corrected_label"] - table["noisy_label"]).abs().mean()),
         "mean_weight": float(table["weight"].mean()),
+        **extraction,
         **last,
     }
     return summary, table

@@ -7,7 +7,11 @@ step (see :mod:`dreamprm.prm.template`). The backbone is any ``AutoModel`` (defa
 - ``lora``: peft LoRA adapters (``lora_r``, ``lora_alpha``, ``lora_dropout``, ``lora_target_modules``) + the head
 - ``full``: every weight
 - ``top_k``: the last ``top_k_layers`` decoder layers, the final norm and the head
-- ``head``: the head only (frozen backbone)
+- ``head``: the head only (frozen backbone). The trunk is then a fixed function, so training and correction read its
+  step-end vectors from a disk cache (:mod:`dreamprm.prm.features`) instead of running it every step.
+
+Scoring shares work between the candidates of one problem: their ids start with the same template + problem tokens,
+so that prefix is encoded once and its key/value cache is reused for every candidate (:meth:`step_features`).
 
 A saved PRM is a folder: ``prm_config.json`` (:class:`PRMConfig`), ``backbone/config.json`` (the truncated backbone's
 HF config), ``model.safetensors`` (backbone, LoRA adapters and head, as one state dict) and the tokenizer files. It
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -72,13 +76,15 @@ class PRMConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> PRMConfig:
-        """Backbone and layer count from ``settings.prm``, other fields from the defaults or ``overrides``."""
+        """Backbone, layer count and fine-tuning mode from ``settings.prm``, other fields from the defaults or
+        ``overrides``."""
         if settings is None:
             from dreamprm.settings import get_settings
 
             settings = get_settings()
         # num_layers 0 in the settings means "keep every layer".
-        base: dict[str, Any] = {"backbone": settings.prm.backbone, "num_layers": settings.prm.num_layers or None}
+        base: dict[str, Any] = {"backbone": settings.prm.backbone, "num_layers": settings.prm.num_layers or None,
+                                "finetune": settings.prm.finetune}
         base.update(overrides)
         return cls(**base)
 
@@ -116,6 +122,16 @@ def _final_norm(model: nn.Module) -> nn.Module | None:
         if isinstance(m, nn.Module):
             return m
     return None
+
+
+def _prefix_groups(examples: Sequence[EncodedExample]) -> list[list[int]]:
+    """Indices of examples with identical prefix ids (the same problem, not truncated differently), in groups of
+    two or more: the ones worth encoding their prefix once."""
+    by_prefix: dict[tuple[int, ...], list[int]] = {}
+    for i, e in enumerate(examples):
+        if e.prefix_length > 0:
+            by_prefix.setdefault(tuple(e.input_ids[: e.prefix_length]), []).append(i)
+    return [g for g in by_prefix.values() if len(g) > 1]
 
 
 class ProcessRewardModel(nn.Module):
@@ -198,11 +214,33 @@ class ProcessRewardModel(nn.Module):
     def device(self) -> torch.device:
         return self.head.weight.device
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Head logits (before the sigmoid) at every position: shape (batch, seq). Read them at the markers."""
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-        return self.head(hidden).squeeze(-1)
+    def train(self, mode: bool = True) -> ProcessRewardModel:
+        """As ``nn.Module.train``, but a frozen trunk (``head`` mode) stays in eval mode: it is a fixed function (no
+        dropout), which is what makes its cached features (:mod:`dreamprm.prm.features`) exact."""
+        super().train(mode)
+        if self.config.finetune == "head":
+            self.backbone.eval()
+        return self
+
+    def trunk(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+              cache: Any | None = None) -> torch.Tensor:
+        """The backbone's last hidden state (after its final norm), shape (batch, seq, hidden): what the head reads.
+        ``cache``: a transformers ``DynamicCache`` holding the keys/values of ids that precede ``input_ids`` (then
+        ``attention_mask`` covers cached + new positions); it is extended in place."""
+        kw: dict[str, Any] = {"use_cache": False} if cache is None else {"cache": cache, "use_cache": True}
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw)
+        return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None, *,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+        """Head logits (before the sigmoid): at every position, shape (batch, seq), from token ids (read them at the
+        markers); or one per row of ``features`` (trunk vectors at step ends, :meth:`step_features`), shape (n,).
+        Both paths go through this module, so a DDP wrapper or ``torch.func.functional_call`` sees either."""
+        if features is not None:
+            return self.head(features.to(self.head.weight.dtype)).squeeze(-1)
+        if input_ids is None:
+            raise ValueError("forward needs input_ids or features")
+        return self.head(self.trunk(input_ids, attention_mask)).squeeze(-1)
 
     def collate(self, examples: Sequence[EncodedExample]) -> dict[str, torch.Tensor]:
         """Right-padded batch: ``input_ids``, ``attention_mask`` and ``marker_mask`` (True at each step end). With a
@@ -227,40 +265,94 @@ class ProcessRewardModel(nn.Module):
 
     # ------------------------------------------------------------------ scoring
     @torch.no_grad()
-    def score_batch(
-        self, items: Sequence[PRMInput | tuple[str, Sequence[str]]], *, batch_size: int = 8, too_long: str = "raise"
-    ) -> list[list[float] | None]:
-        """Scores in [0, 1] of every step of every item (a :class:`PRMInput`, or a (statement, steps) pair for a
-        problem without starter code); one forward pass per item.
-        An item whose code exceeds ``max_length`` raises :class:`CandidateTooLong`, or with ``too_long="none"``
-        gets None (it has no score; best-of-N then picks it only when no candidate of its problem has one)."""
+    def step_features(self, examples: Sequence[EncodedExample], *, batch_size: int = 8, share_prefix: bool = True,
+                      progress: Callable[[int], None] | None = None) -> list[torch.Tensor]:
+        """The trunk's vectors at every step end of each example, shape (num_steps, hidden), on the CPU: exactly what
+        :meth:`step_logits` feeds the head. Examples whose ids start with the same prefix (template + problem:
+        ``prefix_length``) are encoded with that prefix run once and its key/value cache copied into every batch of
+        their suffixes; an example alone with its prefix (e.g. one whose statement was truncated) runs whole.
+        ``progress(k)`` is called after each batch with the number of examples it finished."""
         was_training = self.training
         self.eval()
         try:
-            encoded: list[Any] = []
-            for item in items:
-                try:
-                    encoded.append(self.encoder.encode(item) if isinstance(item, PRMInput)
-                                   else self.encoder.encode(item[0], item[1]))
-                except CandidateTooLong:
-                    if too_long != "none":
-                        raise
-                    encoded.append(None)
+            out: list[torch.Tensor | None] = [None] * len(examples)
+            groups = _prefix_groups(examples) if share_prefix else []
+            shared = {i for g in groups for i in g}
             # Batches of similar length waste little on padding (benchmarks/bench_scoring.py: 1.67x on recorded
-            # LiveCodeBench programs); right padding leaves every score unchanged, so the order is free.
-            order = sorted((i for i, e in enumerate(encoded) if e is not None), key=lambda i: len(encoded[i]))
-            scores: list[list[float] | None] = [None] * len(encoded)
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                batch = self.collate([encoded[i] for i in chunk])
-                probs = torch.sigmoid(self.step_logits(batch).float()).cpu().tolist()
-                at = 0
-                for i in chunk:
-                    scores[i] = probs[at : at + encoded[i].num_steps]
-                    at += encoded[i].num_steps
-            return scores
+            # LiveCodeBench programs); right padding leaves every real position unchanged, so the order is free.
+            alone = sorted((i for i in range(len(examples)) if i not in shared), key=lambda i: len(examples[i]))
+            for start in range(0, len(alone), batch_size):
+                chunk = alone[start : start + batch_size]
+                batch = self.collate([examples[i] for i in chunk])
+                hidden = self.trunk(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+                for row, i in enumerate(chunk):
+                    out[i] = hidden[row, examples[i].marker_positions].cpu()
+                if progress:
+                    progress(len(chunk))
+            for group in groups:
+                self._shared_prefix_features(examples, group, batch_size, out, progress)
+            return out  # type: ignore[return-value]
         finally:
             self.train(was_training)
+
+    def _shared_prefix_features(self, examples: Sequence[EncodedExample], group: list[int], batch_size: int,
+                                out: list[torch.Tensor | None], progress: Callable[[int], None] | None) -> None:
+        """Step-end vectors of a group with one common prefix: the prefix once, then the suffixes (right-padded, in
+        batches of similar length) on a copy of its key/value cache expanded to the batch. Causal attention makes
+        this exact: a suffix token sees the same keys and values as in the whole sequence."""
+        import copy
+
+        from transformers import DynamicCache
+
+        p = examples[group[0]].prefix_length
+        prefix_cache = DynamicCache(config=self.backbone_config)
+        self.trunk(torch.tensor([examples[group[0]].input_ids[:p]], device=self.device), cache=prefix_cache)
+        pad = int(self.tokenizer.pad_token_id)
+        order = sorted(group, key=lambda i: len(examples[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(len(examples[i]) for i in chunk) - p
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            attn = torch.zeros((len(chunk), p + width), dtype=torch.long)
+            attn[:, :p] = 1
+            for row, i in enumerate(chunk):
+                suffix = examples[i].input_ids[p:]
+                ids[row, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
+                attn[row, p : p + len(suffix)] = 1
+            cache = copy.deepcopy(prefix_cache)  # each forward extends its cache in place
+            cache.batch_repeat_interleave(len(chunk))
+            hidden = self.trunk(ids.to(self.device), attn.to(self.device), cache=cache)
+            for row, i in enumerate(chunk):
+                out[i] = hidden[row, [m - p for m in examples[i].marker_positions]].cpu()
+            if progress:
+                progress(len(chunk))
+
+    @torch.no_grad()
+    def score_batch(
+        self, items: Sequence[PRMInput | tuple[str, Sequence[str]]], *, batch_size: int = 8, too_long: str = "raise",
+        share_prefix: bool = True,
+    ) -> list[list[float] | None]:
+        """Scores in [0, 1] of every step of every item (a :class:`PRMInput`, or a (statement, steps) pair for a
+        problem without starter code); all steps of an item from one pass, items of one problem sharing the pass
+        over the problem's tokens (``share_prefix``; same scores to 1e-4, :meth:`step_features`).
+        An item whose code exceeds ``max_length`` raises :class:`CandidateTooLong`, or with ``too_long="none"``
+        gets None (it has no score; best-of-N then picks it only when no candidate of its problem has one)."""
+        encoded: list[EncodedExample | None] = []
+        for item in items:
+            try:
+                encoded.append(self.encoder.encode(item) if isinstance(item, PRMInput)
+                               else self.encoder.encode(item[0], item[1]))
+            except CandidateTooLong:
+                if too_long != "none":
+                    raise
+                encoded.append(None)
+        ok = [i for i, e in enumerate(encoded) if e is not None]
+        feats = self.step_features([encoded[i] for i in ok], batch_size=batch_size,  # type: ignore[misc]
+                                   share_prefix=share_prefix)
+        scores: list[list[float] | None] = [None] * len(encoded)
+        for i, f in zip(ok, feats):
+            scores[i] = torch.sigmoid(self(features=f.to(self.device)).float()).cpu().tolist()
+        return scores
 
     def score_steps(self, problem: str | PRMInput, steps: Sequence[str] | None = None) -> list[float]:
         """Scores of all steps in ONE forward pass (read at each step-end marker)."""

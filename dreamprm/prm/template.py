@@ -132,6 +132,7 @@ class EncodedExample:
     input_ids: list[int]
     marker_positions: list[int]
     problem_tokens_dropped: int = 0
+    prefix_length: int = 0  # ids before the first step (template + problem): shared by a problem's candidates
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -222,11 +223,13 @@ class StepEncoder:
             log.warning("PRM input over max_length=%d: dropped %d problem tokens from the end of the statement",
                         self.max_length, dropped)
         ids = self._before + problem_ids + starter_ids + self._after
+        prefix_length = len(ids)
         for s in step_ids:
             ids.extend(s)
             positions.append(len(ids))
             ids.append(self.marker_id)
-        return EncodedExample(input_ids=ids, marker_positions=positions, problem_tokens_dropped=dropped)
+        return EncodedExample(input_ids=ids, marker_positions=positions, problem_tokens_dropped=dropped,
+                              prefix_length=prefix_length)
 
     def encode_prefix(self, problem: str | PRMInput, steps: Sequence[str] | None, k: int, *,
                       starter_code: str = "") -> EncodedExample:
@@ -238,7 +241,7 @@ class StepEncoder:
             raise ValueError(f"prefix length must be in [1, {full.num_steps}], got {k}")
         end = full.marker_positions[k - 1]
         return EncodedExample(input_ids=full.input_ids[: end + 1], marker_positions=full.marker_positions[:k],
-                              problem_tokens_dropped=full.problem_tokens_dropped)
+                              problem_tokens_dropped=full.problem_tokens_dropped, prefix_length=full.prefix_length)
 
 
 def steps_from_prefixes(prefixes: Sequence[str]) -> list[str]:

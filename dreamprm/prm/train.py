@@ -10,6 +10,10 @@ handles devices, gradient accumulation and mixed precision). Checkpoints are acc
 (``<output_dir>/checkpoints/step-<n>``: model, optimizer, scheduler, RNG) written atomically; ``resume=True`` continues
 from the newest one, skipping the batches it had already seen. The final model is saved with
 :meth:`ProcessRewardModel.save_pretrained`.
+
+In ``head`` mode (frozen trunk) the examples carry the trunk's step-end vectors from the feature cache
+(:mod:`dreamprm.prm.features`, extracted once, before the first step) and each step runs only the head on them: the
+same losses and weights as full forwards (tests/prm/test_features.py), at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ class TrainConfig:
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     seed: int = 0
     skip_too_long: bool = True  # leave out (and count) candidates whose code exceeds max_length; False: an error
+    feature_cache: bool = True  # head mode: train on cached trunk features (False: a full forward per step, same
+    # result, for checks)
 
     def __post_init__(self) -> None:
         if self.loss not in ("mse", "bce"):
@@ -87,6 +93,7 @@ class StepExample:
     clean: list[bool]
     candidate_id: str = ""
     index: int = 0
+    features: torch.Tensor | None = None  # the frozen trunk's step-end vectors (head mode), (num_steps, hidden)
 
 
 class StepLabelDataset(Dataset):
@@ -137,10 +144,14 @@ def batch_candidates(batch: dict[str, torch.Tensor], dataset: "StepLabelDataset"
 
 
 def make_collate(prm: ProcessRewardModel) -> Callable[[Sequence[StepExample]], dict[str, torch.Tensor]]:
-    """Pads a batch with the PRM's collate and adds the flattened (example, step)-ordered targets and clean mask."""
+    """Pads a batch with the PRM's collate (or stacks the examples' cached ``features``, flattened in the same
+    (example, step) order) and adds the targets and clean mask."""
 
     def collate(batch: Sequence[StepExample]) -> dict[str, torch.Tensor]:
-        out = prm.collate([b.encoded for b in batch])
+        if all(b.features is not None for b in batch):
+            out = {"features": torch.cat([b.features for b in batch])}  # type: ignore[misc]
+        else:
+            out = prm.collate([b.encoded for b in batch])
         out["targets"] = torch.tensor([y for b in batch for y in b.targets], dtype=torch.float32)
         out["clean"] = torch.tensor([c for b in batch for c in b.clean], dtype=torch.bool)
         out["index"] = torch.tensor([b.index for b in batch], dtype=torch.long)
@@ -154,8 +165,11 @@ def step_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], cfg: Train
     accelerate prepared around it (DDP, FSDP): the forward pass must go through the wrapper, or its gradient
     synchronisation never runs and each process trains its own replica."""
     device = next(model.parameters()).device
-    logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-    logits = logits[batch["marker_mask"].to(device)].float()
+    if "features" in batch:  # head mode on cached trunk features: one logit per step already
+        logits = model(features=batch["features"].to(device)).float()
+    else:
+        logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        logits = logits[batch["marker_mask"].to(device)].float()
     pred = torch.sigmoid(logits)
     target = smooth(batch["targets"].to(pred.device), cfg.label_smoothing)
     return per_sample_loss(pred, target, cfg.loss).mean(), pred.detach()
@@ -194,6 +208,25 @@ def init_head_to_prior(prm: ProcessRewardModel, dataset: StepLabelDataset) -> fl
     with torch.no_grad():
         prm.head.bias.fill_(math.log(prior / (1 - prior)))
     return prior
+
+
+def attach_features(prm: ProcessRewardModel, datasets: Sequence[StepLabelDataset | None],
+                    feature_dir: str | Path | None, accelerator: Any) -> dict[str, float]:
+    """Give every example of ``datasets`` its cached trunk features (head mode). The main process extracts what is
+    missing; the others then read the same files. Returns the cache's stats (computed, seconds)."""
+    from dreamprm.prm.features import FeatureCache
+
+    prm.to(accelerator.device)  # extraction is the one trunk pass: on the accelerator where there is one
+    cache = FeatureCache(prm, feature_dir)
+    examples = [e for ds in datasets if ds is not None for e in ds.examples]
+    feats: list[torch.Tensor] = []
+    for rank_may_run in (accelerator.is_main_process, not accelerator.is_main_process):
+        if rank_may_run:
+            feats = cache.get([e.encoded for e in examples])
+        accelerator.wait_for_everyone()
+    for e, f in zip(examples, feats):
+        e.features = f
+    return {f"features_{k}": v for k, v in cache.stats.items()}
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
@@ -279,8 +312,10 @@ def train_prm(
     resume: bool = True,
     log: LogFn | None = None,
     progress: Callable[[int, int], None] | None = None,
+    feature_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train ``prm`` in place; returns a summary (steps, examples/s, peak memory, last metrics)."""
+    """Train ``prm`` in place; returns a summary (steps, examples/s, peak memory, last metrics; in head mode the
+    feature extraction's count and seconds). ``feature_dir``: the trunk-feature cache (default: the settings')."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_linear_schedule_with_warmup
@@ -299,11 +334,15 @@ def train_prm(
     train_ds = StepLabelDataset(train_rows, prm, skip_too_long=cfg.skip_too_long)
     if len(train_ds) == 0:
         raise InputDataError("no training rows: the step-label table is empty", field="completions")
+    eval_ds = (StepLabelDataset(eval_rows, prm, skip_too_long=cfg.skip_too_long)
+               if eval_rows is not None and len(eval_rows) else None)
+    extraction: dict[str, float] = {}
+    if cfg.feature_cache and prm.config.finetune == "head":
+        extraction = attach_features(prm, [train_ds, eval_ds], feature_dir, accelerator)
     collate = make_collate(prm)
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate, generator=g)
-    eval_dl = (DataLoader(StepLabelDataset(eval_rows, prm, skip_too_long=cfg.skip_too_long), batch_size=cfg.batch_size, collate_fn=collate)
-               if eval_rows is not None and len(eval_rows) else None)
+    eval_dl = DataLoader(eval_ds, batch_size=cfg.batch_size, collate_fn=collate) if eval_ds is not None else None
     steps_per_epoch = max(1, math.ceil(len(train_dl) / cfg.grad_accum))
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
     identity = training_identity(prm, train_rows, eval_rows, cfg)
@@ -347,7 +386,7 @@ def train_prm(
                 opt.step()
                 sched.step()
                 opt.zero_grad(set_to_none=True)
-            seen += int(batch["input_ids"].shape[0])
+            seen += int(batch["index"].shape[0])
             if accelerator.sync_gradients:
                 step += 1
                 metrics = {"train_loss": float(loss.detach()), "lr": sched.get_last_lr()[0], "epoch": float(epoch)}
@@ -373,6 +412,7 @@ def train_prm(
         "examples_per_s": seen / elapsed if elapsed > 0 else 0.0,
         "train_seconds": elapsed,
         "peak_rss_mb": _peak_rss_mb(),
+        **extraction,
         **metrics,
     }
     (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
