@@ -25,6 +25,7 @@ from typing import Any, Mapping
 _STDIN_SAMPLE = re.compile(
     r"Sample Input\s*(\d*)[^\S\n]*\r?\n(?P<inp>.*?)\r?\n\s*Sample Output\s*\1[^\S\n]*\r?\n(?P<out>.*?)"
     r"(?=\r?\n\s*\r?\n|\r?\n\s*Sample Input|\Z)", re.S)
+_BLOCK = re.compile(r"(?P<pad>(?:[^\S\n]*\r?\n)*)(?P<out>.*?)(?=\r?\n\s*\r?\n|\r?\n\s*Sample Input|\Z)", re.S)
 _EXAMPLE = re.compile(r"Input:\s*(?P<inp>.*?)\s*\r?\n\s*Output:\s*(?P<out>.*?)\s*(?:\r?\n|\Z)", re.S)
 _ARG_NAME = re.compile(r"(?:^|,\s*)([A-Za-z_]\w*)\s*=\s*")
 
@@ -67,11 +68,21 @@ def _split_arguments(text: str) -> dict[str, str] | None:
     return out
 
 
+def _leading_blank_lines(text: str) -> int:
+    stripped = text.lstrip(" \t\r\n")
+    return text[: len(text) - len(stripped)].count("\n")
+
+
 def stdin_samples(statement: str) -> list[dict]:
     tests = []
     for m in _STDIN_SAMPLE.finditer(statement):
         inp = m.group("inp").replace("\r\n", "\n").strip("\n")
         out = m.group("out").replace("\r\n", "\n").strip("\n")
+        if not out.strip():  # an empty output, or an output block after as many blank lines as the input's
+            block = _BLOCK.match(statement, m.start("out"))
+            if block and block.group("out").strip() and \
+                    block.group("pad").count("\n") == _leading_blank_lines(m.group("inp")):
+                out = block.group("out").replace("\r\n", "\n").strip("\n")
         if inp.strip():
             tests.append({"input": inp + "\n", "output": out + "\n", "testtype": "stdin"})
     return tests

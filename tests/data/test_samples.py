@@ -44,3 +44,15 @@ def test_public_tests_fall_back_to_statement_samples(public, expect_samples) -> 
     tests = problem_tests(problem, "public")
     assert (tests[0]["input"] == "20 25\n") is expect_samples
     assert problem_tests(problem, "all") == ([] if public in (None, "") else json.loads(public))
+
+
+def test_a_blank_line_after_sample_output_is_an_empty_output_unless_the_input_had_it_too() -> None:
+    """LiveCodeBench's abc371_e puts an extra blank line before every block (its output is 8, not empty); abc367_c's
+    second sample really has an empty output, then its explanation."""
+    extra = ("Sample Input 1\n\n\n3\r\n1 2 2\n\nSample Output 1\n\n\n8\r\n\nConsider f(1,2).\n\n"
+             "Sample Input 2\n\n\n9\r\n5 4\n\nSample Output 2\n\n\n111")
+    assert [t["output"] for t in sample_tests({"statement": extra, "func_name": ""})] == ["8\n", "111\n"]
+    empty = ("Sample Input 1\n\n3 2\r\n2 1 3\n\nSample Output 1\n\n1 1 2\r\n\nThree sequences.\n\n"
+             "Sample Input 2\n\n1 2\r\n1\n\nSample Output 2\n\n\nThere may be no sequences to print.\r\n"
+             "In this case, the output can be empty.\n\nSample Input 3\n\n...\n\nSample Output 3\n\n\r\n\r\n\nAll dots.")
+    assert [t["output"] for t in sample_tests({"statement": empty, "func_name": ""})] == ["1 1 2\n", "\n", "\n"]
