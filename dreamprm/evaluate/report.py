@@ -401,9 +401,9 @@ def plot_pass_at_n(report: Mapping[str, Any], path: str | Path, methods: Sequenc
         y = np.array(curve["methods"][m]["pass_at_1"], dtype=float)
         sd = np.array(curve["methods"][m]["std"], dtype=float)
         style = "--" if m in BASELINES else "-"
-        ax.plot(ns, 100 * y, style, marker="o", markersize=3, label=m)
-        if np.any(sd > 0):
-            ax.fill_between(ns, 100 * (y - sd), 100 * (y + sd), alpha=0.15)
+        (line,) = ax.plot(ns, 100 * y, style, marker="o", markersize=3, label=m)
+        if np.any(sd > 0):  # the band in its line's colour (else it takes the next colour of the cycle)
+            ax.fill_between(ns, 100 * (y - sd), 100 * (y + sd), alpha=0.15, color=line.get_color())
     if len(ns) > 1:
         ax.set_xscale("log", base=2)
     ax.set_xlabel("N candidates per problem")
