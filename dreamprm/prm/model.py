@@ -124,7 +124,7 @@ def _final_norm(model: nn.Module) -> nn.Module | None:
     return None
 
 
-def _prefix_groups(examples: Sequence[EncodedExample]) -> list[list[int]]:
+def prefix_groups(examples: Sequence[EncodedExample]) -> list[list[int]]:
     """Indices of examples with identical prefix ids (the same problem, not truncated differently), in groups of
     two or more: the ones worth encoding their prefix once."""
     by_prefix: dict[tuple[int, ...], list[int]] = {}
@@ -226,7 +226,8 @@ class ProcessRewardModel(nn.Module):
               cache: Any | None = None) -> torch.Tensor:
         """The backbone's last hidden state (after its final norm), shape (batch, seq, hidden): what the head reads.
         ``cache``: a transformers ``DynamicCache`` holding the keys/values of ids that precede ``input_ids`` (then
-        ``attention_mask`` covers cached + new positions); it is extended in place."""
+        ``attention_mask`` covers cached + new positions); it is extended in place. (transformers 5 names the
+        argument ``cache``; ``past_key_values`` is its deprecated alias.)"""
         kw: dict[str, Any] = {"use_cache": False} if cache is None else {"cache": cache, "use_cache": True}
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw)
         return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
@@ -276,7 +277,7 @@ class ProcessRewardModel(nn.Module):
         self.eval()
         try:
             out: list[torch.Tensor | None] = [None] * len(examples)
-            groups = _prefix_groups(examples) if share_prefix else []
+            groups = prefix_groups(examples) if share_prefix else []
             shared = {i for g in groups for i in g}
             # Batches of similar length waste little on padding (benchmarks/bench_scoring.py: 1.67x on recorded
             # LiveCodeBench programs); right padding leaves every real position unchanged, so the order is free.

@@ -12,7 +12,7 @@ import torch
 
 from dreamprm.prm.correct import CorrectConfig, correct_prm
 from dreamprm.prm.features import FeatureCache, entry_key, trunk_key
-from dreamprm.prm.model import PRMConfig, ProcessRewardModel, _prefix_groups
+from dreamprm.prm.model import PRMConfig, ProcessRewardModel, prefix_groups
 from dreamprm.prm.template import PRMInput
 from dreamprm.prm.train import TrainConfig, train_prm
 
@@ -85,7 +85,7 @@ def test_shared_prefix_scores_equal_unshared(model_cache: Path, finetune: str) -
     items.insert(2, long)
     encoded = [prm.encoder.encode(x) for x in items]
     assert encoded[2].problem_tokens_dropped > 0 and encoded[0].problem_tokens_dropped == 0
-    groups = _prefix_groups(encoded)
+    groups = prefix_groups(encoded)
     assert sorted(map(sorted, groups)) == [[0, 1, 3, 4], [5, 6, 7]]  # the truncated one and the loner run whole
     unshared = prm.score_batch(items, batch_size=8, share_prefix=False)
     for batch_size in (1, 3, 8):  # groups split over several batches, suffixes of different lengths padded right
