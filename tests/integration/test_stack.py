@@ -8,7 +8,10 @@ the host's daemon). Checked: the flow run completed; MLflow's experiment and reg
 headless Chromium sees the completed flow run in the Prefect UI and the experiment and the registered model with its
 ``champion`` alias in the MLflow UI; ``stack.sh serve`` serves ``models:/dreamprm-code-prm@champion`` and one request
 with a problem and two candidates returns step scores and one pick; ``stack.sh down`` then ``up`` finds the flow run,
-the experiment and the model again; bad input (a taken port, a missing Docker socket, Postgres not ready in time, a
+the experiment and the model again; a worker killed mid-run (SIGKILL, after the run's first training stage finished)
+leaves the flow run Crashed (the zombie automation of infra/automations.yaml, seen in the UI too) and a re-run with
+the same parameters completes without repeating what had finished (no new policy requests: generations and rollouts
+come from the content caches; the finished training task is a Prefect cache hit); bad input (a taken port, a missing Docker socket, Postgres not ready in time, a
 wrong POSTGRES_PASSWORD) fails with one message naming the service and leaves nothing running. At the end the test
 removes its containers, network and volumes and checks that none is left.
 
@@ -210,12 +213,8 @@ def _bad_input(stack: Stack) -> None:
 
 def _pipeline_run(stack: Stack, policy: GatewayPolicyServer) -> dict:
     env = {**stack.env, "PREFECT_API_URL": f"{stack.prefect_url}/api", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    job_env = {"DREAMPRM_POLICY__BACKEND": "openai",
-               "DREAMPRM_POLICY__BASE_URL": f"http://{policy.server_address[0]}:{policy.server_port}/v1",
-               "DREAMPRM_POLICY__MODEL": "scripted", "DREAMPRM_PRM__BACKBONE": "tinycoder",
-               "DREAMPRM_PRM__NUM_LAYERS": "2"}
     cmd = [str(BIN / "prefect"), "deployment", "run", "pipeline/pipeline", "--watch", "--watch-timeout", "1500",
-           "--job-variable", f"env={json.dumps(job_env)}"]
+           "--job-variable", f"env={json.dumps(_job_env(policy))}"]
     for k, v in RUN_PARAMS.items():
         cmd += ["--param", f"{k}={v}"]
     t0 = time.monotonic()
@@ -309,6 +308,90 @@ def _serve_and_score(stack: Stack, policy: GatewayPolicyServer, alias: str) -> d
     return {"alias": alias, "predictions": preds}
 
 
+# The killed run trains for longer than the first run (a new train identity, so its training is really computed in
+# the run that gets killed) and corrects for longer (the window after training in which the worker is killed).
+KILL_PARAMS = {**RUN_PARAMS, "train_epochs": 2, "correct_iterations": 40}
+
+
+def _job_env(policy: GatewayPolicyServer) -> dict[str, str]:
+    return {"DREAMPRM_POLICY__BACKEND": "openai",
+            "DREAMPRM_POLICY__BASE_URL": f"http://{policy.server_address[0]}:{policy.server_port}/v1",
+            "DREAMPRM_POLICY__MODEL": "scripted", "DREAMPRM_PRM__BACKBONE": "tinycoder",
+            "DREAMPRM_PRM__NUM_LAYERS": "2"}
+
+
+def _start_run(stack: Stack, policy: GatewayPolicyServer, params: dict) -> dict:
+    dep = stack.api("GET", "/deployments/name/pipeline/pipeline")
+    return stack.api("POST", f"/deployments/{dep['id']}/create_flow_run",
+                     {"parameters": params, "job_variables": {"env": _job_env(policy)}})
+
+
+def _wait_state(stack: Stack, run_id: str, types: set[str], timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = stack.api("GET", f"/flow_runs/{run_id}")
+        if run["state"] and run["state"]["type"] in types:
+            return run
+        assert time.monotonic() < deadline, f"flow run {run_id} not in {types} after {timeout_s:.0f} s: {run['state']}"
+        time.sleep(1)
+
+
+def _stage_runs(stack: Stack, parent_id: str, flow_name: str) -> list[dict]:
+    """The subflow runs of one stage flow (e.g. every ``train`` subflow) under a pipeline run."""
+    return stack.api("POST", "/flow_runs/filter", {"flows": {"name": {"any_": [flow_name]}},
+                                                   "flow_runs": {"parent_flow_run_id": {"any_": [parent_id]}}})
+
+
+def _killed_worker_then_rerun(stack: Stack, policy: GatewayPolicyServer) -> dict:
+    """SIGKILL the worker once the run's first training stage finished; the run must end Crashed, the restarted
+    worker must run a re-run to completion, reusing what the killed run had finished."""
+    worker = f"{stack.project}_worker_1"
+    killed = _start_run(stack, policy, KILL_PARAMS)
+    deadline = time.monotonic() + 1200
+    while not any(r["state"]["type"] == "COMPLETED" for r in _stage_runs(stack, killed["id"], "train")):
+        state = stack.api("GET", f"/flow_runs/{killed['id']}")["state"]
+        assert state["type"] not in ("COMPLETED", "FAILED", "CRASHED"), f"run ended before the kill: {state}"
+        assert time.monotonic() < deadline, "the run's training stage did not finish in 20 minutes"
+        time.sleep(0.5)
+    subprocess.run(["docker", "kill", "-s", "KILL", worker], capture_output=True, check=True)
+    t_kill = time.monotonic()
+    requests_before = policy.requests
+    trained = [r["id"] for r in _stage_runs(stack, killed["id"], "train") if r["state"]["type"] == "COMPLETED"]
+    crashed = _wait_state(stack, killed["id"], {"CRASHED", "COMPLETED", "FAILED"}, timeout_s=420)
+    assert crashed["state"]["type"] == "CRASHED", crashed["state"]
+    out = {"crashed_after_kill_s": round(time.monotonic() - t_kill, 1), "finished_train_stages": len(trained)}
+
+    subprocess.run(["docker", "start", worker], capture_output=True, check=True)
+    rerun = _wait_state(stack, _start_run(stack, policy, KILL_PARAMS)["id"], {"COMPLETED", "FAILED", "CRASHED"},
+                        timeout_s=1200)
+    assert rerun["state"]["type"] == "COMPLETED", rerun["state"]
+    assert policy.requests == requests_before, "the re-run asked the policy again: generations were not reused"
+    train_subflows = [r["id"] for r in _stage_runs(stack, rerun["id"], "train")]
+    tasks = stack.api("POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": train_subflows}}})
+    cached = [t for t in tasks if t["name"].startswith("train_task") and t["state"]["name"] == "Cached"]
+    assert len(cached) >= len(trained) >= 1, [(t["name"], t["state"]["name"]) for t in tasks]
+    out.update(rerun_s=round((time.monotonic() - t_kill) - out["crashed_after_kill_s"], 1),
+               rerun_cached_train_tasks=len(cached), crashed_run=crashed["name"], crashed_run_id=crashed["id"])
+    return out
+
+
+def _browser_crashed(stack: Stack, run_id: str, name: str) -> str:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        try:
+            page.goto(f"{stack.prefect_url}/runs/flow-run/{run_id}")
+            expect(page.get_by_text(name).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_text("Crashed", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.screenshot(path=OUT / "killed-worker-crashed-run.png", full_page=True)
+        finally:
+            browser.close()
+    return f"Prefect flow run {name}: Crashed"
+
+
 @pytest.mark.timeout(3000)
 def test_stack_builds_runs_the_pipeline_shows_it_serves_the_champion_and_keeps_data(stack: Stack) -> None:
     t0 = time.monotonic()
@@ -353,6 +436,8 @@ def test_stack_builds_runs_the_pipeline_shows_it_serves_the_champion_and_keeps_d
         assert again["state"]["type"] == "COMPLETED", again["state"]
         assert _mlflow_state(stack) == ml
         stack.times["browser_saw_after_restart"] = _browser(stack, flow_run, "restarted", aliases)
+        stack.times["killed_worker"] = kill = _killed_worker_then_rerun(stack, policy)
+        stack.times["browser_saw_crashed"] = _browser_crashed(stack, kill["crashed_run_id"], kill["crashed_run"])
         _ok(stack.sh("down", timeout=300), "stack.sh down (second)")
     finally:
         policy.shutdown()
