@@ -13,15 +13,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
 from dreamprm.cache import ContentCache, content_key
 from dreamprm.extract import extract_code
-from dreamprm.policy.base import PolicyBackend, SamplingParams
-from dreamprm.prompts import build_prompt
+from dreamprm.policy.base import (
+    FENCE_CLOSE,
+    ChatPrompt,
+    PolicyBackend,
+    SamplingParams,
+    prefilled_text,
+    uses_prefill,
+    with_prefill,
+)
+from dreamprm.prompts import answer_opening, build_prompt
 from dreamprm.steps import DEFAULT_MAX_STEPS, split_steps
 
 
@@ -37,6 +45,8 @@ class GenerateConfig:
     style: str = "cof"  # cof | plain
     max_steps: int = DEFAULT_MAX_STEPS
     batch_size: int = 4  # prompts per policy call
+    # Prefill the mode's answer opening (templates/*_opening.jinja) where the backend continues an assistant turn.
+    prefill_opening: bool = True
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(n=self.n, temperature=self.temperature, top_p=self.top_p,
@@ -58,11 +68,14 @@ def generate_candidates(
 ) -> pd.DataFrame:
     """Candidates for every problem row (see the module docstring)."""
     params = config.sampling()
+    prefill = uses_prefill(policy, config.prefill_opening)
+    if prefill:  # a prefilled answer is code: stop at its closing fence instead of decoding the prose after it
+        params = replace(params, stop=params.stop + (FENCE_CLOSE,))
     records = problems.to_dict("records")
     rows = []
     for start in range(0, len(records), config.batch_size):
         chunk = records[start : start + config.batch_size]
-        prompts = [build_prompt(p, style=config.style) for p in chunk]  # type: ignore[arg-type]
+        prompts = [generation_prompt(p, config.style, prefill) for p in chunk]
         keys = [content_key("generate", pr.cache_key(), policy.identity(), params.cache_key()) for pr in prompts]
         cached = [cache.get("generate", k) for k in keys]
         todo = [i for i, c in enumerate(cached) if c is None]
@@ -76,7 +89,7 @@ def generate_candidates(
         for problem, prompt, outs in zip(chunk, prompts, cached):
             assert outs is not None
             for idx, out in enumerate(outs):
-                extracted = extract_code(out["text"])
+                extracted = extract_code(answer_text(prompt, out["text"]) if out["text"] else out["text"])
                 split = split_steps(extracted.code, k=config.max_steps)
                 scenario = f"{config.style}"
                 rows.append({
@@ -102,6 +115,24 @@ def generate_candidates(
         if progress:
             progress(min(start + config.batch_size, len(records)), len(records))
     return pd.DataFrame(rows)
+
+
+def generation_prompt(problem: dict, style: str, prefill: bool) -> ChatPrompt:
+    """The problem's prompt; with ``prefill`` (a backend that continues an assistant turn) and a mode that has an
+    answer opening (:func:`dreamprm.prompts.answer_opening`), that opening as the prefilled start of the answer."""
+    prompt = build_prompt(problem, style=style)  # type: ignore[arg-type]
+    opening = answer_opening(problem, style=style) if prefill else None  # type: ignore[arg-type]
+    return with_prefill(prompt, opening) if opening else prompt
+
+
+def answer_text(prompt: ChatPrompt, text: str) -> str:
+    """The whole answer: for a prefilled prompt the opening, its continuation, and the closing fence that the stop
+    string removed (so the program is extracted as a fenced block)."""
+    last = prompt.messages[-1]
+    if last.role != "assistant":
+        return text
+    whole = prefilled_text(last.content, text)
+    return whole if whole.count(FENCE_CLOSE) % 2 == 0 else whole.rstrip() + "\n" + FENCE_CLOSE
 
 
 def count_functions(code: str) -> int:

@@ -75,3 +75,68 @@ def test_rerun_is_served_from_cache_and_failures_are_retried(tmp_path: Path) -> 
 def test_count_functions() -> None:
     assert count_functions("class Solution:\n    def a(self): pass\n    def b(self): pass\n") == 2
     assert count_functions("def broken(:\n") == 0
+
+
+class Prefilling(PolicyBackend):
+    """A double of a backend that continues a final assistant turn: answers with the continuation only (vLLM's
+    continue_final_message) or, with ``echo``, the prefilled text followed by it (llama.cpp)."""
+
+    name = "prefilling"
+    model = "prefilling-v1"
+    supports_prefill = True
+    CONTINUATION = (' helper(xs):\n    """Sum."""\n    return sum(xs)\n\n\ndef total(xs):\n    """Main."""\n'
+                    "    return helper(xs)\n")
+
+    def __init__(self, echo: bool) -> None:
+        self.echo = echo
+        self.seen: list[Any] = []
+        self.params: SamplingParams | None = None
+
+    def generate(self, prompts: Sequence[Any], params: SamplingParams) -> list[list[Completion]]:
+        self.seen += list(prompts)
+        self.params = params
+        out = []
+        for p in prompts:
+            opening = p.messages[-1].content if p.messages[-1].role == "assistant" else ""
+            out.append([Completion((opening if self.echo else "") + self.CONTINUATION) for _ in range(params.n)])
+        return out
+
+
+FUNCTION_PROBLEMS = pd.DataFrame([
+    {"problem_id": "f0", "statement": "def total(xs):\n    \"\"\"Sum of xs.\"\"\"\n",
+     "starter_code": "def total(xs):\n    \"\"\"Sum of xs.\"\"\"\n", "test_type": "assert", "func_name": "total",
+     "platform": "humaneval"},
+    {"problem_id": "s0", "statement": "Print n squared.", "starter_code": "", "test_type": "stdin", "func_name": "",
+     "platform": "atcoder"},
+])
+
+
+def test_function_mode_answers_are_prefilled_with_the_cof_opening(tmp_path: Path) -> None:
+    from dreamprm.prompts import answer_opening
+
+    opening = answer_opening(FUNCTION_PROBLEMS.iloc[0].to_dict())
+    assert opening and opening.startswith("```python\n") and opening.endswith("def") and "`total`" in opening
+    for echo in (True, False):
+        policy = Prefilling(echo=echo)
+        with ContentCache(tmp_path / f"c{echo}.sqlite") as cache:
+            out = generate_candidates(FUNCTION_PROBLEMS, policy, cache, GenerateConfig(n=1)).set_index("problem_id")
+        by_id = {p.problem_id: p for p in policy.seen}
+        # Function mode ends with the prefilled opening; stdin mode (no opening template) does not.
+        assert by_id["f0"].messages[-1].role == "assistant" and by_id["f0"].kind == "prefill_cof_function"
+        assert by_id["s0"].messages[-1].role == "user"
+        assert policy.params is not None and "```" in policy.params.stop
+        code = out.loc["f0", "code"]
+        assert code.startswith("import math\nfrom typing import *\n") and "def helper(xs):" in code
+        assert out.loc["f0", "extract_rule"] == "fenced_python" and count_functions(code) == 2
+        assert out.loc["f0", "raw_output"].endswith(Prefilling.CONTINUATION)
+
+
+def test_backends_without_prefill_get_the_plain_prompt(tmp_path: Path) -> None:
+    policy = Scripted()
+    with ContentCache(tmp_path / "c.sqlite") as cache:
+        generate_candidates(FUNCTION_PROBLEMS, policy, cache, GenerateConfig(n=1))
+    assert all(p.messages[-1].role == "user" for p in policy.prompts)
+    policy = Prefilling(echo=True)
+    with ContentCache(tmp_path / "d.sqlite") as cache:
+        generate_candidates(FUNCTION_PROBLEMS, policy, cache, GenerateConfig(n=1, prefill_opening=False))
+    assert all(p.messages[-1].role == "user" for p in policy.seen)

@@ -26,16 +26,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from dreamprm.extract import extract_code, join_rollout
-from dreamprm.policy.base import ChatMessage, ChatPrompt, Completion, PolicyBackend, SamplingParams
+from dreamprm.policy.base import (
+    FENCE_CLOSE,
+    FENCE_OPEN,
+    ChatPrompt,
+    Completion,
+    PolicyBackend,
+    SamplingParams,
+    prefilled_text,
+    uses_prefill,
+    with_prefill,
+)
 from dreamprm.prompts import build_rollout_prompt
 
-FENCE_OPEN = "```python\n"
-FENCE_CLOSE = "```"
 FAILED = "failed: "
-
-
-def uses_prefill(policy: PolicyBackend, enabled: bool = True) -> bool:
-    return enabled and bool(getattr(policy, "supports_prefill", False))
 
 
 def rollout_prompt(policy: PolicyBackend, problem: Mapping[str, Any], prefix: str, *, style: str = "cof",
@@ -44,11 +48,7 @@ def rollout_prompt(policy: PolicyBackend, problem: Mapping[str, Any], prefix: st
     prompt = build_rollout_prompt(problem, prefix, style=style)  # type: ignore[arg-type]
     if not uses_prefill(policy, prefill):
         return prompt
-    return dataclasses.replace(
-        prompt,
-        messages=prompt.messages + (ChatMessage("assistant", FENCE_OPEN + prefix),),
-        kind=f"prefill_{prompt.kind}",
-    )
+    return with_prefill(prompt, FENCE_OPEN + prefix)
 
 
 def rollout_params(policy: PolicyBackend, params: SamplingParams, prefill: bool = True) -> SamplingParams:
@@ -64,10 +64,7 @@ def rollout_program(prefix: str, completion: Completion, prefilled: bool) -> tup
         return prefix, f"{FAILED}{completion.error}"
     if prefilled:
         opener = FENCE_OPEN + prefix
-        text = completion.text
-        # llama.cpp answers with the prefilled message and then the continuation; a server that returns only the
-        # continuation (vLLM's continue_final_message) is handled too.
-        continuation = text.removeprefix(opener)
+        continuation = prefilled_text(opener, completion.text).removeprefix(opener)
         continuation = continuation.split(FENCE_CLOSE, 1)[0]
         if not continuation.strip():
             return prefix, "refused"

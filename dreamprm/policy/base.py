@@ -140,7 +140,8 @@ class PolicyBackend(ABC):
     name: str = "base"
     model: str = ""
     # True when a final assistant message in the prompt is continued as is (prefill) and the answer's text is that
-    # message followed by the continuation (llama.cpp); the Monte-Carlo labeler then prefills rollout prefixes.
+    # message followed by the continuation (llama.cpp); the generator then prefills the CoF answer opening and the
+    # Monte-Carlo labeler the rollout prefixes.
     supports_prefill: bool = False
 
     @abstractmethod
@@ -188,3 +189,26 @@ def generation_key(prompt: PromptLike, backend: PolicyBackend, params: SamplingP
         prompt_key = hashlib.sha256(json.dumps(as_messages(prompt), sort_keys=True).encode()).hexdigest()
     payload = {"prompt": prompt_key, "policy": backend.identity(), "sampling": params.as_dict()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+FENCE_OPEN = "```python\n"
+FENCE_CLOSE = "```"
+
+
+def uses_prefill(policy: PolicyBackend, enabled: bool = True) -> bool:
+    """Whether prompts for ``policy`` may end with a prefilled assistant turn."""
+    return enabled and bool(getattr(policy, "supports_prefill", False))
+
+
+def with_prefill(prompt: ChatPrompt, opening: str) -> ChatPrompt:
+    """``prompt`` plus a final assistant message ``opening`` that the backend continues (kind ``prefill_<kind>``)."""
+    import dataclasses
+
+    return dataclasses.replace(prompt, messages=prompt.messages + (ChatMessage("assistant", opening),),
+                               kind=f"prefill_{prompt.kind}")
+
+
+def prefilled_text(opening: str, text: str) -> str:
+    """The whole answer of a prefilled request: the opening, then the continuation (llama.cpp returns both; a server
+    that returns only the continuation, like vLLM's ``continue_final_message``, gets the opening put back)."""
+    return text if text.startswith(opening) else opening + text
