@@ -138,7 +138,8 @@ def main() -> None:
             "examples_per_s_ratio": round(s_head["examples_per_s"] / s_lora["examples_per_s"], 1),
         }
         # Bi-level correction (weights mode): the hypergradient differentiates through one virtual step.
-        corr = dict(mode="weights", batch_size=args.train_batch, meta_batch_size=args.train_batch, seed=args.seed)
+        corr = {"mode": "weights", "batch_size": args.train_batch, "meta_batch_size": args.train_batch,
+                "seed": args.seed}
 
         def iterations_per_s(prm: ProcessRewardModel, n: int, **kw: object) -> tuple[float, dict]:
             """From the first to the last iteration (encoding and feature loading excluded); one iteration: all."""

@@ -97,7 +97,7 @@ def test_shared_prefix_scores_equal_unshared(model_cache: Path, finetune: str) -
 
 
 def test_head_trained_on_features_equals_head_trained_by_full_forwards(model_cache: Path, tmp_path: Path) -> None:
-    cfg = dict(epochs=2, lr=5e-2, batch_size=4, grad_accum=1, eval_every=3, save_every=100, seed=3)
+    cfg = {"epochs": 2, "lr": 5e-2, "batch_size": 4, "grad_accum": 1, "eval_every": 3, "save_every": 100, "seed": 3}
     heads, summaries = [], []
     for use_features in (True, False):
         prm = _tiny(model_cache)
@@ -124,7 +124,7 @@ def test_correction_on_features_equals_full_forwards(model_cache: Path, tmp_path
         prm = _tiny(model_cache)
         cfg = CorrectConfig(mode=mode, iterations=4, lr=1e-2, meta_lr=0.5, batch_size=3, meta_batch_size=2,
                             feature_cache=use_features)
-        summary, table = correct_prm(prm, _rows(), cfg, feature_dir=tmp_path)
+        _, table = correct_prm(prm, _rows(), cfg, feature_dir=tmp_path)
         results.append((prm.head.weight.detach().clone(), table))
     (w1, t1), (w2, t2) = results
     assert (w1 - w2).abs().max() < 1e-5
