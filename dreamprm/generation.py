@@ -44,7 +44,7 @@ class GenerateConfig:
     seed: int = 0
     style: str = "cof"  # cof | plain
     max_steps: int = DEFAULT_MAX_STEPS
-    batch_size: int = 4  # prompts per policy call
+    batch_size: int = 8  # prompts per policy call (enough to keep a llama.cpp server's parallel slots busy)
     # Prefill the mode's answer opening (templates/*_opening.jinja) where the backend continues an assistant turn.
     prefill_opening: bool = True
 
