@@ -22,7 +22,14 @@ def _finish(out: dict, started: float) -> None:
     for name, secs in out.get("timings_s", {}).items():
         table.add_row(name, f"{secs:.1f}")
     console.print(table)
+    generated = out.get("generate", {})
     evaluation = out.get("evaluate", {})
+    if "share_two_or_more_functions" in generated:
+        # The random selector's expected pass@1 is the policy's own pass@1 on the evaluated (held-out) problems.
+        policy_pass = evaluation.get("methods", {}).get("random")
+        held_out = f"{policy_pass:.3f}" if isinstance(policy_pass, (int, float)) else "n/a"
+        console.print(f"policy {s.policy.backend}:{s.policy.model}: pass@1 on the held-out problems {held_out}; "
+                      f"{generated['share_two_or_more_functions']:.0%} of candidates have two or more functions")
     if evaluation.get("markdown"):
         console.rule("best-of-N results (pass@1, 95% paired-bootstrap intervals)")
         console.print(evaluation["markdown"])
