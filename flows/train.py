@@ -27,10 +27,13 @@ def train_flow(labels_path: str | None = None, out_dir: str | None = None, epoch
                batch_size: int = 4, grad_accum: int = 8, max_steps: int | None = None, loss: str = "mse",
                finetune: str | None = None, num_layers: int | None = None, eval_fraction: float = 0.2,
                resume: bool = True, outcome_only: bool = False, save_every: int = 50,
-               head_lr: float | None = None) -> dict[str, Any]:
+               head_lr: float | None = None, objective: str = "pointwise", rank_weight: float = 0.5,
+               rank_score: str = "min") -> dict[str, Any]:
     """Warm up the PRM on step labels (default data/step_labels.parquet) into models/prm-warmup/ (accelerate
     checkpoints under checkpoints/, the final model under final/); resumes from the newest checkpoint.
-    ``outcome_only`` trains the ORM baseline instead (final verdicts only) into models/orm/."""
+    ``outcome_only`` trains the ORM baseline instead (final verdicts only) into models/orm/. ``objective``
+    pairwise/listwise adds the within-problem ranking term (dreamprm.prm.train); it is part of the train config, so
+    of the stage identity."""
     s = settings()
     labels_path = labels_path or str(s.data_dir / "step_labels.parquet")
     out_dir = out_dir or str(s.models_dir / ("orm" if outcome_only else "prm-warmup"))
@@ -38,7 +41,8 @@ def train_flow(labels_path: str | None = None, out_dir: str | None = None, epoch
     if num_layers is not None:
         prm_overrides["num_layers"] = num_layers
     train_overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
-                       "head_lr": head_lr, "max_steps": max_steps, "loss": loss, "save_every": save_every}
+                       "head_lr": head_lr, "max_steps": max_steps, "loss": loss, "save_every": save_every,
+                       "objective": objective, "rank_weight": rank_weight, "rank_score": rank_score}
     from dreamprm.prm.model import PRMConfig
     from dreamprm.prm.train import TrainConfig
 

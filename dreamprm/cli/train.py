@@ -28,6 +28,11 @@ def train(
     resume: bool = typer.Option(True, help="continue from the newest checkpoint"),
     save_every: int = typer.Option(50, help="checkpoint every N optimiser steps (a killed run resumes from the last)"),
     outcome_only: bool = typer.Option(False, "--orm", help="train the ORM baseline (final verdicts only) into models/orm"),
+    objective: str = typer.Option(
+        "pointwise", help="pointwise | pairwise | listwise: pairwise/listwise add a ranking term over the candidates "
+        "of each problem (what best-of-N needs; batches then hold whole problems, --batch-size candidates at most)"),
+    rank_weight: float = typer.Option(0.5, help="loss = (1 - w) * pointwise + w * ranking term (not pointwise)"),
+    rank_score: str = typer.Option("min", help="min | last: the candidate score the ranking term orders"),
 ) -> None:
     """Warm up the PRM on step labels (accelerate; resumes from the newest checkpoint)."""
     train_flow = stage_flow("train")
@@ -35,5 +40,6 @@ def train(
     out = train_flow(labels_path=str(labels) if labels else None, out_dir=str(output) if output else None,
                      epochs=epochs, lr=lr, batch_size=batch_size, grad_accum=grad_accum, max_steps=max_steps,
                      loss=loss, finetune=finetune, num_layers=num_layers, resume=resume, outcome_only=outcome_only,
-                     save_every=save_every, head_lr=head_lr)
+                     save_every=save_every, head_lr=head_lr, objective=objective, rank_weight=rank_weight,
+                     rank_score=rank_score)
     print_summary("train", out)

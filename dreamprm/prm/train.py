@@ -14,6 +14,24 @@ from the newest one, skipping the batches it had already seen. The final model i
 In ``head`` mode (frozen trunk) the examples carry the trunk's step-end vectors from the feature cache
 (:mod:`dreamprm.prm.features`, extracted once, before the first step) and each step runs only the head on them: the
 same losses and weights as full forwards (tests/prm/test_features.py), at a fraction of the cost.
+
+Objectives (``TrainConfig.objective``). ``pointwise`` (the default, the paper's) fits each step's score to its label.
+A pointwise head mostly learns problem DIFFICULTY (easy problems: every candidate high; issue 14's pilot: global AUC
+0.84, within-problem AUC 0.60), which best-of-N cannot use: it only compares candidates of one problem. ``pairwise``
+and ``listwise`` add a ranking term over the candidates of the same problem, which is blind to anything constant
+within a problem, so all of its gradient goes to what separates a problem's passing candidates from its failing ones:
+
+    loss = (1 - rank_weight) * pointwise + rank_weight * rank
+
+- ``pairwise`` (RankNet): ``softplus(s_fail - s_pass)`` averaged over the problem's (pass, fail) pairs;
+- ``listwise``: ``-log sum_{pass} softmax(s)``, the negative log-probability that a softmax pick among the
+  problem's candidates passes (the smooth version of pass@1 of the pick);
+
+each averaged over the problems of the batch that have both a passing and a failing candidate (every such problem
+weighs the same, whatever its number of pairs; a problem with one outcome class adds no ranking term). ``s`` is the
+candidate's score as selection reads it (:func:`candidate_logits`, ``rank_score``); the outcome is the label of the
+candidate's last step, the full program's clean verdict in both label writers (``dreamprm/labeling/outcome.py`` and
+``montecarlo.py``). Ranking needs several candidates of a problem in one batch: :class:`ProblemBatchSampler`.
 """
 
 from __future__ import annotations
@@ -24,13 +42,17 @@ import math
 import os
 import shutil
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dreamprm.errors import DreamPRMError, InputDataError
 from dreamprm.prm.meta import per_sample_loss, smooth
@@ -40,6 +62,9 @@ from dreamprm.prm.template import CandidateTooLong, EncodedExample, PRMInput
 log = logging.getLogger(__name__)
 
 LogFn = Callable[[dict[str, float], int], None]
+Objective = Literal["pointwise", "pairwise", "listwise"]
+OBJECTIVES: tuple[str, ...] = ("pointwise", "pairwise", "listwise")
+RANK_SCORES: tuple[str, ...] = ("min", "last")
 
 
 class NonFiniteLoss(DreamPRMError):
@@ -75,10 +100,20 @@ class TrainConfig:
     skip_too_long: bool = True  # leave out (and count) candidates whose code exceeds max_length; False: an error
     feature_cache: bool = True  # head mode: train on cached trunk features (False: a full forward per step, same
     # result, for checks)
+    objective: Objective = "pointwise"  # pairwise | listwise: add a within-problem ranking term (module docstring);
+    # batches then hold whole problems (ProblemBatchSampler) and batch_size is a per-process cap on candidates
+    rank_weight: float = 0.5  # loss = (1 - w) * pointwise + w * rank; unused by the pointwise objective
+    rank_score: Literal["min", "last"] = "min"  # the candidate score the ranking term orders (candidate_logits)
 
     def __post_init__(self) -> None:
         if self.loss not in ("mse", "bce"):
             raise ValueError(f"loss must be 'mse' or 'bce', got {self.loss!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
+        if self.rank_score not in RANK_SCORES:
+            raise ValueError(f"rank_score must be one of {', '.join(RANK_SCORES)}; got {self.rank_score!r}")
+        if not 0.0 <= self.rank_weight <= 1.0:
+            raise ValueError(f"rank_weight must be in [0, 1], got {self.rank_weight}")
         for name in ("epochs", "batch_size", "grad_accum", "eval_every", "save_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -94,6 +129,13 @@ class StepExample:
     candidate_id: str = ""
     index: int = 0
     features: torch.Tensor | None = None  # the frozen trunk's step-end vectors (head mode), (num_steps, hidden)
+    problem_id: str = ""  # "" when the rows have no problem_id column (then no ranking objective)
+    group: int = 0  # the problem's number in its dataset (first appearance order): what the ranking term pairs by
+
+    @property
+    def outcome(self) -> bool:
+        """Whether the candidate passes: the label of its last step, the full program's clean verdict."""
+        return self.targets[-1] >= 0.5
 
 
 class StepLabelDataset(Dataset):
@@ -107,6 +149,7 @@ class StepLabelDataset(Dataset):
                  skip_too_long: bool = False) -> None:
         self.examples: list[StepExample] = []
         self.skipped: list[str] = []
+        groups: dict[str, int] = {}
         for i, row in enumerate(rows.to_dict("records")):
             steps = list(row["completions"])
             labels = [float(x) for x in row[label_column]]
@@ -126,7 +169,9 @@ class StepLabelDataset(Dataset):
                     raise CandidateTooLong(f"candidate {cid} (row {i}): {exc}") from None
                 self.skipped.append(cid)
                 continue
-            self.examples.append(StepExample(encoded, labels, clean, cid, len(self.examples)))
+            pid = "" if row.get("problem_id") is None else str(row["problem_id"])
+            self.examples.append(StepExample(encoded, labels, clean, cid, len(self.examples), problem_id=pid,
+                                             group=groups.setdefault(pid, len(groups))))
         if self.skipped:
             log.warning("left out %d of %d candidates longer than the PRM's max_length=%d (first: %s)",
                         len(self.skipped), len(rows), prm.encoder.max_length, self.skipped[0])
@@ -136,6 +181,85 @@ class StepLabelDataset(Dataset):
 
     def __getitem__(self, i: int) -> StepExample:
         return self.examples[i]
+
+    def problem_groups(self) -> list[list[int]]:
+        """Example indices by problem, in first-appearance order. An InputDataError when rows lack problem ids (a
+        ranking objective cannot tell which candidates compete)."""
+        missing = [e.candidate_id for e in self.examples if not e.problem_id]
+        if missing:
+            raise InputDataError(f"{len(missing)} step-label rows have no problem_id (first: {missing[0]}); a "
+                                 "ranking objective compares the candidates of one problem", field="problem_id",
+                                 expected="the problem_id column of the label stage")
+        out: dict[int, list[int]] = {}
+        for e in self.examples:
+            out.setdefault(e.group, []).append(e.index)
+        return list(out.values())
+
+
+def _pack(sizes: Sequence[int], capacity: int) -> list[list[int]]:
+    """Best-fit decreasing: chunk numbers into bins of at most ``capacity`` slots. The number of bins depends only
+    on the sorted sizes, so reshuffling which chunk is which (every epoch) never changes the epoch's length, which
+    resume needs (an epoch is a fixed number of steps). Ties keep the input order (the epoch's shuffle)."""
+    bins: list[list[int]] = []
+    free: list[deque[int]] = [deque() for _ in range(capacity + 1)]  # free[r]: open bins with r free slots
+    for c in sorted(range(len(sizes)), key=lambda c: -sizes[c]):
+        need = sizes[c]
+        r = next((r for r in range(need, capacity + 1) if free[r]), None)
+        if r is None:
+            bins.append([c])
+            b, left = len(bins) - 1, capacity - need
+        else:
+            b, left = free[r].popleft(), r - need
+            bins[b].append(c)
+        if left:
+            free[left].append(b)
+    return bins
+
+
+class ProblemBatchSampler(Sampler[list[int]]):
+    """Batches of whole problems, for the ranking objectives: every batch holds all the candidates of each problem
+    in it, at most ``max_batch`` candidates in all. A problem with more candidates than that is cut into
+    ``ceil(n / max_batch)`` near-equal chunks (each competes within itself; the summary counts such problems).
+    Chunks are packed by :func:`_pack`; the problems, their candidates and the batch order are shuffled per epoch
+    from ``(seed, epoch)`` only, so every process draws the same batches and a resumed run the same epoch. Each
+    index appears exactly once per epoch; batches vary in size.
+
+    Why no ``batch_size`` attribute: accelerate's ``BatchSamplerShard`` reads one as "every batch has this size".
+    This sampler is used with ``split_batches=False`` (whole batches per process: splitting one would separate a
+    problem's candidates); ``initial_seed`` and ``set_epoch`` are what :func:`_seed_epoch` looks for."""
+
+    def __init__(self, groups: Sequence[Sequence[int]], max_batch: int, seed: int = 0) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.groups = [list(g) for g in groups if len(g)]
+        self.max_batch = max_batch
+        self.initial_seed = seed
+        self.epoch = 0
+        self._len = len(_pack(self._chunk_sizes(), max_batch))
+
+    def _chunk_sizes(self) -> list[int]:
+        out: list[int] = []
+        for g in self.groups:
+            k = math.ceil(len(g) / self.max_batch)
+            out += [len(range(j, len(g), k)) for j in range(k)]
+        return out
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.initial_seed, self.epoch])
+        chunks: list[list[int]] = []
+        for g in rng.permutation(len(self.groups)):
+            members = [self.groups[g][i] for i in rng.permutation(len(self.groups[g]))]
+            k = math.ceil(len(members) / self.max_batch)
+            chunks += [members[j::k] for j in range(k)]
+        bins = _pack([len(c) for c in chunks], self.max_batch)
+        for b in rng.permutation(len(bins)):
+            yield [i for c in bins[b] for i in chunks[c]]
 
 
 def batch_candidates(batch: dict[str, torch.Tensor], dataset: "StepLabelDataset") -> list[str]:
@@ -155,35 +279,94 @@ def make_collate(prm: ProcessRewardModel) -> Callable[[Sequence[StepExample]], d
         out["targets"] = torch.tensor([y for b in batch for y in b.targets], dtype=torch.float32)
         out["clean"] = torch.tensor([c for b in batch for c in b.clean], dtype=torch.bool)
         out["index"] = torch.tensor([b.index for b in batch], dtype=torch.long)
+        out["num_steps"] = torch.tensor([len(b.targets) for b in batch], dtype=torch.long)
+        out["group"] = torch.tensor([b.group for b in batch], dtype=torch.long)
+        out["outcome"] = torch.tensor([b.outcome for b in batch], dtype=torch.bool)
         return out
 
     return collate
 
 
-def step_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean per-step loss of a batch, and the predicted scores (detached). ``model`` is the PRM or the wrapper
-    accelerate prepared around it (DDP, FSDP): the forward pass must go through the wrapper, or its gradient
-    synchronisation never runs and each process trains its own replica."""
+def _step_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One logit per step of the batch, in (example, step) order. ``model`` is the PRM or the wrapper accelerate
+    prepared around it (DDP, FSDP): the forward pass must go through the wrapper, or its gradient synchronisation
+    never runs and each process trains its own replica."""
     device = next(model.parameters()).device
     if "features" in batch:  # head mode on cached trunk features: one logit per step already
-        logits = model(features=batch["features"].to(device)).float()
-    else:
-        logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-        logits = logits[batch["marker_mask"].to(device)].float()
+        return model(features=batch["features"].to(device)).float()
+    logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+    return logits[batch["marker_mask"].to(device)].float()
+
+
+def _pointwise(logits: torch.Tensor, batch: dict[str, torch.Tensor],
+               cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean per-step loss against the smoothed labels (the paper's objective), and the step scores."""
     pred = torch.sigmoid(logits)
     target = smooth(batch["targets"].to(pred.device), cfg.label_smoothing)
-    return per_sample_loss(pred, target, cfg.loss).mean(), pred.detach()
+    return per_sample_loss(pred, target, cfg.loss).mean(), pred
+
+
+def candidate_logits(logits: torch.Tensor, num_steps: torch.Tensor, how: str = "min") -> torch.Tensor:
+    """One score per candidate from its step logits, as best-of-N selection reads it: ``min`` (the default
+    aggregation of ``dreamprm evaluate``, params.yaml ``evaluate.aggregation``) or ``last`` (the full program).
+
+    Why the logit of these two: the sigmoid is monotone, so ordering candidates by their min (last) step logit is
+    ordering them by the ``min`` (``last``) aggregation of :mod:`dreamprm.evaluate.aggregate`: the ranking term
+    trains exactly the order the pick uses, without the sigmoid's vanishing gradient at confident scores. ``min``
+    is the default because it is the evaluation's; its gradient reaches only each candidate's weakest step."""
+    parts = logits.split([int(n) for n in num_steps])
+    if how == "min":
+        return torch.stack([p.min() for p in parts])
+    if how == "last":
+        return torch.stack([p[-1] for p in parts])
+    raise ValueError(f"rank score must be one of {', '.join(RANK_SCORES)}, got {how!r}")
+
+
+def rank_loss(scores: torch.Tensor, groups: torch.Tensor, outcomes: torch.Tensor,
+              objective: str) -> tuple[torch.Tensor, int]:
+    """The within-problem ranking term of a batch (module docstring) and the number of problems it averages: those
+    with a passing and a failing candidate in the batch. With none, 0 (still attached to ``scores``, so a pure
+    ranking run, ``rank_weight`` 1, can call backward on it)."""
+    groups, outcomes = groups.to(scores.device), outcomes.to(scores.device)
+    terms = []
+    for g in torch.unique(groups):
+        s, y = scores[groups == g], outcomes[groups == g]
+        if bool(y.all()) or not bool(y.any()):
+            continue
+        if objective == "pairwise":
+            terms.append(F.softplus(s[~y][None, :] - s[y][:, None]).mean())
+        elif objective == "listwise":
+            terms.append(torch.logsumexp(s, 0) - torch.logsumexp(s[y], 0))
+        else:
+            raise ValueError(f"no ranking term for objective {objective!r}")
+    if not terms:
+        return scores.sum() * 0.0, 0
+    return torch.stack(terms).mean(), len(terms)
+
+
+def step_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss of a batch and the predicted step scores (detached): the mean per-step loss, mixed with
+    the within-problem ranking term when ``cfg.objective`` is not pointwise."""
+    logits = _step_logits(model, batch)
+    loss, pred = _pointwise(logits, batch, cfg)
+    if cfg.objective != "pointwise":
+        scores = candidate_logits(logits, batch["num_steps"], cfg.rank_score)
+        rank, _ = rank_loss(scores, batch["group"], batch["outcome"], cfg.objective)
+        loss = (1.0 - cfg.rank_weight) * loss + cfg.rank_weight * rank
+    return loss, pred.detach()
 
 
 @torch.no_grad()
 def evaluate(prm: ProcessRewardModel, loader: DataLoader, cfg: TrainConfig) -> dict[str, float]:
-    """Loss over all steps; on clean (full-program) steps, accuracy of score > 0.5 and the Brier score."""
+    """Loss over all steps; on clean (full-program) steps, accuracy of score > 0.5 and the Brier score. The loss is
+    the pointwise one whatever the objective (comparable between objectives; the held-out batches are not grouped
+    by problem)."""
     prm.eval()
     losses, n = 0.0, 0
     clean_pred: list[float] = []
     clean_true: list[float] = []
     for batch in loader:
-        loss, pred = step_loss(prm, batch, cfg)
+        loss, pred = _pointwise(_step_logits(prm, batch), batch, cfg)
         k = int(batch["targets"].numel())
         losses += float(loss) * k
         n += k
@@ -326,10 +509,14 @@ def train_prm(
     # split_batches: batch_size is the GLOBAL batch, divided among the processes, so one process and N processes
     # see the same batches and reach the same weights (tests/prm/test_distributed.py).
     # use_seedable_sampler: the shuffle order depends on the seed and epoch only, not on the process count.
+    # A ranking objective keeps whole problems on one process instead (ProblemBatchSampler, split_batches=False):
+    # each process takes whole batches in turn, so N processes with grad_accum g step on the same batches as one
+    # process with grad_accum N * g.
     from accelerate.utils import DataLoaderConfiguration
 
+    ranked = cfg.objective != "pointwise"
     accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.mixed_precision,
-                              dataloader_config=DataLoaderConfiguration(split_batches=True,
+                              dataloader_config=DataLoaderConfiguration(split_batches=not ranked,
                                                                         use_seedable_sampler=True))
     train_ds = StepLabelDataset(train_rows, prm, skip_too_long=cfg.skip_too_long)
     if len(train_ds) == 0:
@@ -340,10 +527,19 @@ def train_prm(
     if cfg.feature_cache and prm.config.finetune == "head":
         extraction = attach_features(prm, [train_ds, eval_ds], feature_dir, accelerator)
     collate = make_collate(prm)
-    g = torch.Generator().manual_seed(cfg.seed)
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate, generator=g)
+    rank_stats: dict[str, int] = {}
+    if ranked:
+        problems = train_ds.problem_groups()
+        sampler = ProblemBatchSampler(problems, cfg.batch_size, cfg.seed)
+        train_dl = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate)
+        rank_stats = ranking_counts(train_ds, problems, cfg.batch_size)
+        batches = math.ceil(len(train_dl) / accelerator.num_processes)  # each process takes every N-th batch
+    else:
+        g = torch.Generator().manual_seed(cfg.seed)
+        train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate, generator=g)
+        batches = len(train_dl)  # split_batches: every process sees every batch, a slice of it
     eval_dl = DataLoader(eval_ds, batch_size=cfg.batch_size, collate_fn=collate) if eval_ds is not None else None
-    steps_per_epoch = max(1, math.ceil(len(train_dl) / cfg.grad_accum))
+    steps_per_epoch = max(1, math.ceil(batches / cfg.grad_accum))
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
     identity = training_identity(prm, train_rows, eval_rows, cfg)
     fresh_reason = _check_resume_identity(output_dir, identity) if resume and accelerator.is_main_process else None
@@ -355,7 +551,9 @@ def train_prm(
     groups = [{"params": body}] if body else []
     groups.append({"params": head, "lr": cfg.head_lr or cfg.lr})
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps), total_steps)
+    # Without split_batches accelerate steps a prepared scheduler once per process at every optimiser step.
+    ticks = 1 if not ranked else accelerator.num_processes
+    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps) * ticks, total_steps * ticks)
     prm, opt, train_dl, sched = accelerator.prepare(prm, opt, train_dl, sched)
     unwrapped: ProcessRewardModel = accelerator.unwrap_model(prm)
 
@@ -409,6 +607,7 @@ def train_prm(
         "resumed_from_step": start_step,
         "examples_seen": seen,
         "skipped_too_long": len(train_ds.skipped),
+        **rank_stats,
         "examples_per_s": seen / elapsed if elapsed > 0 else 0.0,
         "train_seconds": elapsed,
         "peak_rss_mb": _peak_rss_mb(),
@@ -417,6 +616,16 @@ def train_prm(
     }
     (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def ranking_counts(dataset: StepLabelDataset, groups: Sequence[Sequence[int]], max_batch: int) -> dict[str, int]:
+    """What the ranking term can use, for the summary: problems with both outcomes (``rank_problems``), problems
+    with a single outcome class (``rank_problems_single_class``: no ranking term, pointwise loss only), and
+    problems cut into several batches for having more than ``max_batch`` candidates (``rank_problems_split``: pairs
+    across their chunks are never formed)."""
+    mixed = [g for g in groups if len({dataset.examples[i].outcome for i in g}) == 2]
+    return {"rank_problems": len(mixed), "rank_problems_single_class": len(groups) - len(mixed),
+            "rank_problems_split": sum(len(g) > max_batch for g in groups)}
 
 
 def _peak_rss_mb() -> float:
