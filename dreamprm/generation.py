@@ -67,20 +67,25 @@ def generate_candidates(
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Candidates for every problem row (see the module docstring)."""
-    params = config.sampling()
+    plain_params = config.sampling()
+    # A prefilled answer is code: it stops at its closing fence instead of decoding the prose after it. Only those
+    # prompts get the stop string (an answer that opens its own fence would stop right there).
+    fenced_params = replace(plain_params, stop=plain_params.stop + (FENCE_CLOSE,))
     prefill = uses_prefill(policy, config.prefill_opening)
-    if prefill:  # a prefilled answer is code: stop at its closing fence instead of decoding the prose after it
-        params = replace(params, stop=params.stop + (FENCE_CLOSE,))
     records = problems.to_dict("records")
     rows = []
     for start in range(0, len(records), config.batch_size):
         chunk = records[start : start + config.batch_size]
         prompts = [generation_prompt(p, config.style, prefill) for p in chunk]
-        keys = [content_key("generate", pr.cache_key(), policy.identity(), params.cache_key()) for pr in prompts]
+        params = [fenced_params if is_prefilled(pr) else plain_params for pr in prompts]
+        keys = [content_key("generate", pr.cache_key(), policy.identity(), pa.cache_key())
+                for pr, pa in zip(prompts, params)]
         cached = [cache.get("generate", k) for k in keys]
-        todo = [i for i, c in enumerate(cached) if c is None]
-        if todo:
-            fresh = policy.generate([prompts[i] for i in todo], params)
+        for group in (plain_params, fenced_params):
+            todo = [i for i, c in enumerate(cached) if c is None and params[i] is group]
+            if not todo:
+                continue
+            fresh = policy.generate([prompts[i] for i in todo], group)
             for i, completions in zip(todo, fresh):
                 cached[i] = [{"text": c.text, "error": c.error} for c in completions]
                 # Failed samples are not cached, so a later run retries them.
@@ -125,13 +130,16 @@ def generation_prompt(problem: dict, style: str, prefill: bool) -> ChatPrompt:
     return with_prefill(prompt, opening) if opening else prompt
 
 
+def is_prefilled(prompt: ChatPrompt) -> bool:
+    return prompt.messages[-1].role == "assistant"
+
+
 def answer_text(prompt: ChatPrompt, text: str) -> str:
     """The whole answer: for a prefilled prompt the opening, its continuation, and the closing fence that the stop
     string removed (so the program is extracted as a fenced block)."""
-    last = prompt.messages[-1]
-    if last.role != "assistant":
+    if not is_prefilled(prompt):
         return text
-    whole = prefilled_text(last.content, text)
+    whole = prefilled_text(prompt.messages[-1].content, text)
     return whole if whole.count(FENCE_CLOSE) % 2 == 0 else whole.rstrip() + "\n" + FENCE_CLOSE
 
 

@@ -90,11 +90,11 @@ class Prefilling(PolicyBackend):
     def __init__(self, echo: bool) -> None:
         self.echo = echo
         self.seen: list[Any] = []
-        self.params: SamplingParams | None = None
+        self.stops: dict[str, tuple[str, ...]] = {}
 
     def generate(self, prompts: Sequence[Any], params: SamplingParams) -> list[list[Completion]]:
         self.seen += list(prompts)
-        self.params = params
+        self.stops.update({p.problem_id: params.stop for p in prompts})
         out = []
         for p in prompts:
             opening = p.messages[-1].content if p.messages[-1].role == "assistant" else ""
@@ -124,7 +124,8 @@ def test_function_mode_answers_are_prefilled_with_the_cof_opening(tmp_path: Path
         # Function mode ends with the prefilled opening; stdin mode (no opening template) does not.
         assert by_id["f0"].messages[-1].role == "assistant" and by_id["f0"].kind == "prefill_cof_function"
         assert by_id["s0"].messages[-1].role == "user"
-        assert policy.params is not None and "```" in policy.params.stop
+        # Only the prefilled prompt stops at the closing fence; an answer that opens its own fence must not stop there.
+        assert policy.stops == {"f0": ("```",), "s0": ()}
         code = out.loc["f0", "code"]
         assert code.startswith("import math\nfrom typing import *\n") and "def helper(xs):" in code
         assert out.loc["f0", "extract_rule"] == "fenced_python" and count_functions(code) == 2
