@@ -16,13 +16,14 @@ from flows._common import progress_reporter, settings
 @task(cache_policy=NO_CACHE)
 def evaluate_task(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
-                  n_resamples: int, per_problem: int | str = 0, execution_only: bool = False) -> dict[str, Any]:
+                  n_resamples: int, per_problem: int | str = 0, execution_only: bool = False,
+                  hybrid_only_above: int = 0) -> dict[str, Any]:
     from dreamprm.stages.evaluate import run_evaluate
 
     out = run_evaluate(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
                        aggregation, n_resamples, per_problem,
                        progress=progress_reporter("evaluate-progress", "scoring candidates"),
-                       execution_only=execution_only)
+                       execution_only=execution_only, hybrid_only_above=hybrid_only_above)
     create_markdown_artifact(key="evaluation-report", markdown=out["markdown"], description="best-of-N evaluation")
     return out
 
@@ -32,12 +33,13 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
                   executions_path: str | None = None, out_dir: str | None = None, split: str | None = "eval",
                   challenger: str | None = "prm-weights", aggregation: str = "min",
                   n_resamples: int = 10_000, per_problem: int | str = 0,
-                  execution_only: bool = False) -> dict[str, Any]:
+                  execution_only: bool = False, hybrid_only_above: int = 0) -> dict[str, Any]:
     """pass@1 of PRM best-of-N (each saved variant, each aggregation) against random, first, majority vote, the
     example filter and the oracle, with paired bootstrap intervals; reports/ gets JSON, markdown and plots; the
     registered challenger is promoted to champion when it beats the current champion on the same set.
     ``per_problem`` "0,6" evaluates every candidate and the first 6 of each problem in one run;
-    ``execution_only`` evaluates the execution-evidence baselines alone (no model is loaded or needed)."""
+    ``execution_only`` evaluates the execution-evidence baselines alone (no model is loaded or needed);
+    ``hybrid_only_above`` K scores only what the example-filter hybrids need at sizes above K."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     from dreamprm.data.schema import default_candidates_path
@@ -47,4 +49,4 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     out_dir = out_dir or str(s.reports_dir)
     scorers = {} if execution_only else discover_scorers(s.models_dir)
     return evaluate_task(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
-                         aggregation, n_resamples, per_problem, execution_only)
+                         aggregation, n_resamples, per_problem, execution_only, hybrid_only_above)

@@ -17,7 +17,7 @@ def evaluate(
     executions: Optional[Path] = typer.Option(None, help="verdicts (default: data/executions.parquet)"),
     output: Optional[Path] = typer.Option(None, help="report folder (default: reports/)"),
     split: Optional[str] = typer.Option("eval", help="manifest side(s) to evaluate on (comma list); a side the models were trained or corrected on is refused"),
-    challenger: Optional[str] = typer.Option("prm-weights", help="variant whose result decides promotion"),
+    challenger: Optional[str] = typer.Option("prm-weights", help="variant whose result decides promotion (none: no promotion, e.g. on the validation window)"),
     aggregation: str = typer.Option("min", help="step-score aggregation for promotion: min|mean|last|product|log_odds_sum"),
     resamples: int = typer.Option(10_000, help="bootstrap resamples"),
     per_problem: str = typer.Option("0", help="best-of-N over the first N candidates of each problem, sample 0 of "
@@ -26,6 +26,10 @@ def evaluate(
     execution_only: bool = typer.Option(False, "--execution-only", help="evaluate the execution-evidence "
                                         "baselines alone (random, first, majority, example filter, oracle): no "
                                         "PRM or ORM is loaded or needed; needs `dreamprm execute --tests public`"),
+    hybrid_only_above: int = typer.Option(0, help="at best-of-N sizes above K (and 'all'), report the PRMs and "
+                                          "the ORM only as example-filter hybrids and score only what those need: "
+                                          "the candidates passing their examples plus the first K of each problem "
+                                          "(0 = score everything)"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
     evaluate_flow = stage_flow("evaluate")
@@ -33,8 +37,9 @@ def evaluate(
     out = evaluate_flow(problems_path=str(problems) if problems else None,
                         candidates_path=str(candidates) if candidates else None,
                         executions_path=str(executions) if executions else None,
-                        out_dir=str(output) if output else None, split=split, challenger=challenger,
+                        out_dir=str(output) if output else None, split=split,
+                        challenger=None if (challenger or "").lower() in ("", "none") else challenger,
                         aggregation=aggregation, n_resamples=resamples, per_problem=per_problem,
-                        execution_only=execution_only)
+                        execution_only=execution_only, hybrid_only_above=hybrid_only_above)
     console.print(out["markdown"])
     console.print(f"report: {out['report']}   promotion: {out['promotion']}")

@@ -60,6 +60,10 @@ RULES = {
     "curve": "pass@1 at N' = mean over seeded uniform subsets of N' candidates per problem (all candidates when "
              "a problem has fewer); random and oracle use their exact values (c/n, unbiased pass@N')",
     "interval": "percentile paired bootstrap over problems",
+    "hybrid_only": "when settings.hybrid_only, only the candidates passing their examples and the first K of each "
+                   "problem were scored (evaluate --hybrid-only-above K): PRMs and the ORM appear only as "
+                   "filter:<model>; a problem without survivor is ranked among its scored candidates, the unscored "
+                   "below them; calibration and AUC cover the scored candidates only",
 }
 
 
@@ -197,6 +201,7 @@ def build_report(
     curve_subsamples: int = 20,
     calibration_bins: int = 10,
     group_columns: Sequence[str] = ("difficulty", "platform"),
+    hybrid_only: bool = False,
 ) -> dict[str, Any]:
     """Evaluate every baseline and every (score column x aggregation) method on the same candidates.
 
@@ -204,11 +209,13 @@ def build_report(
     ``problems``: the evaluation set (ids, or a frame with problem_id and group columns); problems in it without any
     candidate count 0 for every method instead of silently leaving the denominator. ``group_columns`` present in the
     data get a breakdown (difficulty always does). Intervals use one seed, so all methods share resamples.
+    ``hybrid_only``: only the example survivors (and a few candidates per problem) were scored, so the score columns
+    are evaluated only inside the ``filter:`` hybrids, never alone (:data:`RULES` ``hybrid_only``).
     """
     group_cols = [g for g in group_columns if g == "difficulty" or g in candidates.columns]
     methods_spec = score_methods_for(candidates, score_columns, aggregations)
     table = CandidateTable.from_frame(candidates, methods_spec, group_columns=group_cols)
-    methods = list(table.methods)
+    methods = [m for m in table.methods if not (hybrid_only and m in table.scores)]
     for r in references:
         if r not in methods:
             raise InputDataError(f"reference method {r!r} is not evaluated", field="references",
@@ -230,7 +237,7 @@ def build_report(
         "schema_version": REPORT_SCHEMA_VERSION,
         "settings": {"n_resamples": n_resamples, "level": level, "seed": seed, "aggregations": list(aggregations),
                      "references": list(references), "curve_subsamples": curve_subsamples,
-                     "calibration_bins": calibration_bins},
+                     "calibration_bins": calibration_bins, "hybrid_only": hybrid_only},
         "rules": dict(RULES),
         "n_problems": len(per_problem),
         "n_problems_without_candidates": n_without,
@@ -273,10 +280,15 @@ def build_report(
     report["curve"] = pass_at_n_curve(table, curve_ns, curve_subsamples, seed, methods,
                                       n_problems_total=len(per_problem))
     report["calibration"] = {m: calibration(table, m, calibration_bins) for m in table.scores}
-    report["ranking"] = {m: report["methods"][m]["auc"] for m in table.scores}
+    report["ranking"] = {m: ranking_quality(table.scores[m], table.passed, table.valid).to_dict()
+                         for m in table.scores}
     if table.examples is not None:  # how well passing the examples alone separates correct from wrong candidates
         report["ranking"]["examples_passed"] = ranking_quality(
             table.examples.astype(float), table.passed, table.valid).to_dict()
+        # what the hybrids need: how well each score orders the survivors of the example filter among themselves
+        survivors = table.valid & table.examples
+        report["ranking_survivors"] = {m: ranking_quality(table.scores[m], table.passed, survivors).to_dict()
+                                       for m in table.scores}
     return _json_safe(report)
 
 

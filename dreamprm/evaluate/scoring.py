@@ -10,7 +10,8 @@
 - ``examples_passed``: whether the candidate passed all public tests / statement examples (the execution-evidence
   filter, :mod:`dreamprm.evaluate.select`); None without examples or an execution.
 - ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate (the problem's tokens encoded
-  once for all its candidates, :meth:`dreamprm.prm.model.ProcessRewardModel.step_features`), on the PRM input built by
+  once for all its candidates, :meth:`dreamprm.prm.model.ProcessRewardModel.step_features`; frozen-trunk PRMs read
+  the trunk's vectors from the on-disk feature cache, one trunk pass per candidate for all of them), on the PRM input built by
   :class:`dreamprm.prm.template.PRMInput` (statement + starter code + steps, as in training); None for a candidate
   whose code exceeds the PRM's context (never truncated): it is then picked only when no candidate of its problem
   has a score (:data:`dreamprm.prm.template.TOO_LONG_RULE`).
@@ -88,6 +89,17 @@ def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, execution
     return df.reset_index(drop=True)
 
 
+def _feature_cache(prm: Any, batch_size: int) -> Any:
+    """The on-disk trunk-feature cache of a frozen-trunk (``head`` mode) PRM, else None (a LoRA PRM scores with
+    full forwards). Every model of one trunk shares its entries, so the trunk runs once per candidate."""
+    config = getattr(prm, "config", None)
+    if getattr(config, "finetune", None) != "head":
+        return None
+    from dreamprm.prm.features import FeatureCache
+
+    return FeatureCache(prm, batch_size=batch_size)
+
+
 def add_prm_scores(frame: pd.DataFrame, scorers: Mapping[str, Any], *, batch_size: int = 8,
                    progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Add a ``scores:<name>`` column per PRM (objects with ``score_batch([(problem, steps)])``)."""
@@ -103,11 +115,17 @@ def add_prm_scores(frame: pd.DataFrame, scorers: Mapping[str, Any], *, batch_siz
     per_call = batch_size * 32
     order = sorted(range(len(items)), key=lambda i: (items[i].statement, items[i].starter_code))
     for name, prm in scorers.items():
+        cache = _feature_cache(prm, batch_size)
         scores: list[list[float] | None] = [None] * len(items)
         for start in range(0, len(order), per_call):
             chunk = order[start : start + per_call]
             ok = [i for i in chunk if "".join(items[i].steps).strip()]
-            got = prm.score_batch([items[i] for i in ok], batch_size=batch_size, too_long="none") if ok else []
+            if not ok:
+                got = []
+            elif cache is not None:
+                got = cache.score([items[i] for i in ok])
+            else:
+                got = prm.score_batch([items[i] for i in ok], batch_size=batch_size, too_long="none")
             for i, sc in zip(ok, got):
                 scores[i] = sc
             done += len(chunk)

@@ -63,7 +63,7 @@ def size_label(n: int) -> str:
 def run_evaluate(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
                   n_resamples: int, per_problem: int | str | Sequence[int] = 0, progress: Progress | None = None,
-                  execution_only: bool = False) -> dict[str, Any]:
+                  execution_only: bool = False, hybrid_only_above: int = 0) -> dict[str, Any]:
     """Evaluate at every best-of-N size of ``per_problem`` (``"0,6"``: all candidates and the first 6 of each
     problem). The candidates are scored once (the largest size); the first size's report is written into
     ``out_dir`` (report.json, report.md, metrics.json, plots) and decides promotion, every further size's into
@@ -71,8 +71,15 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
 
     ``execution_only`` evaluates without any PRM or ORM (the execution-evidence baselines: random, first, majority,
     the example filter and its variants, oracle), even when models are saved; it needs an executions table. Without
-    it, having no model to evaluate is an error: a missing model is skipped only when asked."""
+    it, having no model to evaluate is an error: a missing model is skipped only when asked.
+
+    ``hybrid_only_above`` K > 0 makes large sizes affordable (scoring, not execution, is what costs): at every size
+    above K (and at 0 = all, when that is more than K) the PRMs and the ORM are reported only inside the example-filter
+    hybrids (``filter:<model>``), so only what those need is scored: the candidates that pass their examples, plus the
+    first K candidates of every problem (where a problem has no survivor, the hybrid ranks those K by the model, the
+    rest unscored below them). Sizes <= K report every method on fully scored candidates. The report says which."""
     import mlflow
+    import pandas as pd
 
     from dreamprm.data.split import check_disjoint, problems_on_sides
     from dreamprm.errors import InputDataError
@@ -116,6 +123,17 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     if 0 not in sizes:  # score only what some size evaluates
         candidates = first_per_problem(candidates, max(sizes))
     frame = evaluation_frame(problems, candidates, executions)
+    hybrid_sizes = {n for n in sizes if hybrid_only_above > 0 and (n == 0 or n > hybrid_only_above)
+                    and (n != 0 or frame.groupby("problem_id").size().max() > hybrid_only_above)}
+    if hybrid_sizes and "examples_passed" not in frame:
+        raise InputDataError("--hybrid-only-above needs the candidates' executions on their statement examples "
+                             "(the hybrids rank the survivors)", path=executions_path, field="executions",
+                             expected="`dreamprm execute --tests public` first")
+    to_score = None
+    if hybrid_sizes and not execution_only:
+        head = set(first_per_problem(candidates, hybrid_only_above)["candidate_id"].astype(str))
+        ids = frame["candidate_id"].astype(str)
+        to_score = (frame["examples_passed"] == True) | ids.isin(head)  # noqa: E712 - object column, None = unknown
     loaded: dict[str, Any] = {}
     if scorers:
         from dreamprm.prm.model import ProcessRewardModel
@@ -135,7 +153,13 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
 
         loaded["champion"] = ProcessRewardModel.from_pretrained(champion_dir)
     check_disjoint(frame["problem_id"].astype(str), {n: m.seen_problems() for n, m in loaded.items()})
-    frame = add_prm_scores(frame, loaded, progress=progress)
+    if to_score is not None:  # the hybrids' candidates only; the others keep no score (ranked below scored ones)
+        scored = add_prm_scores(frame[to_score.to_numpy()], loaded, progress=progress)
+        for col in [c for c in scored.columns if c.startswith("scores:")]:
+            frame[col] = pd.Series(scored[col].to_list(), index=scored.index).reindex(frame.index)
+            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    else:
+        frame = add_prm_scores(frame, loaded, progress=progress)
     validate_scores(frame)  # GX: the scores hand-off to selection
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
@@ -150,7 +174,10 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     plots: dict[int, dict[str, Path]] = {}
     for i, n in enumerate(sizes):
         folder = out if i == 0 else out / size_label(n)
-        reports[n] = build_report(frames[n], n_resamples=n_resamples, seed=s.seed, references=references)
+        hybrid_only = n in hybrid_sizes and bool(loaded)
+        refs = [f"filter:{r}" if hybrid_only and r.startswith("orm:") else r for r in references]
+        reports[n] = build_report(frames[n], n_resamples=n_resamples, seed=s.seed, references=refs,
+                                  hybrid_only=hybrid_only)
         write_json(reports[n], folder / "report.json")
         md = render_markdown(reports[n])
         (folder / "report.md").write_text(md + "\n")
@@ -169,6 +196,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
                                   "n_resamples": n_resamples, "problems": len(problems),
                                   "per_problem": ",".join(map(str, sizes)), "execution_only": execution_only,
+                                  "hybrid_only_above": hybrid_only_above,
                                   "candidates": len(primary)}):
         for i, n in enumerate(sizes):
             prefix = "" if i == 0 else f"{size_label(n).replace('-', '_')}."

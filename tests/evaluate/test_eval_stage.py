@@ -102,3 +102,59 @@ def test_execution_only_at_two_sizes_in_one_run(project_root: Path) -> None:
     run = mlflow.search_runs(experiment_names=None, search_all_experiments=True).iloc[0]
     assert run["metrics.pass_at_1.filter.random"] == pytest.approx(0.5)
     assert run["metrics.per_problem_3.pass_at_1.oracle"] == 0.0
+
+
+def _saved_head_prm(folder: Path, model_cache: Path, seed: int) -> str:
+    """A tiny frozen-trunk PRM with a random head, saved as the train stage saves one."""
+    import torch
+
+    from dreamprm.prm.model import PRMConfig, ProcessRewardModel
+
+    prm = ProcessRewardModel.from_config(PRMConfig(backbone="tinycoder", num_layers=None, finetune="head",
+                                                                   max_length=256),
+                                         cache_dir=model_cache, seed=0)
+    with torch.no_grad():
+        torch.manual_seed(seed)
+        prm.head.weight.normal_(0, 1.0)
+    prm.save_pretrained(folder)
+    return str(folder)
+
+
+def test_hybrid_only_scores_survivors_and_first_k(project_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above K the models appear only as example-filter hybrids and only the survivors plus the first K candidates
+    of each problem are scored; at K they are fully scored and reported alone too."""
+    paths = _project(project_root)
+    cands = pd.read_parquet(paths["candidates_path"])
+    cands["code"] = [f"print({s})  # {c}" for s, c in zip(cands["sample_index"], cands["candidate_id"])]
+    cands.to_parquet(paths["candidates_path"], index=False)
+    ex = pd.read_parquet(paths["executions_path"])  # only sample 2 passes its examples now
+    survive = ex["candidate_id"].str.endswith("-2")
+    ex.loc[~survive, "num_passed"] = 0
+    ex.to_parquet(paths["executions_path"], index=False)
+    cache = project_root / "model-cache"
+    scorers = {"orm": _saved_head_prm(project_root / "models/orm/final", cache, 1),
+               "prm-warmup": _saved_head_prm(project_root / "models/prm-warmup/final", cache, 2)}
+    import dreamprm.evaluate.scoring as scoring
+
+    seen: list[set[str]] = []
+    real = scoring.add_prm_scores
+
+    def spy(frame: pd.DataFrame, models: dict, **kw: object) -> pd.DataFrame:
+        seen.append(set(frame["candidate_id"]))
+        return real(frame, models, **kw)
+
+    monkeypatch.setattr(scoring, "add_prm_scores", spy)
+    res = run_evaluate(**paths, scorers=scorers, out_dir=str(project_root / "reports"), split="eval",
+                       challenger=None, aggregation="min", n_resamples=50, per_problem="0,3", hybrid_only_above=3)
+    # sample 0 of each model (the first 3) and the survivors (sample 2): 6 of 9 per problem, never sample 1
+    assert seen == [{c for c in cands["candidate_id"] if not c.endswith("-1")}]
+    full, small = res["sizes"]["all"], res["sizes"]["per-problem-3"]
+    assert "filter:prm-warmup:min" in full and "filter:orm:min" in full
+    assert not any(m.startswith(("prm-warmup", "orm")) for m in full)  # never alone on partly scored candidates
+    assert "prm-warmup:min" in small and "orm:min" in small
+    assert full["filter:prm-warmup:min"] == pytest.approx(1.0)  # every survivor passes
+    top = json.loads((project_root / "reports" / "report.json").read_text())
+    assert top["settings"]["hybrid_only"] is True and "filter:orm:min - filter:orm:min" not in top["differences"]
+    assert "filter:prm-warmup:min - filter:orm:min" in top["differences"]
+    assert json.loads((project_root / "reports/per-problem-3/report.json").read_text())["settings"][
+        "hybrid_only"] is False

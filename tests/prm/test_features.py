@@ -175,3 +175,24 @@ def test_mode_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DREAMPRM_PRM__FINETUNE", "head")
     assert PRMConfig.from_settings(Settings()).finetune == "head"
     assert PRMConfig.from_settings(Settings(), finetune="lora").finetune == "lora"
+
+
+def test_cached_scores_equal_score_batch_and_share_the_trunk(model_cache: Path, tmp_path: Path) -> None:
+    """FeatureCache.score gives score_batch's scores; a second head on the same trunk computes nothing new."""
+    first, second = _tiny(model_cache), _tiny(model_cache)
+    with torch.no_grad():
+        second.head.weight.normal_(0, 1.0)
+    items = _items() + [PRMInput.build("Too long.", "", steps=["x = 1\n" * 400])]
+    want = first.score_batch(items, too_long="none")
+    a = FeatureCache(first, tmp_path)
+    got = a.score(items)
+    assert got[-1] is None and want[-1] is None
+    for w, g in zip(want[:-1], got[:-1]):
+        assert g == pytest.approx(w, abs=1e-5)
+    assert a.stats["computed"] == len(items) - 1
+    b = FeatureCache(second, tmp_path)
+    assert b.key == a.key
+    other = b.score(items)
+    assert b.stats["computed"] == 0  # read from the first model's entries
+    for w, g in zip(second.score_batch(items, too_long="none")[:-1], other[:-1]):
+        assert g == pytest.approx(w, abs=1e-5)
