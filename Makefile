@@ -99,34 +99,51 @@ bench: venv sandbox-up
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_scoring.py
 
-# Best-of-N on the 175 problems new in LiveCodeBench release_v6 (60 recorded candidates each, official verdicts),
-# trained on recorded candidates of LiveCodeBench problems dated on or before the cutoff plus gu-ni's 157 undated
-# Codeforces problems (the same six policies as the evaluation candidates; not LiveCodeBench problems, so never on
-# the test side); a project folder of its own. The defaults are sized for a 2-core CPU (a 2-layer backbone, 1500
-# training candidates, 6 candidates per problem); on a GPU:
-# LCB_LAYERS=0 LCB_TRAIN=0 LCB_PER_PROBLEM=0 DREAMPRM_PRM__BACKBONE=<Qwen2.5-Coder path>.
+# Best-of-N on the 175 problems new in LiveCodeBench release_v6 (60 recorded candidates each, official verdicts)
+# with a Qwen2.5-Coder-0.5B PRM and ORM in the frozen-trunk mode (README "Best-of-N on LiveCodeBench"). Three disjoint
+# sets in one project folder: the train side (data-train/: LiveCodeBench problems dated on or before the 2024-08-01
+# cutoff plus gu-ni's 157 undated Codeforces problems, the same six policies as the test candidates), the validation
+# window (data-window/: the 279 problems after the cutoff that are not among the 175; every setting is chosen there,
+# reports-window/) and the test set (data/: the 175, evaluated once with those settings, reports/). Trunk features
+# are cached on disk, so the ORM, the warm-up PRM and the three corrected PRMs run the trunk once per candidate and
+# a re-run (or a resumed one) only reads them. At N=60 the models are scored on what the example-filter hybrids need
+# (--hybrid-only-above: the survivors plus the first LCB_HYBRID_ABOVE candidates of each problem); N=6 is scored in
+# full. The defaults were chosen on the window (README); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora.
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
 SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
-LCB_LAYERS ?= 2
+LCB_BACKBONE ?= qwen2.5-coder-0.5b
+LCB_LAYERS ?= 12
+LCB_FINETUNE ?= head
 LCB_TRAIN ?= 1500
-LCB_PER_PROBLEM ?= 6
-LCB_ITERATIONS ?= 10
-LCB_TRAIN_ARGS ?= --epochs 1 --lr 3e-4 --head-lr 1e-3 --batch-size 4 --grad-accum 2
+LCB_SIZES ?= 6,0
+LCB_HYBRID_ABOVE ?= 6
+LCB_ITERATIONS ?= 200
+LCB_TRAIN_ARGS ?= --epochs 4 --lr 1e-3 --batch-size 16 --grad-accum 1 --objective pairwise --rank-weight 0.5
+LCB_ENV = DREAMPRM_ROOT=$(LCB_ROOT) PREFECT_HOME=$(LCB_ROOT)/.prefect DREAMPRM_PRM__BACKBONE=$(LCB_BACKBONE) \
+	DREAMPRM_PRM__NUM_LAYERS=$(LCB_LAYERS) DREAMPRM_PRM__FINETUNE=$(LCB_FINETUNE)
 
 eval-lcb: venv sandbox-up
 	mkdir -p $(LCB_ROOT)
-	cd $(LCB_ROOT) && export DREAMPRM_ROOT=$(LCB_ROOT) PREFECT_HOME=$(LCB_ROOT)/.prefect && D=$(CURDIR)/$(BIN)/dreamprm && \
+	cd $(LCB_ROOT) && export $(LCB_ENV) && D=$(CURDIR)/$(BIN)/dreamprm && \
 	$$D fetch --no-humaneval --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_test6 && \
 	$$D fetch --no-humaneval --out-dir data-train --recorded $(SHARED_DATA)/lcb_v6_generations_xiangww0108 \
 	    --recorded $(SHARED_DATA)/lcb_submissions_official \
 	    --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_codeforces --undated-eval-fraction 0 && \
+	$$D fetch --no-humaneval --out-dir data-window --recorded $(SHARED_DATA)/lcb_v6_generations_xiangww0108 \
+	    --recorded $(SHARED_DATA)/lcb_submissions_official --since 2024-08-02 \
+	    --exclude-recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_test6 && \
+	$$D execute --candidates data/candidates.parquet --tests public && \
+	$$D execute --candidates data-window/candidates.parquet --problems data-window/problems.parquet \
+	    --output data-window/executions.parquet --tests public && \
 	$$D label --method outcome --split train,meta --candidates data-train/candidates.parquet \
 	    --problems data-train/problems.parquet --limit $(LCB_TRAIN) && \
-	DREAMPRM_SANDBOX__TEST_TIMEOUT_S=2 $$D execute --candidates data/candidates.parquet --tests public && \
-	$$D train --orm --num-layers $(LCB_LAYERS) $(LCB_TRAIN_ARGS) && \
-	$$D train --num-layers $(LCB_LAYERS) $(LCB_TRAIN_ARGS) && \
+	$$D train --orm $(LCB_TRAIN_ARGS) && \
+	$$D train $(LCB_TRAIN_ARGS) && \
 	for mode in none labels weights; do $$D correct --mode $$mode --iterations $(LCB_ITERATIONS) || exit 1; done && \
-	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_PER_PROBLEM)
+	$$D evaluate --problems data-window/problems.parquet --candidates data-window/candidates.parquet \
+	    --executions data-window/executions.parquet --output reports-window --challenger none && \
+	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_SIZES) \
+	    --hybrid-only-above $(LCB_HYBRID_ABOVE)
 
 # Execution-evidence baselines without any model (issue 14): every recorded candidate of release_v6's 175 problems run
 # on its statement's examples in the sandbox (LiveCodeBench's 6 s per test; DREAMPRM_SANDBOX__TEST_TIMEOUT_S to
