@@ -377,13 +377,19 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
                  f"{report['n_problems_without_survivor']} problems without a survivor (filter methods fall back "
                  "to all their candidates there; every problem stays in the denominator).\n")
     ranking = report.get("ranking") or {}
+    among = report.get("ranking_survivors") or {}
+
+    def _f(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
     if ranking:
-        foot += ("\n| score | global AUC | within-problem AUC | problems with pass and fail | scored candidates |\n"
-                 "|---|---|---|---|---|\n")
+        foot += ("\n| score | global AUC | within-problem AUC | problems with pass and fail | scored candidates "
+                 "| within-problem AUC among example survivors (problems) |\n|---|---|---|---|---|---|\n")
         for m, r in ranking.items():
-            g, w = r["global_auc"], r["within_problem_auc"]
-            foot += (f"| {m} | {'n/a' if g is None else f'{g:.3f}'} | {'n/a' if w is None else f'{w:.3f}'} | "
-                     f"{r['n_problems_within']} | {r['n_scored']} |\n")
+            sv = among.get(m)
+            surv = "" if sv is None else f"{_f(sv['within_problem_auc'])} ({sv['n_problems_within']})"
+            foot += (f"| {m} | {_f(r['global_auc'])} | {_f(r['within_problem_auc'])} | {r['n_problems_within']} | "
+                     f"{r['n_scored']} | {surv} |\n")
     return "\n".join(lines) + "\n" + foot
 
 
