@@ -114,7 +114,8 @@ SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 LCB_BACKBONE ?= qwen2.5-coder-0.5b
 LCB_LAYERS ?= 12
 LCB_FINETUNE ?= head
-LCB_TRAIN ?= 1500
+LCB_TRAIN ?= 1200
+LCB_PER_PROBLEM_TRAIN ?= 10
 LCB_SIZES ?= 6,0
 LCB_HYBRID_ABOVE ?= 6
 LCB_ITERATIONS ?= 200
@@ -135,7 +136,7 @@ eval-lcb: venv sandbox-up
 	$$D execute --candidates data/candidates.parquet --tests public && \
 	$$D execute --candidates data-window/candidates.parquet --problems data-window/problems.parquet \
 	    --output data-window/executions.parquet --tests public && \
-	$$D label --method outcome --split train,meta --candidates data-train/candidates.parquet \
+	$$D label --method outcome --split train,meta --candidates data-train/candidates.parquet --per-problem $(LCB_PER_PROBLEM_TRAIN) \
 	    --problems data-train/problems.parquet --limit $(LCB_TRAIN) && \
 	$$D train --orm $(LCB_TRAIN_ARGS) && \
 	$$D train $(LCB_TRAIN_ARGS) && \

@@ -21,6 +21,9 @@ def label(
     max_tokens: int = typer.Option(1024, help="token budget per rollout"),
     max_steps: int = typer.Option(10, help="at most this many steps per candidate"),
     limit: int = typer.Option(0, help="only the first N candidates in id order (ids are content hashes: a uniform sample; 0 = all)"),
+    per_problem: int = typer.Option(0, help="at most K candidates of each problem, whole problems taken in a hashed "
+                                    "order (sides in turn) until --limit: several per problem for a within-problem "
+                                    "objective, each statement encoded once for all of them (0 = sample candidates)"),
     method: str = typer.Option("montecarlo", help="montecarlo (policy rollouts in the sandbox) | outcome (the final "
                                "verdict on every step: recorded candidates whose policy cannot run here)"),
     split: Optional[str] = typer.Option(None, help="manifest sides to label, comma list (default train,meta: warm-up and the correction's meta set)"),
@@ -34,5 +37,5 @@ def label(
                      executions_path=str(executions) if executions else None,
                      out_path=str(output) if output else None, rollouts=rollouts, temperature=temperature,
                      max_tokens=max_tokens, max_steps=max_steps, limit=limit,
-                     method=method, split=split)
+                     method=method, split=split, per_problem=per_problem)
     print_summary("label", out)

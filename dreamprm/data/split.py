@@ -210,6 +210,21 @@ def split_ids(problems: pd.DataFrame) -> dict[str, set[str]]:
     return {s: set(problems.loc[problems["split"] == s, "problem_id"]) for s in SIDES}
 
 
+def sample_by_problem(frame: pd.DataFrame, sides: Mapping[str, str], per_problem: int, limit: int) -> pd.DataFrame:
+    """At most ``per_problem`` candidates of each problem (the first in candidate-id order: ids are content hashes,
+    so a uniform sample), whole problems taken in a hashed problem order, the sides in turn, until ``limit`` rows
+    (0 = all). Why: a within-problem (pairwise) objective needs several candidates of one problem, and a problem's
+    statement is encoded once for all its candidates, so a few problems with many candidates each cost far less
+    than as many candidates scattered over many problems."""
+    if per_problem <= 0:
+        return interleave_sides(frame, sides, "candidate_id", limit)
+    capped = frame.sort_values("candidate_id", kind="stable").groupby("problem_id", sort=False).head(per_problem)
+    key = capped["problem_id"].astype(str).map(lambda p: hashlib.sha256(p.encode()).hexdigest())
+    ordered = capped.assign(_key=key + "/" + capped["candidate_id"].astype(str))
+    picked = interleave_sides(ordered, sides, "_key", limit)
+    return picked.drop(columns=["_key"]).sort_values("candidate_id", kind="stable")
+
+
 def interleave_sides(frame: pd.DataFrame, sides: Mapping[str, str], order_by: str, limit: int) -> pd.DataFrame:
     """The first ``limit`` rows (0 = all) taking the sides in turn (rows in ``order_by`` order within a side), so
     a small run still has rows on every side it asked for (training, correction's meta set and evaluation)."""

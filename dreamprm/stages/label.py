@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dreamprm.data.split import interleave_sides, problems_on_sides
+from dreamprm.data.split import problems_on_sides, sample_by_problem
 from dreamprm.io import read_parquet, write_parquet
 from dreamprm.settings import get_settings
 
@@ -20,7 +20,9 @@ Progress = Callable[[int, int], None]
 
 def run_label(problems_path: str, candidates_path: str, executions_path: str | None, out_path: str,
                config_dict: dict[str, Any], limit: int, method: str = "montecarlo",
-               split: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+               split: str | None = None, progress: Progress | None = None, per_problem: int = 0) -> dict[str, Any]:
+    """Step labels for the candidates of the train and meta sides. ``limit`` rows at most (0 = all), sides in turn;
+    ``per_problem`` > 0 caps each problem's candidates and takes whole problems (:func:`sample_by_problem`)."""
     import mlflow
 
     from dreamprm.cache import ContentCache
@@ -46,7 +48,7 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
     verdicts = final_verdicts(candidates, executions)
     candidates = candidates[candidates["candidate_id"].astype(str).isin(verdicts)]
     candidates = candidates.sort_values("candidate_id", kind="stable")
-    candidates = interleave_sides(candidates, manifest.sides, "candidate_id", limit)
+    candidates = sample_by_problem(candidates, manifest.sides, per_problem, limit)
     t0 = time.perf_counter()
     stats = {"new_rollouts": 0}
     if method == "outcome":
@@ -75,12 +77,13 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
         "mean_noisy_label": sum(noisy) / len(noisy) if noisy else 0.0,
         "mean_clean_label": sum(final) / len(final) if final else 0.0,
         "mean_steps": float(rows["completions"].map(len).mean()) if len(rows) else 0.0,
+        "problems": int(rows["problem_id"].nunique()) if len(rows) else 0,
         "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "new_rollouts": stats["new_rollouts"],
         **{f"candidates_{side}": int((rows["split"] == side).sum()) for side in ("train", "meta")},
         "seconds": time.perf_counter() - t0,
     }
     ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)
-    with stage_run(ident, params={**asdict(cfg), "limit": limit, "method": method, "split": ",".join(sides),
+    with stage_run(ident, params={**asdict(cfg), "limit": limit, "per_problem": per_problem, "method": method, "split": ",".join(sides),
                                   "manifest_digest": manifest.digest}):
         mlflow.log_metrics(summary)
         plot = label_histogram(noisy, final, Path(out_path).with_suffix(".hist.png"))

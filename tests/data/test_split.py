@@ -11,7 +11,7 @@ import pytest
 
 from dreamprm.data.livecodebench import problems_frame
 from dreamprm.data.split import (SplitConfig, SplitManifest, assign_split, check_disjoint, interleave_sides,
-                                 select_splits, split_ids)
+                                 sample_by_problem, select_splits, split_ids)
 from dreamprm.errors import InputDataError
 
 
@@ -114,3 +114,15 @@ def test_problems_on_sides_reads_the_manifest_beside_the_table(tmp_path: Path):
     assert list(chosen["problem_id"]) == ["c"] and sides == ["eval"] and manifest.counts()["train"] == 1
     with pytest.raises(InputDataError, match=r"no problem on side\(s\) \['meta'\]"):
         problems_on_sides(df, tmp_path / "problems.parquet", "meta", "eval")
+
+
+def test_sample_by_problem_caps_each_problem_and_takes_whole_problems_per_side():
+    sides = {f"t{i}": "train" for i in range(4)} | {f"m{i}": "meta" for i in range(4)}
+    frame = pd.DataFrame([{"problem_id": p, "candidate_id": f"{p}-{k:02d}"} for p in sides for k in range(5)])
+    picked = sample_by_problem(frame.sample(frac=1.0, random_state=0), sides, 3, 12)
+    per = picked.groupby("problem_id")["candidate_id"].apply(sorted)
+    assert len(picked) == 12 and len(per) == 4  # 4 whole problems of 3, not 12 problems of 1
+    assert all(ids == [f"{p}-00", f"{p}-01", f"{p}-02"] for p, ids in per.items())  # the first ids of each
+    assert sorted(picked["problem_id"].map(sides).value_counts().tolist()) == [6, 6]  # the sides in turn
+    assert len(sample_by_problem(frame, sides, 3, 0)) == 24
+    assert sample_by_problem(frame, sides, 0, 5).equals(interleave_sides(frame, sides, "candidate_id", 5))
