@@ -17,13 +17,13 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-qwen repro test test-integration test-all bench eval-lcb \
+.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb \
 	eval-lcb-baselines eval-lcb-window services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
 help:
-	@echo "make demo              run the pipeline on embedded defaults (installs first)"
-	@echo "make demo-qwen         the demo on Qwen2.5-Coder-0.5B (llama.cpp policy, frozen-trunk PRM)"
+	@echo "make demo              the pipeline on embedded defaults: Qwen2.5-Coder-0.5B policy (llama.cpp) and PRM (installs first)"
+	@echo "make demo-smollm2      the quick demo on SmolLM2-135M (about 8 min, weak model)"
 	@echo "make test              fast test suite (installs first)"
 	@echo "make test-integration  integration tests: real Docker daemon, sandbox image, servers"
 	@echo "make services          start local Prefect + MLflow servers; make services-stop stops them"
@@ -67,18 +67,16 @@ sandbox-up: venv system-deps
 demo: venv sandbox-up
 	$(BIN)/dreamprm demo
 
-# The demo on Qwen2.5-Coder-0.5B (README "The demo on Qwen2.5-Coder"): the policy through a local llama.cpp server
-# (CoF candidates and prefilled Monte-Carlo rollouts), the PRM on its first 12 layers in the frozen-trunk mode
-# (cached trunk features). A project folder of its own, so it never mixes with the SmolLM2 demo's tables.
-QWEN_DEMO_ROOT ?= $(CURDIR)/runs/demo-qwen
-QWEN_DEMO_ARGS ?= --problems-limit 12 --n 3 --gen-max-tokens 384 --rollouts 2 --rollout-max-tokens 192 \
-	--label-limit 8 --correct-iterations 20
-demo-qwen: venv sandbox-up
-	mkdir -p $(QWEN_DEMO_ROOT)
-	cd $(QWEN_DEMO_ROOT) && DREAMPRM_ROOT=$(QWEN_DEMO_ROOT) PREFECT_HOME=$(QWEN_DEMO_ROOT)/.prefect \
-	DREAMPRM_POLICY__BACKEND=llamacpp DREAMPRM_POLICY__MODEL=qwen2.5-coder-0.5b \
-	DREAMPRM_PRM__BACKBONE=qwen2.5-coder-0.5b DREAMPRM_PRM__NUM_LAYERS=12 DREAMPRM_PRM__FINETUNE=head \
-	$(CURDIR)/$(BIN)/dreamprm pipeline $(QWEN_DEMO_ARGS)
+# The quick demo on SmolLM2-135M (the policy through transformers, the PRM with LoRA on its first 12 layers) and the
+# old sizes: about 8 minutes, but the 135M model writes almost no passing program (README "The demo").
+SMOLLM2_DEMO_ROOT ?= $(CURDIR)/runs/demo-smollm2
+demo-smollm2: venv sandbox-up
+	mkdir -p $(SMOLLM2_DEMO_ROOT)
+	cd $(SMOLLM2_DEMO_ROOT) && DREAMPRM_ROOT=$(SMOLLM2_DEMO_ROOT) PREFECT_HOME=$(SMOLLM2_DEMO_ROOT)/.prefect \
+	DREAMPRM_POLICY__BACKEND=transformers DREAMPRM_POLICY__MODEL=smollm2 \
+	DREAMPRM_PRM__BACKBONE=smollm2 DREAMPRM_PRM__FINETUNE=lora \
+	$(CURDIR)/$(BIN)/dreamprm pipeline --problems-limit 6 --n 2 --gen-max-tokens 256 --label-limit 6 \
+	    --correct-iterations 4
 
 # dvc.yaml's commands call `dreamprm`, so the venv's bin goes first on PATH.
 repro: venv sandbox-up

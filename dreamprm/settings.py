@@ -106,11 +106,25 @@ class PolicySettings(BaseModel):
 class PRMSettings(BaseModel):
     """The process reward model's backbone and fine-tuning mode."""
 
-    backbone: str = "smollm2"
+    backbone: str = "qwen2.5-coder-0.5b"  # Qwen2.5-Coder-0.5B-Instruct from its PyPI packages (README "Models")
     num_layers: int = 12  # keep the first k decoder layers; 0 keeps all
     # lora (GPUs) | full | top_k | head (frozen trunk: training reads cached trunk features, the mode for CPUs)
     finetune: Literal["lora", "full", "top_k", "head"] = "lora"
     feature_dir: Path | None = None  # the trunk-feature cache of head mode; None: <cache_dir>/features
+
+
+class DemoSettings(BaseModel):
+    """The sizes of ``dreamprm demo`` (``make demo``): how much of the pipeline the demo runs, chosen so that it
+    finishes within 25 minutes on 2 CPU cores with the demo profile's models (README "The demo")."""
+
+    problems_limit: int = Field(default=15, ge=3)  # HumanEval problems, the train, meta and eval sides in turn
+    n: int = Field(default=3, ge=1)  # candidates per problem
+    gen_max_tokens: int = Field(default=512, ge=16)
+    rollouts: int = Field(default=2, ge=1)  # Monte-Carlo rollouts per step prefix
+    rollout_max_tokens: int = Field(default=192, ge=16)
+    label_limit: int = Field(default=8, ge=0)  # candidates to Monte-Carlo label (0 = all)
+    train_epochs: int = Field(default=2, ge=1)
+    correct_iterations: int = Field(default=20, ge=1)
 
 
 class Settings(BaseSettings):
@@ -128,6 +142,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     prm: PRMSettings = Field(default_factory=PRMSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
     prefect_api_url: str | None = None
 
     @classmethod

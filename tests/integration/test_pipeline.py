@@ -31,6 +31,7 @@ def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy
     monkeypatch.setenv("DREAMPRM_POLICY__BASE_URL", f"http://127.0.0.1:{policy_server.server_port}/v1")
     monkeypatch.setenv("DREAMPRM_POLICY__MODEL", "scripted")
     monkeypatch.setenv("DREAMPRM_PRM__BACKBONE", "tinycoder")
+    monkeypatch.setenv("DREAMPRM_PRM__FINETUNE", "lora")  # the demo profile's head mode is tested elsewhere
     monkeypatch.setenv("DREAMPRM_PRM__NUM_LAYERS", "2")
     get_settings.cache_clear()
     from flows.pipeline import pipeline_flow

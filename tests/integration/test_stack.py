@@ -317,7 +317,7 @@ def _job_env(policy: GatewayPolicyServer) -> dict[str, str]:
     return {"DREAMPRM_POLICY__BACKEND": "openai",
             "DREAMPRM_POLICY__BASE_URL": f"http://{policy.server_address[0]}:{policy.server_port}/v1",
             "DREAMPRM_POLICY__MODEL": "scripted", "DREAMPRM_PRM__BACKBONE": "tinycoder",
-            "DREAMPRM_PRM__NUM_LAYERS": "2"}
+            "DREAMPRM_PRM__NUM_LAYERS": "2", "DREAMPRM_PRM__FINETUNE": "lora"}
 
 
 def _start_run(stack: Stack, policy: GatewayPolicyServer, params: dict) -> dict:

@@ -33,7 +33,7 @@ def _labels(n: int = 24, flip: bool = False) -> pd.DataFrame:
 
 def _env(root: Path) -> dict[str, str]:
     return {**os.environ, "DREAMPRM_ROOT": str(root), "PREFECT_HOME": str(root / ".prefect"),
-            "DREAMPRM_PRM__BACKBONE": "tinycoder", "DREAMPRM_PRM__NUM_LAYERS": "0",
+            "DREAMPRM_PRM__BACKBONE": "tinycoder", "DREAMPRM_PRM__NUM_LAYERS": "0", "DREAMPRM_PRM__FINETUNE": "lora",
             "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
 
 

@@ -131,7 +131,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                    "DREAMPRM_POLICY__BACKEND": "openai",
                    "DREAMPRM_POLICY__BASE_URL": f"http://127.0.0.1:{policy.server_port}/v1",
                    "DREAMPRM_POLICY__MODEL": "scripted",
-                   "DREAMPRM_PRM__BACKBONE": "tinycoder",
+                   "DREAMPRM_PRM__BACKBONE": "tinycoder", "DREAMPRM_PRM__FINETUNE": "lora",
                    "DREAMPRM_PRM__NUM_LAYERS": "2",
                    "DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///var/run/dreamprm-docker.sock"),
                    "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
