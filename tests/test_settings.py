@@ -15,7 +15,8 @@ def test_demo_profile_is_default_and_embedded(monkeypatch: pytest.MonkeyPatch) -
     assert s.profile == "demo"
     assert s.tracking.mlflow_tracking_uri == "sqlite:///mlflow.db"
     assert s.prefect_api_url is None
-    assert s.policy.backend == "transformers"
+    assert s.policy.backend == "llamacpp" and s.policy.model == "qwen2.5-coder-0.5b"
+    assert s.prm.backbone == "qwen2.5-coder-0.5b" and s.prm.finetune == "head" and s.demo.n == 3
 
 
 def test_production_profile_and_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
