@@ -18,7 +18,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
 .PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb \
-	eval-lcb-baselines eval-lcb-window services services-stop clean \
+	eval-lcb-baselines eval-lcb-window eval-lcb-tune services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
 help:
@@ -117,7 +117,9 @@ LCB_PER_PROBLEM_TRAIN ?= 10
 LCB_SIZES ?= 6,0
 LCB_HYBRID_ABOVE ?= 6
 LCB_ITERATIONS ?= 200
-LCB_TRAIN_ARGS ?= --epochs 4 --lr 1e-3 --batch-size 16 --grad-accum 1 --objective pairwise --rank-weight 0.5
+LCB_HEAD_ARGS ?= --epochs 4 --lr 1e-3 --batch-size 16 --grad-accum 1
+LCB_OBJECTIVE ?= --objective pairwise --rank-weight 0.5
+LCB_TRAIN_ARGS ?= $(LCB_HEAD_ARGS) $(LCB_OBJECTIVE)
 LCB_ENV = DREAMPRM_ROOT=$(LCB_ROOT) PREFECT_HOME=$(LCB_ROOT)/.prefect DREAMPRM_PRM__BACKBONE=$(LCB_BACKBONE) \
 	DREAMPRM_PRM__NUM_LAYERS=$(LCB_LAYERS) DREAMPRM_PRM__FINETUNE=$(LCB_FINETUNE)
 
@@ -143,6 +145,15 @@ eval-lcb: venv sandbox-up
 	    --executions data-window/executions.parquet --output reports-window --challenger none && \
 	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_SIZES) \
 	    --hybrid-only-above $(LCB_HYBRID_ABOVE)
+
+# The window grid behind LCB_TRAIN_ARGS' objective (README): in the eval-lcb folder, after its label step, one warm-up
+# PRM per objective:rank-weight point on the same cached trunk features, each evaluated on the validation window only;
+# prints the table and writes reports-tune/choice.json (the highest filter+PRM pass@1 on the window).
+LCB_GRID ?= pointwise:0 pairwise:0.5 pairwise:1 listwise:0.5
+eval-lcb-tune: venv
+	cd $(LCB_ROOT) && export $(LCB_ENV) && \
+	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_window_grid.py --grid $(LCB_GRID) \
+	    --train-args "$(LCB_HEAD_ARGS)"
 
 # Execution-evidence baselines without any model (issue 14): every recorded candidate of release_v6's 175 problems run
 # on its statement's examples in the sandbox (LiveCodeBench's 6 s per test; DREAMPRM_SANDBOX__TEST_TIMEOUT_S to
