@@ -376,6 +376,9 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
                  f"example, {report.get('n_candidates_not_executed')} candidates not executed, "
                  f"{report['n_problems_without_survivor']} problems without a survivor (filter methods fall back "
                  "to all their candidates there; every problem stays in the denominator).\n")
+    if report["settings"].get("hybrid_only"):
+        foot += ("Scored: only the candidates that pass their examples and the first few of each problem "
+                 "(evaluate --hybrid-only-above), so each model appears only as filter:<model> at this size.\n")
     ranking = report.get("ranking") or {}
     among = report.get("ranking_survivors") or {}
 

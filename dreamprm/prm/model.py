@@ -124,6 +124,24 @@ def _final_norm(model: nn.Module) -> nn.Module | None:
     return None
 
 
+SUFFIX_TOKENS_PER_BATCH = 2048  # padded suffix tokens per shared-prefix forward (rows x width)
+
+
+def suffix_batches(lengths: Sequence[int], batch_size: int,
+                   budget: int = SUFFIX_TOKENS_PER_BATCH) -> list[list[int]]:
+    """Consecutive batches over ``lengths`` (sorted ascending) of at most ``batch_size`` rows whose padded size
+    (rows x the longest) stays within ``budget`` tokens, or a single row. Why: the candidates of one problem vary
+    widely in length (recorded o1 programs run to 2,500 tokens beside 150-token ones), and a batch padded to its
+    longest member spent most of its time on padding: 0.2 candidates/s on the validation window."""
+    out: list[list[int]] = []
+    for j, n in enumerate(lengths):
+        if out and len(out[-1]) < batch_size and (len(out[-1]) + 1) * max(n, 1) <= budget:
+            out[-1].append(j)
+        else:
+            out.append([j])
+    return out
+
+
 def prefix_groups(examples: Sequence[EncodedExample]) -> list[list[int]]:
     """Indices of examples with identical prefix ids (the same problem, not truncated differently), in groups of
     two or more: the ones worth encoding their prefix once."""
@@ -310,8 +328,8 @@ class ProcessRewardModel(nn.Module):
         self.trunk(torch.tensor([examples[group[0]].input_ids[:p]], device=self.device), cache=prefix_cache)
         pad = int(self.tokenizer.pad_token_id)
         order = sorted(group, key=lambda i: len(examples[i]))
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        for chunk in suffix_batches([len(examples[i]) - p for i in order], batch_size):
+            chunk = [order[j] for j in chunk]
             width = max(len(examples[i]) for i in chunk) - p
             ids = torch.full((len(chunk), width), pad, dtype=torch.long)
             attn = torch.zeros((len(chunk), p + width), dtype=torch.long)

@@ -155,6 +155,7 @@ def test_hybrid_only_scores_survivors_and_first_k(project_root: Path, monkeypatc
     assert full["filter:prm-warmup:min"] == pytest.approx(1.0)  # every survivor passes
     top = json.loads((project_root / "reports" / "report.json").read_text())
     assert top["settings"]["hybrid_only"] is True and "filter:orm:min - filter:orm:min" not in top["differences"]
+    assert "only as filter:<model>" in (project_root / "reports" / "report.md").read_text()
     assert "filter:prm-warmup:min - filter:orm:min" in top["differences"]
     assert json.loads((project_root / "reports/per-problem-3/report.json").read_text())["settings"][
         "hybrid_only"] is False

@@ -196,3 +196,12 @@ def test_cached_scores_equal_score_batch_and_share_the_trunk(model_cache: Path, 
     assert b.stats["computed"] == 0  # read from the first model's entries
     for w, g in zip(second.score_batch(items, too_long="none")[:-1], other[:-1]):
         assert g == pytest.approx(w, abs=1e-5)
+
+
+def test_suffix_batches_bound_padding() -> None:
+    from dreamprm.prm.model import suffix_batches
+
+    assert suffix_batches([150, 200, 250, 400, 2500], 8, budget=2048) == [[0, 1, 2, 3], [4]]
+    assert suffix_batches([10] * 5, 2, budget=2048) == [[0, 1], [2, 3], [4]]  # the row cap still holds
+    assert suffix_batches([3000], 8, budget=2048) == [[0]]  # a row longer than the budget runs alone
+    assert suffix_batches([], 8) == []
