@@ -117,7 +117,7 @@ class DemoSettings(BaseModel):
     """The sizes of ``dreamprm demo`` (``make demo``): how much of the pipeline the demo runs, chosen so that it
     finishes within 25 minutes on 2 CPU cores with the demo profile's models (README "The demo")."""
 
-    problems_limit: int = Field(default=15, ge=3)  # HumanEval problems, the train, meta and eval sides in turn
+    problems_limit: int = Field(default=15, ge=0)  # HumanEval problems, the train, meta and eval sides in turn; 0 = all
     n: int = Field(default=3, ge=1)  # candidates per problem
     gen_max_tokens: int = Field(default=512, ge=16)
     rollouts: int = Field(default=2, ge=1)  # Monte-Carlo rollouts per step prefix
