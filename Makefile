@@ -106,7 +106,8 @@ bench: venv sandbox-up
 # are cached on disk, so the ORM, the warm-up PRM and the three corrected PRMs run the trunk once per candidate and
 # a re-run (or a resumed one) only reads them. At N=60 the models are scored on what the example-filter hybrids need
 # (--hybrid-only-above: the survivors plus the first LCB_HYBRID_ABOVE candidates of each problem); N=6 is scored in
-# full. The defaults were chosen on the window (README); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora.
+# full. LCB_OBJECTIVE is a fixed prior setting: `make eval-lcb-tune` compares objectives on the window (README: not yet
+# run to the end on this machine); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora.
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
 SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 LCB_BACKBONE ?= qwen2.5-coder-0.5b
