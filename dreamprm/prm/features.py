@@ -169,17 +169,7 @@ class FeatureCache:
         disk yet. Every PRM of the same frozen trunk (ORM, warm-up and each corrected head) reads the same entries,
         so an evaluation runs the trunk once per candidate instead of once per model, and a re-run not at all.
         A candidate too long for the PRM gets None (:data:`dreamprm.prm.template.TOO_LONG_RULE`)."""
-        from dreamprm.prm.template import CandidateTooLong
-
-        encoded: list[EncodedExample | None] = []
-        for item in items:
-            try:
-                encoded.append(self.prm.encoder.encode(item))
-            except CandidateTooLong:
-                encoded.append(None)
+        encoded = self.prm.encode_items(items, too_long="none")
         ok = [i for i, e in enumerate(encoded) if e is not None]
         feats = self.get([encoded[i] for i in ok], progress=progress)  # type: ignore[misc]
-        scores: list[list[float] | None] = [None] * len(items)
-        for i, f in zip(ok, feats):
-            scores[i] = torch.sigmoid(self.prm(features=f.to(self.prm.device)).float()).cpu().tolist()
-        return scores
+        return self.prm.scores_from_features(encoded, dict(zip(ok, feats)))

@@ -356,6 +356,16 @@ class ProcessRewardModel(nn.Module):
         over the problem's tokens (``share_prefix``; same scores to 1e-4, :meth:`step_features`).
         An item whose code exceeds ``max_length`` raises :class:`CandidateTooLong`, or with ``too_long="none"``
         gets None (it has no score; best-of-N then picks it only when no candidate of its problem has one)."""
+        encoded = self.encode_items(items, too_long=too_long)
+        ok = [i for i, e in enumerate(encoded) if e is not None]
+        feats = self.step_features([encoded[i] for i in ok], batch_size=batch_size,  # type: ignore[misc]
+                                   share_prefix=share_prefix)
+        return self.scores_from_features(encoded, dict(zip(ok, feats)))
+
+    def encode_items(self, items: Sequence[PRMInput | tuple[str, Sequence[str]]], *,
+                     too_long: str = "raise") -> list[EncodedExample | None]:
+        """Each item encoded (a :class:`PRMInput` or a (statement, steps) pair); an item too long for the PRM
+        raises :class:`CandidateTooLong`, or with ``too_long="none"`` becomes None (it gets no score)."""
         encoded: list[EncodedExample | None] = []
         for item in items:
             try:
@@ -365,11 +375,14 @@ class ProcessRewardModel(nn.Module):
                 if too_long != "none":
                     raise
                 encoded.append(None)
-        ok = [i for i, e in enumerate(encoded) if e is not None]
-        feats = self.step_features([encoded[i] for i in ok], batch_size=batch_size,  # type: ignore[misc]
-                                   share_prefix=share_prefix)
+        return encoded
+
+    @torch.no_grad()
+    def scores_from_features(self, encoded: Sequence[EncodedExample | None],
+                             features: dict[int, torch.Tensor]) -> list[list[float] | None]:
+        """Step scores in [0, 1] from the trunk's step-end vectors (``features[i]`` for item i), None where absent."""
         scores: list[list[float] | None] = [None] * len(encoded)
-        for i, f in zip(ok, feats):
+        for i, f in features.items():
             scores[i] = torch.sigmoid(self(features=f.to(self.device)).float()).cpu().tolist()
         return scores
 
