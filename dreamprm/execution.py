@@ -45,6 +45,23 @@ class ExecuteConfig:
         return {"test_timeout_s": float(self.test_timeout_s)}
 
 
+def restrict_candidates(candidates: pd.DataFrame, only_path: str | Path) -> pd.DataFrame:
+    """The candidates listed in ``only_path``'s candidate_id column; an id missing from the candidates table is an
+    error naming it (the list and the table would not belong together)."""
+    from dreamprm.io import read_parquet
+
+    wanted = read_parquet(only_path)
+    if "candidate_id" not in wanted:
+        raise InputDataError("the table of candidates to run has no candidate_id column", path=only_path,
+                             field="candidate_id", expected="e.g. data/step_labels.parquet")
+    ids = set(wanted["candidate_id"].astype(str))
+    unknown = sorted(ids - set(candidates["candidate_id"].astype(str)))
+    if unknown:
+        raise InputDataError(f"{len(unknown)} listed candidates are not in the candidates table (e.g. {unknown[:3]})",
+                             path=only_path, field="candidate_id", expected="ids of the candidates table given")
+    return candidates[candidates["candidate_id"].astype(str).isin(ids)]
+
+
 def problem_tests(problem: Mapping[str, Any], which: str = "all") -> list[dict]:
     """The problem's tests as the harness wants them (public first, then private). ``public`` falls back to the
     examples parsed from the statement (:mod:`dreamprm.data.samples`) when the problem ships no public tests, as

@@ -9,7 +9,12 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from dreamprm.stages.evaluate import SCORER_DIRS, discover_scorers, registered_prm_dir  # noqa: F401 - re-exported
+from dreamprm.stages.evaluate import (  # noqa: F401 - re-exported
+    SCORER_DIRS,
+    discover_fusion,
+    discover_scorers,
+    registered_prm_dir,
+)
 from flows._common import progress_reporter, settings
 
 
@@ -17,13 +22,14 @@ from flows._common import progress_reporter, settings
 def evaluate_task(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
                   n_resamples: int, per_problem: int | str = 0, execution_only: bool = False,
-                  hybrid_only_above: int = 0) -> dict[str, Any]:
+                  hybrid_only_above: int = 0, fusion_dir: str | None = None) -> dict[str, Any]:
     from dreamprm.stages.evaluate import run_evaluate
 
     out = run_evaluate(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
                        aggregation, n_resamples, per_problem,
                        progress=progress_reporter("evaluate-progress", "scoring candidates"),
-                       execution_only=execution_only, hybrid_only_above=hybrid_only_above)
+                       execution_only=execution_only, hybrid_only_above=hybrid_only_above,
+                       fusion_dir=fusion_dir)
     create_markdown_artifact(key="evaluation-report", markdown=out["markdown"], description="best-of-N evaluation")
     return out
 
@@ -39,7 +45,8 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     registered challenger is promoted to champion when it beats the current champion on the same set.
     ``per_problem`` "0,6" evaluates every candidate and the first 6 of each problem in one run;
     ``execution_only`` evaluates the execution-evidence baselines alone (no model is loaded or needed);
-    ``hybrid_only_above`` K scores only what the example-filter hybrids need at sizes above K."""
+    ``hybrid_only_above`` K scores only what the example-filter hybrids need at sizes above K; a fusion model in
+    models/fusion/ (``dreamprm fuse``) is evaluated as ``fusion`` and ``filter:fusion``."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     from dreamprm.data.schema import default_candidates_path
@@ -48,5 +55,6 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     executions_path = executions_path or str(s.data_dir / "executions.parquet")
     out_dir = out_dir or str(s.reports_dir)
     scorers = {} if execution_only else discover_scorers(s.models_dir)
+    fusion_dir = None if execution_only else discover_fusion(s.models_dir)
     return evaluate_task(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
-                         aggregation, n_resamples, per_problem, execution_only, hybrid_only_above)
+                         aggregation, n_resamples, per_problem, execution_only, hybrid_only_above, fusion_dir)

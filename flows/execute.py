@@ -99,8 +99,11 @@ def _progress(done: int, total: int, verdict: str) -> None:
 @flow(name="execute", log_prints=True, validate_parameters=True)
 def execute_flow(candidates_path: str | None = None, problems_path: str | None = None,
                  output_path: str | None = None, backend: str | None = None, workers: int | None = None,
-                 tests: str | None = None, limit: int | None = None, track: bool = True) -> dict[str, Any]:
+                 tests: str | None = None, limit: int | None = None, track: bool = True,
+                 only: str | None = None) -> dict[str, Any]:
     """All candidates of the candidates table -> the executions table (data/executions.parquet by default).
+    ``only``: a table whose ``candidate_id`` column lists the candidates to run (e.g. the step labels: the
+    training-side candidates the fusion is fitted on), every other candidate is left out.
 
     Parameters are plain serialisable values; see `progress_callback` for live progress."""
     from dreamprm.settings import get_settings
@@ -113,6 +116,8 @@ def execute_flow(candidates_path: str | None = None, problems_path: str | None =
     output_path = output_path or str(s.data_dir / "executions.parquet")
     config = E.ExecuteConfig.from_settings(s, backend=backend, workers=workers, tests=tests)
     candidates, problems = read_tables(candidates_path, problems_path)
+    if only:
+        candidates = E.restrict_candidates(candidates, only)
     if limit:
         candidates = candidates.head(limit)
     sb = open_backend(config)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from dreamprm.cli import correct, evaluate, execute, fetch, generate, info, label, pipeline, rerank, train
+from dreamprm.cli import correct, evaluate, execute, fetch, fuse, generate, info, label, pipeline, rerank, train
 
 app = typer.Typer(
     name="dreamprm",
@@ -37,6 +37,7 @@ app.command("execute", help=execute.__doc__)(execute.execute)
 app.command("label", help=label.__doc__)(label.label)
 app.command("train", help=train.__doc__)(train.train)
 app.command("correct", help=correct.__doc__)(correct.correct)
+app.command("fuse", help=fuse.__doc__)(fuse.fuse)
 app.command("evaluate", help=evaluate.__doc__)(evaluate.evaluate)
 app.command("rerank", help=rerank.__doc__)(rerank.rerank)
 

@@ -20,6 +20,7 @@ def execute(
     tests: Optional[str] = typer.Option(None, help="all | public (the statement's examples when a problem has no public tests) | private"),
     limit: Optional[int] = typer.Option(None, help="only the first N candidates (smoke runs)"),
     track: bool = typer.Option(True, help="log the run to MLflow"),
+    only: Optional[Path] = typer.Option(None, help="run only the candidates listed in this table's candidate_id column (e.g. data/step_labels.parquet)"),
 ) -> None:
     """Run every candidate against its tests in the sandbox (Docker pool, else bubblewrap; never unsandboxed)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -42,6 +43,7 @@ def execute(
                 problems_path=str(problems) if problems else None,
                 output_path=str(output) if output else None,
                 backend=backend, workers=workers, tests=tests, limit=limit, track=track,
+                only=str(only) if only else None,
             )
     console.print(f"[green]wrote[/] {out['output']} ({int(out['candidates'])} candidates on {out['backend']}, "
                   f"{out['candidates_per_s']:.2f} candidates/s, pass rate {out['pass_rate']:.1%})")

@@ -14,7 +14,8 @@ Input is one candidates-with-scores frame, one row per candidate:
 | scores:<name> | one column per scorer (e.g. ``scores:prm``, ``scores:orm``): list of step scores or None |
 | platform (optional) | adds a per-platform breakdown |
 
-Score methods are named ``<name>:<aggregation>`` (``prm:min``, ``orm:last``). The report is a plain dict that
+Score methods are named ``<name>:<aggregation>`` (``prm:min``, ``orm:last``); the learned fusion's one score per
+candidate is the method ``fusion`` (:mod:`dreamprm.evaluate.fusion`). The report is a plain dict that
 ``json.dumps`` accepts (NaN becomes None), so it can go to MLflow, DVC metrics and reports/ as is.
 """
 
@@ -31,6 +32,7 @@ import pandas as pd
 from dreamprm.data.schema import DIFFICULTIES
 from dreamprm.errors import InputDataError
 from dreamprm.evaluate.aggregate import AGGREGATIONS, as_probability
+from dreamprm.evaluate.fusion import single_score_columns
 from dreamprm.evaluate.select import (BASELINES, FILTER_BASELINES, FILTER_PREFIX, SCORE_PREFIX, CandidateTable, pass_at_k,
                                       score_method_name)
 from dreamprm.evaluate.stats import paired_bootstrap, ranking_quality
@@ -57,6 +59,9 @@ RULES = {
            "a failing scored candidate (their number is reported) of the AUC among that problem's candidates; "
            "ties count 1/2; unscored candidates are left out",
     "problems_without_candidates": "count 0 for every method (only when an explicit problem list is given)",
+    "fusion": "when a fusion model is saved (dreamprm fuse): method `fusion` ranks by a logistic model over "
+              "within-problem-centred examples passed, the model's logit, log lines of code and log example time "
+              "(fitted on training-side candidates only); candidates its model did not score get no fusion score",
     "curve": "pass@1 at N' = mean over seeded uniform subsets of N' candidates per problem (all candidates when "
              "a problem has fewer); random and oracle use their exact values (c/n, unbiased pass@N')",
     "interval": "percentile paired bootstrap over problems",
@@ -73,14 +78,17 @@ RULES = {
 
 def score_methods_for(candidates: pd.DataFrame, score_columns: Sequence[str] | None = None,
                       aggregations: Sequence[str] = DEFAULT_AGGREGATIONS) -> dict[str, tuple[str, str]]:
-    """Method name -> (score column, aggregation) for every score column (default: all ``scores:*``) and aggregation."""
+    """Method name -> (score column, aggregation) for every score column (default: all ``scores:*``) and aggregation;
+    a one-score column (``scores:fusion``) is one method under its own name (``fusion``)."""
     cols = list(score_columns) if score_columns is not None else [
         c for c in candidates.columns if str(c).startswith(SCORE_PREFIX)]
     for agg in aggregations:
         if agg not in AGGREGATIONS:
             raise InputDataError(f"unknown aggregation {agg!r}", field="aggregations",
                                  expected=" | ".join(AGGREGATIONS))
-    return {score_method_name(c, a): (c, a) for c in cols for a in aggregations}
+    single = single_score_columns(cols)  # one score per candidate (the fusion): nothing to aggregate
+    methods = {score_method_name(c, a): (c, a) for c in cols if c not in single for a in aggregations}
+    return {**methods, **{c.removeprefix(SCORE_PREFIX): (c, "last") for c in cols if c in single}}
 
 
 def _subsample_mask(table: CandidateTable, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -379,6 +387,13 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
     if report["settings"].get("hybrid_only"):
         foot += ("Scored: only the candidates that pass their examples and the first few of each problem "
                  "(evaluate --hybrid-only-above), so each model appears only as filter:<model> at this size.\n")
+    if report.get("fusion"):
+        f = report["fusion"]
+        fitted = f.get("trained_on", {})
+        coefs = ", ".join(f"{k} {v:+.3f}" for k, v in f["coefficients"].items())
+        foot += (f"fusion: logistic model over within-problem-centred features with {f['scorer']}:{f['aggregation']}, "
+                 f"fitted on {fitted.get('candidates')} training-side candidates of {fitted.get('problems')} problems "
+                 f"(L2 {f['l2']}); weight per unit: {coefs}.\n")
     ranking = report.get("ranking") or {}
     among = report.get("ranking_survivors") or {}
 

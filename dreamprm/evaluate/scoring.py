@@ -9,6 +9,8 @@
   at the first failure, so their records would tell the vote how far a candidate got through the hidden tests.
 - ``examples_passed``: whether the candidate passed all public tests / statement examples (the execution-evidence
   filter, :mod:`dreamprm.evaluate.select`); None without examples or an execution.
+- ``example_time_s``: seconds the candidate ran on those public tests / examples (the sum of their per-test times;
+  NaN when not run), an input of the learned fusion (:mod:`dreamprm.evaluate.fusion`).
 - ``scores:<name>``: the step scores of each PRM, in one forward pass per candidate (the problem's tokens encoded
   once for all its candidates, :meth:`dreamprm.prm.model.ProcessRewardModel.step_features`; frozen-trunk PRMs read
   the trunk's vectors from the on-disk feature cache, one trunk pass per candidate for all of them), on the PRM input built by
@@ -46,6 +48,19 @@ def execution_signature(per_test_json: str | None, public_tests: int | None = No
     return hashlib.sha256(json.dumps(outs).encode()).hexdigest()[:16]
 
 
+def example_time(per_test_json: str | None, public_tests: int | None) -> float:
+    """Seconds spent on the first ``public_tests`` per-test records (NaN without records)."""
+    if not per_test_json:
+        return float("nan")
+    try:
+        tests = json.loads(per_test_json)
+    except ValueError:
+        return float("nan")
+    tests = [t for t in tests[: int(public_tests or 0)] if isinstance(t, dict)]
+    times = [float(t["time_s"]) for t in tests if isinstance(t.get("time_s"), (int, float))]
+    return float(sum(times)) if times else float("nan")
+
+
 def first_per_problem(candidates: pd.DataFrame, n: int) -> pd.DataFrame:
     """The first ``n`` candidates of each problem in (sample_index, policy, candidate_id) order: with recorded files
     of several models, sample 0 of every model comes before sample 1 of any, so a subset stays balanced over models."""
@@ -56,7 +71,7 @@ def first_per_problem(candidates: pd.DataFrame, n: int) -> pd.DataFrame:
 
 def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, executions: pd.DataFrame | None) -> pd.DataFrame:
     """One row per candidate: problem_id, difficulty, platform, candidate_id, sample_index, passed, signature,
-    code, statement, starter_code; with an executions table also examples_passed and n_examples."""
+    code, statement, starter_code; with an executions table also examples_passed, n_examples and example_time_s."""
     p = problems.set_index("problem_id")
     df = candidates[["candidate_id", "problem_id", "sample_index", "code"]].copy()
     df["difficulty"] = df["problem_id"].map(p["difficulty"]).fillna("unknown")
@@ -86,6 +101,8 @@ def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, execution
         # How many examples it ran on (NaN: not executed), so the report counts problems without parsable examples
         # and candidates never run instead of letting them vanish into "no survivor".
         df["n_examples"] = pd.Series(pub.to_numpy(dtype=float), index=pub.index).reindex(df.index)
+        df["example_time_s"] = pd.Series([example_time(t, n) for t, n in zip(ids.map(e["per_test"]), pub)],
+                                         index=ids.index, dtype=float).reindex(df.index)
     return df.reset_index(drop=True)
 
 

@@ -24,6 +24,14 @@ def discover_scorers(models_dir: Path) -> dict[str, str]:
     return {name: str(models_dir / name / "final") for name in SCORER_DIRS if (models_dir / name / "final").is_dir()}
 
 
+def discover_fusion(models_dir: Path) -> str | None:
+    """models/fusion/ when ``dreamprm fuse`` wrote a fusion model there, else None."""
+    from dreamprm.evaluate.fusion import FUSION_FILE
+
+    folder = models_dir / "fusion"
+    return str(folder) if (folder / FUSION_FILE).is_file() else None
+
+
 def registered_prm_dir(name: str) -> str | None:
     """The local folder of the PRM behind the registry's `champion` alias (downloaded), or None without one."""
     from dreamprm.registry import CHAMPION, alias_version
@@ -63,7 +71,8 @@ def size_label(n: int) -> str:
 def run_evaluate(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
                   n_resamples: int, per_problem: int | str | Sequence[int] = 0, progress: Progress | None = None,
-                  execution_only: bool = False, hybrid_only_above: int = 0) -> dict[str, Any]:
+                  execution_only: bool = False, hybrid_only_above: int = 0,
+                  fusion_dir: str | None = None) -> dict[str, Any]:
     """Evaluate at every best-of-N size of ``per_problem`` (``"0,6"``: all candidates and the first 6 of each
     problem). The candidates are scored once (the largest size); the first size's report is written into
     ``out_dir`` (report.json, report.md, metrics.json, plots) and decides promotion, every further size's into
@@ -77,7 +86,10 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     above K (and at 0 = all, when that is more than K) the PRMs and the ORM are reported only inside the example-filter
     hybrids (``filter:<model>``), so only what those need is scored: the candidates that pass their examples, plus the
     first K candidates of every problem (where a problem has no survivor, the hybrid ranks those K by the model, the
-    rest unscored below them). Sizes <= K report every method on fully scored candidates. The report says which."""
+    rest unscored below them). Sizes <= K report every method on fully scored candidates. The report says which.
+
+    ``fusion_dir``: a fusion model (``dreamprm fuse``) over one of the scorers; it adds the method ``fusion`` and its
+    hybrid ``filter:fusion``, and its weights go into the report (``fusion``)."""
     import mlflow
     import pandas as pd
 
@@ -152,7 +164,20 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         from dreamprm.prm.model import ProcessRewardModel
 
         loaded["champion"] = ProcessRewardModel.from_pretrained(champion_dir)
-    check_disjoint(frame["problem_id"].astype(str), {n: m.seen_problems() for n, m in loaded.items()})
+    fusion = None
+    if fusion_dir and not execution_only:
+        from dreamprm.evaluate.fusion import FusionModel
+
+        fusion = FusionModel.load(fusion_dir)
+        if fusion.scorer not in loaded:
+            raise InputDataError(f"the fusion model fuses the scores of {fusion.scorer!r}, which is not evaluated",
+                                 path=fusion_dir, field="scorer", expected=" | ".join(loaded) or "a saved model")
+        if "examples_passed" not in frame:
+            raise InputDataError("the fusion needs the candidates' executions on their statement examples",
+                                 path=executions_path, field="executions",
+                                 expected="`dreamprm execute --tests public` first")
+    seen = {n: m.seen_problems() for n, m in loaded.items()} | ({"fusion": fusion.seen_problems()} if fusion else {})
+    check_disjoint(frame["problem_id"].astype(str), seen)
     if to_score is not None:  # the hybrids' candidates only; the others keep no score (ranked below scored ones)
         scored = add_prm_scores(frame[to_score.to_numpy()], loaded, progress=progress)
         for col in [c for c in scored.columns if c.startswith("scores:")]:
@@ -160,6 +185,10 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
             frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     else:
         frame = add_prm_scores(frame, loaded, progress=progress)
+    if fusion is not None:
+        from dreamprm.evaluate.fusion import add_fusion_scores
+
+        frame = add_fusion_scores(frame, fusion)
     validate_scores(frame)  # GX: the scores hand-off to selection
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
@@ -178,6 +207,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         refs = [f"filter:{r}" if hybrid_only and r.startswith("orm:") else r for r in references]
         reports[n] = build_report(frames[n], n_resamples=n_resamples, seed=s.seed, references=refs,
                                   hybrid_only=hybrid_only)
+        if fusion is not None:
+            reports[n]["fusion"] = fusion.summary()
         write_json(reports[n], folder / "report.json")
         md = render_markdown(reports[n])
         (folder / "report.md").write_text(md + "\n")
@@ -194,6 +225,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
     decision = None
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
+                                  "fusion": fusion_dir,
                                   "n_resamples": n_resamples, "problems": len(problems),
                                   "per_problem": ",".join(map(str, sizes)), "execution_only": execution_only,
                                   "hybrid_only_above": hybrid_only_above,

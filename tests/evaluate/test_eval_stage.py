@@ -15,6 +15,7 @@ from dreamprm.errors import InputDataError
 from dreamprm.evaluate.scoring import first_per_problem
 from dreamprm.execution import execution_row
 from dreamprm.stages.evaluate import parse_sizes, run_evaluate, size_label
+from tests.evaluate.helpers import saved_head_prm
 
 POLICIES = ("m-a", "m-b", "m-c")
 
@@ -104,22 +105,6 @@ def test_execution_only_at_two_sizes_in_one_run(project_root: Path) -> None:
     assert run["metrics.per_problem_3.pass_at_1.oracle"] == 0.0
 
 
-def _saved_head_prm(folder: Path, model_cache: Path, seed: int) -> str:
-    """A tiny frozen-trunk PRM with a random head, saved as the train stage saves one."""
-    import torch
-
-    from dreamprm.prm.model import PRMConfig, ProcessRewardModel
-
-    prm = ProcessRewardModel.from_config(PRMConfig(backbone="tinycoder", num_layers=None, finetune="head",
-                                                                   max_length=256),
-                                         cache_dir=model_cache, seed=0)
-    with torch.no_grad():
-        torch.manual_seed(seed)
-        prm.head.weight.normal_(0, 1.0)
-    prm.save_pretrained(folder)
-    return str(folder)
-
-
 def test_hybrid_only_scores_survivors_and_first_k(project_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Above K the models appear only as example-filter hybrids and only the survivors plus the first K candidates
     of each problem are scored; at K they are fully scored and reported alone too."""
@@ -132,8 +117,8 @@ def test_hybrid_only_scores_survivors_and_first_k(project_root: Path, monkeypatc
     ex.loc[~survive, "num_passed"] = 0
     ex.to_parquet(paths["executions_path"], index=False)
     cache = project_root / "model-cache"
-    scorers = {"orm": _saved_head_prm(project_root / "models/orm/final", cache, 1),
-               "prm-warmup": _saved_head_prm(project_root / "models/prm-warmup/final", cache, 2)}
+    scorers = {"orm": saved_head_prm(project_root / "models/orm/final", cache, 1),
+               "prm-warmup": saved_head_prm(project_root / "models/prm-warmup/final", cache, 2)}
     import dreamprm.evaluate.scoring as scoring
 
     seen: list[set[str]] = []

@@ -1,0 +1,90 @@
+"""The fuse stage as a plain function: fit the learned fusion (:mod:`dreamprm.evaluate.fusion`) of execution evidence,
+program shape and one saved PRM's (or the ORM's) score on training-side candidates the PRM never trained on, into
+``models/fusion/fusion.json``. The CLI and the Prefect flow (``flows/fuse.py``) are thin adapters over it.
+
+Which candidates: those of the step-labels table on the given sides (default ``meta``: the warm-up PRM trains on the
+``train`` side only, so its scores there are what it gives unseen problems), with their official verdicts and their
+executions on the statement examples (``dreamprm execute --tests public --only <labels>``). A candidate of the
+labels table with no execution is an error naming how many and an example, never a silently smaller fit set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dreamprm.io import read_parquet
+from dreamprm.settings import get_settings
+
+Progress = Callable[[int, int], None]
+
+
+def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executions_path: str, scorer_dir: str,
+             scorer: str, aggregation: str, l2: float, sides: str, out_dir: str,
+             progress: Progress | None = None) -> dict[str, Any]:
+    import mlflow
+
+    from dreamprm.data.split import check_disjoint
+    from dreamprm.errors import InputDataError
+    from dreamprm.evaluate.aggregate import AGGREGATIONS
+    from dreamprm.evaluate.fusion import add_fusion_scores, fit_fusion
+    from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame
+    from dreamprm.evaluate.stats import ranking_quality
+    from dreamprm.prm.model import ProcessRewardModel
+    from dreamprm.tracking import RunIdentity, stage_run
+
+    if aggregation not in AGGREGATIONS:
+        raise InputDataError(f"unknown aggregation {aggregation!r}", field="aggregation",
+                             expected=" | ".join(AGGREGATIONS))
+    wanted = [x.strip() for x in sides.split(",") if x.strip()]
+    labels = read_parquet(labels_path)
+    if "split" not in labels:
+        raise InputDataError("the step-labels table has no 'split' column", path=labels_path, field="split",
+                             expected="a table written by `dreamprm label`")
+    ids = set(labels.loc[labels["split"].isin(wanted), "candidate_id"].astype(str))
+    if not ids:
+        raise InputDataError(f"no labelled candidate on side(s) {wanted}", path=labels_path, field="split",
+                             expected=" | ".join(sorted(set(labels["split"].astype(str)))))
+    if not Path(executions_path).exists():
+        raise InputDataError("the fusion needs the candidates' executions on their statement examples",
+                             path=executions_path, field="executions",
+                             expected=f"`dreamprm execute --tests public --only {labels_path}` first")
+    candidates = read_parquet(candidates_path)
+    candidates = candidates[candidates["candidate_id"].astype(str).isin(ids)]
+    executions = read_parquet(executions_path)
+    not_run = sorted(ids - set(executions["candidate_id"].astype(str)))
+    if not_run:
+        raise InputDataError(f"{len(not_run)} of the {len(ids)} labelled candidates were not executed "
+                             f"(e.g. {not_run[:3]})", path=executions_path, field="candidate_id",
+                             expected=f"`dreamprm execute --tests public --only {labels_path}`")
+    if len(candidates) != len(ids):
+        missing = sorted(ids - set(candidates["candidate_id"].astype(str)))
+        raise InputDataError(f"{len(missing)} labelled candidates are not in the candidates table (e.g. "
+                             f"{missing[:3]})", path=candidates_path, field="candidate_id",
+                             expected="the candidates table the labels were made from")
+    frame = evaluation_frame(read_parquet(problems_path), candidates, executions)
+    prm = ProcessRewardModel.from_pretrained(scorer_dir)
+    check_disjoint(frame["problem_id"].astype(str), {scorer: prm.seen_problems()})  # unseen problems only
+    s = get_settings()
+    ident = RunIdentity(stage="fuse", data_version=Path(labels_path).stem, backbone=prm.config.backbone, seed=s.seed)
+    with stage_run(ident, params={"scorer": scorer, "aggregation": aggregation, "l2": l2, "sides": sides,
+                                  "candidates": len(frame)}) as run:
+        frame = add_prm_scores(frame, {scorer: prm}, progress=progress)
+        fusion = fit_fusion(frame, scorer, aggregation, l2=l2)
+        fitted = add_fusion_scores(frame, fusion)
+        from dreamprm.evaluate.select import CandidateTable
+
+        table = CandidateTable.from_frame(fitted, {"fusion": ("scores:fusion", "last"),
+                                                   "model": (f"scores:{scorer}", aggregation)})
+        fit_quality = {m: ranking_quality(table.scores[m], table.passed, table.valid).to_dict()
+                       for m in ("fusion", "model")}
+        fusion.trained_on["in_sample_ranking"] = fit_quality  # on the fit set: a sanity figure, not an evaluation
+        path = fusion.save(out_dir)
+        mlflow.log_artifact(str(path))
+        mlflow.log_metrics({f"coef.{k}": v for k, v in fusion.coefficients().items()}
+                           | {"fit.within_problem_auc.fusion": fit_quality["fusion"]["within_problem_auc"] or 0.0,
+                              "fit.within_problem_auc.model": fit_quality["model"]["within_problem_auc"] or 0.0})
+    return {"fusion": str(path), "candidates": fusion.trained_on["candidates"],
+            "problems": fusion.trained_on["problems"], "problems_mixed": fusion.trained_on["problems_mixed"],
+            "coefficients": fusion.coefficients(), "in_sample_ranking": fit_quality, "mlflow_run_id": run.info.run_id}
