@@ -121,6 +121,8 @@ LCB_ITERATIONS ?= 200
 LCB_HEAD_ARGS ?= --epochs 4 --lr 1e-3 --batch-size 16 --grad-accum 1
 LCB_OBJECTIVE ?= --objective pairwise --rank-weight 0.5
 LCB_TRAIN_ARGS ?= $(LCB_HEAD_ARGS) $(LCB_OBJECTIVE)
+LCB_FUSE_AGGREGATION ?= mean
+LCB_TRAIN_SIDE = --problems data-train/problems.parquet --candidates data-train/candidates.parquet
 LCB_ENV = DREAMPRM_ROOT=$(LCB_ROOT) PREFECT_HOME=$(LCB_ROOT)/.prefect DREAMPRM_PRM__BACKBONE=$(LCB_BACKBONE) \
 	DREAMPRM_PRM__NUM_LAYERS=$(LCB_LAYERS) DREAMPRM_PRM__FINETUNE=$(LCB_FINETUNE)
 
@@ -139,17 +141,21 @@ eval-lcb: venv sandbox-up
 	    --output data-window/executions.parquet --tests public && \
 	$$D label --method outcome --split train,meta --candidates data-train/candidates.parquet --per-problem $(LCB_PER_PROBLEM_TRAIN) \
 	    --problems data-train/problems.parquet --limit $(LCB_TRAIN) && \
+	$$D execute $(LCB_TRAIN_SIDE) --output data-train/executions.parquet --tests public --only data/step_labels.parquet && \
 	$$D train --orm $(LCB_TRAIN_ARGS) && \
 	$$D train $(LCB_TRAIN_ARGS) && \
 	for mode in none labels weights; do $$D correct --mode $$mode --iterations $(LCB_ITERATIONS) || exit 1; done && \
+	$$D fuse $(LCB_TRAIN_SIDE) --executions data-train/executions.parquet --aggregation $(LCB_FUSE_AGGREGATION) && \
 	$$D evaluate --problems data-window/problems.parquet --candidates data-window/candidates.parquet \
-	    --executions data-window/executions.parquet --output reports-window --challenger none && \
+	    --executions data-window/executions.parquet --output reports-window --challenger none --hybrid-only-above 1 && \
 	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_SIZES) \
 	    --hybrid-only-above $(LCB_HYBRID_ABOVE)
 
-# The window grid behind LCB_TRAIN_ARGS' objective (README): in the eval-lcb folder, after its label step, one warm-up
-# PRM per objective:rank-weight point on the same cached trunk features, each evaluated on the validation window only;
-# prints the table and writes reports-tune/choice.json (the highest filter+PRM pass@1 on the window).
+# The window grid behind LCB_OBJECTIVE and LCB_FUSE_AGGREGATION (README): in the eval-lcb folder, after its label and
+# train-side execute steps, one warm-up PRM per objective:rank-weight point on the same cached trunk features, and per
+# aggregation a fusion fitted on the train side's meta problems; each evaluated on the validation window only (the
+# survivors and one candidate per problem scored); prints the table and writes reports-tune/choice.json (the highest
+# window pass@1 of filter + PRM or filter + fusion).
 LCB_GRID ?= pointwise:0 pairwise:0.5 pairwise:1 listwise:0.5
 eval-lcb-tune: venv
 	cd $(LCB_ROOT) && export $(LCB_ENV) && \

@@ -1,12 +1,16 @@
-"""Choose the PRM's training objective on the LiveCodeBench validation window, never on the test set.
+"""Choose the PRM's training objective, its step aggregation and whether to fuse it, on the LiveCodeBench validation
+window, never on the test set.
 
-Run inside the `make eval-lcb` project folder (after its train, label and window steps; `make eval-lcb-tune` does
-this): for each grid point it trains a warm-up PRM on the same train-side labels and cached trunk features into
-its own models folder (``DREAMPRM_PATHS__MODELS_DIR``), evaluates it on the window (``data-window/``, no promotion)
-and reads the report. It prints one table (pass@1 of the PRM alone and of the example-filter hybrid per aggregation,
-within-problem AUC overall and among the example survivors) and writes ``reports-tune/choice.json`` with the grid
-point and aggregation whose hybrid pass@1 is highest on the window (ties: higher within-survivor AUC, then the
-simpler objective). The trunk features are cached, so a grid point costs a head training and a window scoring.
+Run inside the `make eval-lcb` project folder after its fetch, execute and label steps (`make eval-lcb-tune` does
+this). For each objective:rank-weight point it trains a warm-up PRM on the train-side labels and cached trunk
+features into its own models folder (``models-tune/<point>``); for each aggregation it fits the fusion
+(:mod:`dreamprm.evaluate.fusion`) on the train side's meta problems (``dreamprm fuse``) and evaluates on the window
+(``data-window/``, no promotion), scoring only the example survivors plus one candidate per problem
+(``--hybrid-only-above 1``: the choice is between hybrids, which rank survivors). It prints one table (window pass@1
+of filter + PRM and of filter + fusion, within-problem AUC among the survivors) and writes
+``reports-tune/choice.json`` with the setting whose hybrid pass@1 is highest on the window (ties: higher
+within-survivor AUC, then the plain PRM over the fusion, then the simpler objective). The trunk features are cached,
+so after the first point a grid point costs a head training and a few window and meta scorings from the cache.
 
     python benchmarks/lcb_window_grid.py --grid pointwise:0 pairwise:0.5 pairwise:1 listwise:0.5
 """
@@ -21,6 +25,10 @@ import sys
 from pathlib import Path
 
 AGGREGATIONS = ("min", "last", "mean")
+WINDOW = ["--problems", "data-window/problems.parquet", "--candidates", "data-window/candidates.parquet",
+          "--executions", "data-window/executions.parquet"]
+TRAIN_SIDE = ["--problems", "data-train/problems.parquet", "--candidates", "data-train/candidates.parquet",
+              "--executions", "data-train/executions.parquet"]
 
 
 def run(cmd: list[str], env: dict[str, str]) -> None:
@@ -32,8 +40,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", nargs="+", default=["pointwise:0", "pairwise:0.5", "pairwise:1", "listwise:0.5"],
                     help="objective:rank_weight points")
+    ap.add_argument("--aggregations", nargs="+", default=list(AGGREGATIONS))
     ap.add_argument("--train-args", default="--epochs 4 --lr 1e-3 --batch-size 16 --grad-accum 1",
                     help="the other `dreamprm train` options (the same for every point)")
+    ap.add_argument("--l2", default="1.0", help="the fusion's L2 penalty (fixed, not tuned)")
+    ap.add_argument("--resamples", default="1000")
     ap.add_argument("--out", type=Path, default=Path("reports-tune"))
     args = ap.parse_args()
     dreamprm = str(Path(sys.executable).with_name("dreamprm"))
@@ -41,37 +52,45 @@ def main() -> None:
     for point in args.grid:
         objective, weight = point.split(":")
         name = f"{objective}-{weight}"
-        env = {**os.environ, "DREAMPRM_PATHS__MODELS_DIR": str(Path("models-tune") / name)}
+        models = Path("models-tune") / name
+        env = {**os.environ, "DREAMPRM_PATHS__MODELS_DIR": str(models)}
         run([dreamprm, "train", *args.train_args.split(), "--objective", objective, "--rank-weight", weight], env)
-        run([dreamprm, "evaluate", "--problems", "data-window/problems.parquet",
-             "--candidates", "data-window/candidates.parquet", "--executions", "data-window/executions.parquet",
-             "--output", str(args.out / name), "--challenger", "none", "--resamples", "2000"], env)
-        report = json.loads((args.out / name / "report.json").read_text())
-        methods, ranking = report["methods"], report["ranking"]
-        among = report.get("ranking_survivors", {})
-        for agg in AGGREGATIONS:
-            m = f"prm-warmup:{agg}"
-            rows.append({"objective": objective, "rank_weight": float(weight), "aggregation": agg,
-                         "pass_at_1": methods[m]["pass_at_1"]["estimate"],
-                         "hybrid_pass_at_1": methods[f"filter:{m}"]["pass_at_1"]["estimate"],
-                         "within_auc": ranking[m]["within_problem_auc"],
-                         "within_survivor_auc": among.get(m, {}).get("within_problem_auc"),
-                         "filter_random": methods["filter:random"]["pass_at_1"]["estimate"],
-                         "random": methods["random"]["pass_at_1"]["estimate"]})
+        for agg in args.aggregations:
+            fusion = models / f"fusion-{agg}"
+            run([dreamprm, "fuse", *TRAIN_SIDE, "--aggregation", agg, "--l2", args.l2, "--output", str(fusion)], env)
+            out = args.out / name / agg
+            run([dreamprm, "evaluate", *WINDOW, "--output", str(out), "--challenger", "none", "--hybrid-only-above",
+                 "1", "--fusion", str(fusion), "--resamples", args.resamples], env)
+            report = json.loads((out / "report.json").read_text())
+            methods, among = report["methods"], report.get("ranking_survivors", {})
+            for selector, method, score in (("prm", f"filter:prm-warmup:{agg}", f"prm-warmup:{agg}"),
+                                            ("fusion", "filter:fusion", "fusion")):
+                rows.append({"objective": objective, "rank_weight": float(weight), "aggregation": agg,
+                             "selector": selector, "method": method,
+                             "hybrid_pass_at_1": methods[method]["pass_at_1"]["estimate"],
+                             "within_survivor_auc": among.get(score, {}).get("within_problem_auc"),
+                             "survivor_problems": among.get(score, {}).get("n_problems_within"),
+                             "filter_random": methods["filter:random"]["pass_at_1"]["estimate"],
+                             "random": methods["random"]["pass_at_1"]["estimate"],
+                             "fusion_coefficients": report.get("fusion", {}).get("coefficients")
+                             if selector == "fusion" else None})
     simple = {"pointwise": 0, "pairwise": 1, "listwise": 2}
-    best = max(rows, key=lambda r: (r["hybrid_pass_at_1"], r["within_survivor_auc"] or 0.0,
-                                    -simple.get(r["objective"], 9), -r["rank_weight"]))
-    print("\n| objective | rank weight | aggregation | PRM alone | filter + PRM | within-problem AUC | "
-          "within-survivor AUC |\n|---|---|---|---|---|---|---|")
+    best = max(rows, key=lambda r: (round(r["hybrid_pass_at_1"], 9), r["within_survivor_auc"] or 0.0,
+                                    r["selector"] == "prm", -simple.get(r["objective"], 9), -r["rank_weight"]))
+    print("\n| objective | rank weight | aggregation | selector | window pass@1 | within-survivor AUC (problems) |"
+          "\n|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['objective']} | {r['rank_weight']} | {r['aggregation']} | {100 * r['pass_at_1']:.1f} | "
-              f"{100 * r['hybrid_pass_at_1']:.1f} | {r['within_auc']:.3f} | "
-              f"{(r['within_survivor_auc'] or float('nan')):.3f} |")
+        auc = r["within_survivor_auc"]
+        print(f"| {r['objective']} | {r['rank_weight']} | {r['aggregation']} | filter + {r['selector']} | "
+              f"{100 * r['hybrid_pass_at_1']:.1f} | {'n/a' if auc is None else f'{auc:.3f}'} "
+              f"({r['survivor_problems']}) |")
     print(f"\nwindow: random {100 * rows[0]['random']:.1f}, filter:random {100 * rows[0]['filter_random']:.1f}")
-    print(f"chosen: {best['objective']} rank weight {best['rank_weight']}, aggregation {best['aggregation']}")
+    print(f"chosen: {best['objective']} rank weight {best['rank_weight']}, aggregation {best['aggregation']}, "
+          f"filter + {best['selector']}")
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = args.out / ".choice.json.tmp"
-    tmp.write_text(json.dumps({"chosen": best, "grid": rows, "train_args": args.train_args}, indent=2))
+    tmp.write_text(json.dumps({"chosen": best, "grid": rows, "train_args": args.train_args, "l2": args.l2},
+                              indent=2))
     tmp.replace(args.out / "choice.json")
 
 

@@ -39,14 +39,16 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
                   executions_path: str | None = None, out_dir: str | None = None, split: str | None = "eval",
                   challenger: str | None = "prm-weights", aggregation: str = "min",
                   n_resamples: int = 10_000, per_problem: int | str = 0,
-                  execution_only: bool = False, hybrid_only_above: int = 0) -> dict[str, Any]:
+                  execution_only: bool = False, hybrid_only_above: int = 0,
+                  fusion_dir: str | None = None) -> dict[str, Any]:
     """pass@1 of PRM best-of-N (each saved variant, each aggregation) against random, first, majority vote, the
     example filter and the oracle, with paired bootstrap intervals; reports/ gets JSON, markdown and plots; the
     registered challenger is promoted to champion when it beats the current champion on the same set.
     ``per_problem`` "0,6" evaluates every candidate and the first 6 of each problem in one run;
     ``execution_only`` evaluates the execution-evidence baselines alone (no model is loaded or needed);
     ``hybrid_only_above`` K scores only what the example-filter hybrids need at sizes above K; a fusion model in
-    models/fusion/ (``dreamprm fuse``) is evaluated as ``fusion`` and ``filter:fusion``."""
+    models/fusion/ (``dreamprm fuse``; ``fusion_dir``: another folder, "none": no fusion) is evaluated as ``fusion``
+    and ``filter:fusion``."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     from dreamprm.data.schema import default_candidates_path
@@ -55,6 +57,9 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     executions_path = executions_path or str(s.data_dir / "executions.parquet")
     out_dir = out_dir or str(s.reports_dir)
     scorers = {} if execution_only else discover_scorers(s.models_dir)
-    fusion_dir = None if execution_only else discover_fusion(s.models_dir)
+    if execution_only or (fusion_dir or "").lower() == "none":
+        fusion_dir = None
+    elif not fusion_dir:
+        fusion_dir = discover_fusion(s.models_dir)
     return evaluate_task(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
                          aggregation, n_resamples, per_problem, execution_only, hybrid_only_above, fusion_dir)

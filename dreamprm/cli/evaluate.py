@@ -30,6 +30,9 @@ def evaluate(
                                           "the ORM only as example-filter hybrids and score only what those need: "
                                           "the candidates passing their examples plus the first K of each problem "
                                           "(0 = score everything)"),
+    fusion: Optional[str] = typer.Option(None, help="folder of a fusion model (dreamprm fuse) to evaluate as "
+                                         "`fusion` and `filter:fusion` (default: models/fusion when it exists; "
+                                         "none: no fusion)"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
     evaluate_flow = stage_flow("evaluate")
@@ -40,6 +43,6 @@ def evaluate(
                         out_dir=str(output) if output else None, split=split,
                         challenger=None if (challenger or "").lower() in ("", "none") else challenger,
                         aggregation=aggregation, n_resamples=resamples, per_problem=per_problem,
-                        execution_only=execution_only, hybrid_only_above=hybrid_only_above)
+                        execution_only=execution_only, hybrid_only_above=hybrid_only_above, fusion_dir=fusion)
     console.print(out["markdown"])
     console.print(f"report: {out['report']}   promotion: {out['promotion']}")
