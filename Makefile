@@ -145,7 +145,7 @@ eval-lcb: venv sandbox-up
 	$$D train --orm $(LCB_TRAIN_ARGS) && \
 	$$D train $(LCB_TRAIN_ARGS) && \
 	for mode in none labels weights; do $$D correct --mode $$mode --iterations $(LCB_ITERATIONS) || exit 1; done && \
-	$$D fuse $(LCB_TRAIN_SIDE) --executions data-train/executions.parquet --aggregation $(LCB_FUSE_AGGREGATION) && \
+	$$D fuse $(LCB_TRAIN_SIDE) --executions data-train/executions.parquet --aggregation $(LCB_FUSE_AGGREGATION) --survivors-only && \
 	$$D evaluate --problems data-window/problems.parquet --candidates data-window/candidates.parquet \
 	    --executions data-window/executions.parquet --output reports-window --challenger none --hybrid-only-above 1 && \
 	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_SIZES) \

@@ -57,7 +57,8 @@ def main() -> None:
         run([dreamprm, "train", *args.train_args.split(), "--objective", objective, "--rank-weight", weight], env)
         for agg in args.aggregations:
             fusion = models / f"fusion-{agg}"
-            run([dreamprm, "fuse", *TRAIN_SIDE, "--aggregation", agg, "--l2", args.l2, "--output", str(fusion)], env)
+            run([dreamprm, "fuse", *TRAIN_SIDE, "--aggregation", agg, "--l2", args.l2, "--survivors-only",
+                 "--output", str(fusion)], env)
             out = args.out / name / agg
             run([dreamprm, "evaluate", *WINDOW, "--output", str(out), "--challenger", "none", "--hybrid-only-above",
                  "1", "--fusion", str(fusion), "--resamples", args.resamples], env)

@@ -14,19 +14,22 @@ from flows._common import cached_stage, inputs_cache_key, progress_reporter, set
 @task(cache_key_fn=inputs_cache_key("fuse", "labels_path", "problems_path", "candidates_path", "executions_path",
                                     "scorer_dir"), persist_result=True)
 def fuse_task(labels_path: str, problems_path: str, candidates_path: str, executions_path: str, scorer_dir: str,
-              scorer: str, aggregation: str, l2: float, sides: str, out_dir: str) -> dict[str, Any]:
+              scorer: str, aggregation: str, l2: float, sides: str, out_dir: str,
+              survivors_only: bool = False) -> dict[str, Any]:
     from dreamprm.stages.fuse import run_fuse
 
     return run_fuse(labels_path, problems_path, candidates_path, executions_path, scorer_dir, scorer, aggregation,
-                    l2, sides, out_dir, progress=progress_reporter("fuse-progress", f"scoring with {scorer}"))
+                    l2, sides, out_dir, survivors_only, progress=progress_reporter("fuse-progress", f"scoring with {scorer}"))
 
 
 @flow(name="fuse", log_prints=True)
 def fuse_flow(labels_path: str | None = None, problems_path: str | None = None, candidates_path: str | None = None,
               executions_path: str | None = None, scorer: str = "prm-warmup", aggregation: str = "mean",
-              l2: float = 1.0, sides: str = "meta", out_dir: str | None = None) -> dict[str, Any]:
+              l2: float = 1.0, sides: str = "meta", out_dir: str | None = None,
+              survivors_only: bool = False) -> dict[str, Any]:
     """Fit the fusion on the labelled candidates of ``sides`` (default meta: problems the warm-up never trained on)
-    with the scores of ``models/<scorer>/final`` aggregated by ``aggregation``; writes models/fusion/fusion.json."""
+    with the scores of ``models/<scorer>/final`` aggregated by ``aggregation`` (``survivors_only``: only those that
+    pass their examples); writes models/fusion/fusion.json."""
     s = settings()
     from dreamprm.data.schema import default_candidates_path
 
@@ -38,4 +41,4 @@ def fuse_flow(labels_path: str | None = None, problems_path: str | None = None, 
     scorer_dir = str(s.models_dir / scorer / "final")
     run = cached_stage(fuse_task, [Path(out_dir) / "fusion.json"])
     return run(labels_path, problems_path, candidates_path, executions_path, scorer_dir, scorer, aggregation, l2,
-               sides, out_dir)
+               sides, out_dir, survivors_only)

@@ -21,6 +21,8 @@ def fuse(
     l2: float = typer.Option(1.0, help="L2 penalty on the standardised weights"),
     sides: str = typer.Option("meta", help="manifest side(s) of the labels to fit on; the scorer must not have trained on them"),
     output: Optional[Path] = typer.Option(None, help="folder of fusion.json (default: models/fusion)"),
+    survivors_only: bool = typer.Option(False, "--survivors-only", help="fit on (and score) only the candidates "
+                                        "that pass their examples: what filter:fusion ranks, at a fraction of the cost"),
 ) -> None:
     """Fit the learned fusion of execution evidence, program shape and a PRM's score (evaluated as `fusion`)."""
     fuse_flow = stage_flow("fuse")
@@ -28,5 +30,6 @@ def fuse(
     out = fuse_flow(labels_path=str(labels) if labels else None, problems_path=str(problems) if problems else None,
                     candidates_path=str(candidates) if candidates else None,
                     executions_path=str(executions) if executions else None, scorer=scorer,
-                    aggregation=aggregation, l2=l2, sides=sides, out_dir=str(output) if output else None)
+                    aggregation=aggregation, l2=l2, sides=sides, out_dir=str(output) if output else None,
+                    survivors_only=survivors_only)
     print_summary("fuse", out)

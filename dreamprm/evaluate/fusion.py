@@ -58,23 +58,30 @@ def raw_features(frame: pd.DataFrame, score_column: str, aggregation: str) -> pd
     for col in ("problem_id", "code"):
         if col not in frame:
             raise InputDataError(f"the frame to fuse has no {col!r} column", field=col, expected="evaluation_frame()")
-    passed = frame["examples_passed"] if "examples_passed" in frame else pd.Series(None, index=frame.index)
     prob = np.clip(aggregate_many(frame[score_column], aggregation), _EPS, 1 - _EPS)
     times = pd.to_numeric(frame["example_time_s"], errors="coerce") if "example_time_s" in frame else \
         pd.Series(np.nan, index=frame.index)
     return pd.DataFrame({
-        "examples_passed": [1.0 if v is not None and v == True else 0.0 for v in passed],
+        "examples_passed": survivor_rows(frame).astype(float).to_numpy(),
         "model": np.log(prob / (1 - prob)),
         "log_lines": np.log1p([count_code_lines(c) for c in frame["code"]]),
         "log_example_time": np.log(0.01 + times.to_numpy(dtype=float)),
     }, index=frame.index)
 
 
-def centred_features(frame: pd.DataFrame, score_column: str, aggregation: str) -> pd.DataFrame:
-    """:func:`raw_features` minus their mean over the same problem's scored rows; rows without a model score stay
-    NaN. A missing example time is the problem's mean (0 after centring)."""
+def survivor_rows(frame: pd.DataFrame) -> pd.Series:
+    """True for the candidates that passed their statement's examples."""
+    if "examples_passed" not in frame:
+        return pd.Series(False, index=frame.index)
+    return pd.Series([v is not None and v == True for v in frame["examples_passed"]], index=frame.index)
+
+
+def centred_features(frame: pd.DataFrame, score_column: str, aggregation: str,
+                     rows: pd.Series | None = None) -> pd.DataFrame:
+    """:func:`raw_features` minus their mean over the same problem's scored rows (``rows``: only these count as
+    scored); rows without a model score stay NaN. A missing example time is the problem's mean (0 after centring)."""
     raw = raw_features(frame, score_column, aggregation)
-    scored = raw["model"].notna()
+    scored = raw["model"].notna() if rows is None else raw["model"].notna() & rows
     problems = frame["problem_id"].astype(str)
     out = pd.DataFrame(np.nan, index=raw.index, columns=list(FEATURES))
     means = raw[scored].groupby(problems[scored]).transform("mean")
@@ -111,6 +118,7 @@ class FusionModel:
     bias: float
     scale: list[float]
     l2: float
+    survivors_only: bool = False
     features: tuple[str, ...] = FEATURES
     trained_on: dict[str, Any] = field(default_factory=dict)
     version: int = FUSION_VERSION
@@ -120,8 +128,11 @@ class FusionModel:
         return f"scores:{self.scorer}"
 
     def logits(self, frame: pd.DataFrame) -> np.ndarray:
-        """The fusion's logit per row (NaN where the scorer gave no score)."""
-        x = centred_features(frame, self.score_column, self.aggregation)[list(self.features)].to_numpy(dtype=float)
+        """The fusion's logit per row (NaN where the scorer gave no score, and, for a fusion fitted on the example
+        survivors only, on every candidate that did not pass its examples: it ranks survivors, nothing else)."""
+        rows = survivor_rows(frame) if self.survivors_only else None
+        x = centred_features(frame, self.score_column, self.aggregation, rows)[list(self.features)]
+        x = x.to_numpy(dtype=float)
         return self.bias + (x / np.asarray(self.scale)) @ np.asarray(self.weights)
 
     def score_lists(self, frame: pd.DataFrame) -> list[list[float] | None]:
@@ -137,6 +148,7 @@ class FusionModel:
         """What the report shows: scorer, aggregation, weights per feature, what it was fitted on."""
         fitted = {k: v for k, v in self.trained_on.items() if k != "problem_ids"}
         return {"scorer": self.scorer, "aggregation": self.aggregation, "l2": self.l2,
+                "survivors_only": self.survivors_only,
                 "coefficients": self.coefficients(), "standardised_weights": dict(zip(self.features, self.weights)),
                 "trained_on": fitted}
 
@@ -165,11 +177,12 @@ class FusionModel:
 
 
 def fit_fusion(frame: pd.DataFrame, scorer: str, aggregation: str, *, l2: float = 1.0,
-               label_column: str = "passed") -> FusionModel:
-    """Fit on the rows of ``frame`` with a model score and a verdict. Problems whose candidates all pass or all fail
-    carry no within-problem information (their centred rows still count; they pull the intercept only)."""
+               label_column: str = "passed", survivors_only: bool = False) -> FusionModel:
+    """Fit on the rows of ``frame`` with a model score and a verdict (``survivors_only``: and that passed their
+    examples, the candidates ``filter:fusion`` ranks). Problems whose candidates all pass or all fail carry no
+    within-problem information (their centred rows still count; they pull the intercept only)."""
     column = f"scores:{scorer}"
-    x = centred_features(frame, column, aggregation)
+    x = centred_features(frame, column, aggregation, survivor_rows(frame) if survivors_only else None)
     y = frame[label_column]
     keep = x["model"].notna() & y.notna()
     if not keep.any():
@@ -183,7 +196,7 @@ def fit_fusion(frame: pd.DataFrame, scorer: str, aggregation: str, *, l2: float 
     problems = frame.loc[keep, "problem_id"].astype(str)
     mixed = frame[keep].groupby(problems)[label_column].agg(lambda s: s.astype(bool).nunique() == 2)
     return FusionModel(scorer=scorer, aggregation=aggregation, weights=[float(w) for w in weights], bias=bias,
-                       scale=[float(s) for s in scale], l2=l2,
+                       scale=[float(s) for s in scale], l2=l2, survivors_only=survivors_only,
                        trained_on={"candidates": int(keep.sum()), "problems": int(problems.nunique()),
                                    "problems_mixed": int(mixed.sum()), "positives": int(ys.sum()),
                                    "problem_ids": sorted(problems.unique())})

@@ -61,7 +61,8 @@ RULES = {
     "problems_without_candidates": "count 0 for every method (only when an explicit problem list is given)",
     "fusion": "when a fusion model is saved (dreamprm fuse): method `fusion` ranks by a logistic model over "
               "within-problem-centred examples passed, the model's logit, log lines of code and log example time "
-              "(fitted on training-side candidates only); candidates its model did not score get no fusion score",
+              "(fitted on training-side candidates only); candidates its model did not score get no fusion score, and "
+              "a fusion fitted on example survivors only scores survivors only",
     "curve": "pass@1 at N' = mean over seeded uniform subsets of N' candidates per problem (all candidates when "
              "a problem has fewer); random and oracle use their exact values (c/n, unbiased pass@N')",
     "interval": "percentile paired bootstrap over problems",
@@ -393,6 +394,7 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
         coefs = ", ".join(f"{k} {v:+.3f}" for k, v in f["coefficients"].items())
         foot += (f"fusion: logistic model over within-problem-centred features with {f['scorer']}:{f['aggregation']}, "
                  f"fitted on {fitted.get('candidates')} training-side candidates of {fitted.get('problems')} problems "
+                 f"{'(example survivors only; it scores survivors only) ' if f.get('survivors_only') else ''}"
                  f"(L2 {f['l2']}); weight per unit: {coefs}.\n")
     ranking = report.get("ranking") or {}
     among = report.get("ranking_survivors") or {}

@@ -21,8 +21,10 @@ Progress = Callable[[int, int], None]
 
 
 def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executions_path: str, scorer_dir: str,
-             scorer: str, aggregation: str, l2: float, sides: str, out_dir: str,
+             scorer: str, aggregation: str, l2: float, sides: str, out_dir: str, survivors_only: bool = False,
              progress: Progress | None = None) -> dict[str, Any]:
+    """``survivors_only``: fit on (and score) only the labelled candidates that pass their examples: what
+    ``filter:fusion`` ranks, at a fraction of the scoring cost."""
     import mlflow
 
     from dreamprm.data.split import check_disjoint
@@ -64,14 +66,22 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
                              f"{missing[:3]})", path=candidates_path, field="candidate_id",
                              expected="the candidates table the labels were made from")
     frame = evaluation_frame(read_parquet(problems_path), candidates, executions)
+    if survivors_only:
+        from dreamprm.evaluate.fusion import survivor_rows
+
+        frame = frame[survivor_rows(frame)]
+        if frame.empty:
+            raise InputDataError("no labelled candidate passes its examples: nothing to fit a survivors-only fusion "
+                                 "on", path=executions_path, field="examples_passed",
+                                 expected="some candidates passing their statement examples")
     prm = ProcessRewardModel.from_pretrained(scorer_dir)
     check_disjoint(frame["problem_id"].astype(str), {scorer: prm.seen_problems()})  # unseen problems only
     s = get_settings()
     ident = RunIdentity(stage="fuse", data_version=Path(labels_path).stem, backbone=prm.config.backbone, seed=s.seed)
     with stage_run(ident, params={"scorer": scorer, "aggregation": aggregation, "l2": l2, "sides": sides,
-                                  "candidates": len(frame)}) as run:
+                                  "survivors_only": survivors_only, "candidates": len(frame)}) as run:
         frame = add_prm_scores(frame, {scorer: prm}, progress=progress)
-        fusion = fit_fusion(frame, scorer, aggregation, l2=l2)
+        fusion = fit_fusion(frame, scorer, aggregation, l2=l2, survivors_only=survivors_only)
         fitted = add_fusion_scores(frame, fusion)
         from dreamprm.evaluate.select import CandidateTable
 

@@ -91,6 +91,16 @@ def test_save_load_round_trip_and_a_damaged_file(tmp_path: Path) -> None:
         FusionModel.load(tmp_path / "fusion")
 
 
+def test_survivors_only_fusion_scores_survivors_only() -> None:
+    f = _frame(seed=3)
+    f["examples_passed"] = [i % 3 != 0 for i in range(len(f))]
+    fusion = fit_fusion(f, "prm", "mean", survivors_only=True)
+    assert fusion.survivors_only and fusion.trained_on["candidates"] == int(f["examples_passed"].sum())
+    scores = fusion.score_lists(f)
+    assert all((s is None) == (not ok) for s, ok in zip(scores, f["examples_passed"]))
+    assert fusion.coefficients()["examples_passed"] == 0.0  # constant on the fit set
+
+
 def test_no_scored_candidate_is_an_error() -> None:
     f = _frame(2, 2)
     f["scores:prm"] = None
