@@ -33,6 +33,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "train": ("prm", "models", "steps.py"),
     "correct": ("prm", "models", "steps.py"),
     "evaluate": ("evaluate", "prm", "models", "steps.py", "registry.py", "data/split.py"),
+    "fuse": ("evaluate", "prm", "models", "steps.py", "stages/fuse.py", "data/split.py"),
 }
 
 

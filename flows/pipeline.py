@@ -1,4 +1,4 @@
-"""The whole pipeline as one Prefect flow: fetch -> generate -> execute -> label -> train -> correct -> evaluate ->
+"""The whole pipeline as one Prefect flow: fetch -> generate -> execute -> label -> train -> correct -> fuse -> evaluate ->
 register/promote. Every stage is a subflow with its own caching, so a re-run redoes only what changed (fetch
 tables, generations, rollouts and executions are cached by content; training resumes from its checkpoints). Stages
 pass artifact paths, not objects. One MLflow parent run holds a nested run per stage.
@@ -77,6 +77,7 @@ def _run_stages(stage: Callable[..., Any], p: dict[str, Any]) -> None:
     from flows.evaluate import evaluate_flow
     from flows.execute import execute_flow
     from flows.fetch import fetch_flow
+    from flows.fuse import fuse_flow
     from flows.generate import generate_flow
     from flows.label import label_flow
     from flows.train import train_flow
@@ -100,5 +101,6 @@ def _run_stages(stage: Callable[..., Any], p: dict[str, Any]) -> None:
     for mode in p["correct_modes"] or ["none", "labels", "weights"]:
         stage(f"correct-{mode}", correct_flow, mode=mode, iterations=p["correct_iterations"], batch_size=2,
               meta_batch_size=2, register_model=(mode == p["challenger_mode"]))
+    stage("fuse", fuse_flow, candidates_path=generated)  # the fusion of execution evidence and the warm-up's score
     stage("evaluate", evaluate_flow, candidates_path=generated, split=p["evaluate_split"],
           challenger=f"prm-{p['challenger_mode']}")

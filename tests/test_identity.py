@@ -40,7 +40,7 @@ def test_code_version_covers_the_stage_sources_only(tmp_path: Path, monkeypatch:
     ident.code_version.cache_clear()
     after = {s: ident.code_version(s) for s in ident.STAGE_CODE}
     changed = {s for s in before if before[s] != after[s]}
-    assert changed == {"train", "correct", "evaluate"}
+    assert changed == {"train", "correct", "evaluate", "fuse"}
     ident.code_version.cache_clear()
 
 

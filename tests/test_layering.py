@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-STAGE_FLOWS = ("generate", "label", "train", "correct", "evaluate")
+STAGE_FLOWS = ("generate", "label", "train", "correct", "fuse", "evaluate")
 
 
 def _imports(path: Path, top_level_only: bool = False) -> list[tuple[str, int]]:

@@ -91,7 +91,7 @@ def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy
     parent = mlflow.get_run(out["mlflow_run_id"])
     children = mlflow.search_runs(experiment_ids=[parent.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    assert {"fetch", "generate", "execute", "label", "train", "correct", "evaluate"} <= \
+    assert {"fetch", "generate", "execute", "label", "train", "correct", "fuse", "evaluate"} <= \
         set(children["tags.dreamprm.stage"]), set(children["tags.dreamprm.stage"])
 
     # Evaluating on the problems the models were trained on is refused, naming the overlap (exit 2, one line).
