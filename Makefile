@@ -156,7 +156,7 @@ eval-lcb: venv sandbox-up
 # aggregation a fusion fitted on the train side's meta problems; each evaluated on the validation window only (the
 # survivors and one candidate per problem scored); prints the table and writes reports-tune/choice.json (the highest
 # window pass@1 of filter + PRM or filter + fusion).
-LCB_GRID ?= pointwise:0 pairwise:0.5 pairwise:1 listwise:0.5
+LCB_GRID ?= pointwise:0 pairwise:0.5 listwise:0.5
 eval-lcb-tune: venv
 	cd $(LCB_ROOT) && export $(LCB_ENV) && \
 	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_window_grid.py --grid $(LCB_GRID) \
