@@ -106,8 +106,11 @@ bench: venv sandbox-up
 # are cached on disk, so the ORM, the warm-up PRM and the three corrected PRMs run the trunk once per candidate and
 # a re-run (or a resumed one) only reads them. At N=60 the models are scored on what the example-filter hybrids need
 # (--hybrid-only-above: the survivors plus the first LCB_HYBRID_ABOVE candidates of each problem); N=6 is scored in
-# full. LCB_OBJECTIVE is a fixed prior setting: `make eval-lcb-tune` compares objectives on the window (README: not yet
-# run to the end on this machine); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora.
+# full. LCB_OBJECTIVE and LCB_FUSE_AGGREGATION are the settings `make eval-lcb-tune` chose on the window (README: the
+# pairwise objective, weight 0.5, mean aggregation; filter + PRM beat filter + fusion there); the train side's labelled
+# candidates are executed on their examples for the fusion (dreamprm fuse, fitted on the meta side's survivors).
+# LCB_CORRECT_MODES= skips the bi-level correction (the measured run did: its meta-side features did not fit the
+# session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora.
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
 SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 LCB_BACKBONE ?= qwen2.5-coder-0.5b
@@ -118,6 +121,7 @@ LCB_PER_PROBLEM_TRAIN ?= 10
 LCB_SIZES ?= 6,0
 LCB_HYBRID_ABOVE ?= 6
 LCB_ITERATIONS ?= 200
+LCB_CORRECT_MODES ?= none labels weights
 LCB_HEAD_ARGS ?= --epochs 4 --lr 1e-3 --batch-size 16 --grad-accum 1
 LCB_OBJECTIVE ?= --objective pairwise --rank-weight 0.5
 LCB_TRAIN_ARGS ?= $(LCB_HEAD_ARGS) $(LCB_OBJECTIVE)
@@ -144,7 +148,7 @@ eval-lcb: venv sandbox-up
 	$$D execute $(LCB_TRAIN_SIDE) --output data-train/executions.parquet --tests public --only data/step_labels.parquet && \
 	$$D train --orm $(LCB_TRAIN_ARGS) && \
 	$$D train $(LCB_TRAIN_ARGS) && \
-	for mode in none labels weights; do $$D correct --mode $$mode --iterations $(LCB_ITERATIONS) || exit 1; done && \
+	for mode in $(LCB_CORRECT_MODES); do $$D correct --mode $$mode --iterations $(LCB_ITERATIONS) || exit 1; done && \
 	$$D fuse $(LCB_TRAIN_SIDE) --executions data-train/executions.parquet --aggregation $(LCB_FUSE_AGGREGATION) --survivors-only && \
 	$$D evaluate --problems data-window/problems.parquet --candidates data-window/candidates.parquet \
 	    --executions data-window/executions.parquet --output reports-window --challenger none --hybrid-only-above 1 && \
