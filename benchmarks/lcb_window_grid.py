@@ -12,7 +12,7 @@ of filter + PRM and of filter + fusion, within-problem AUC among the survivors) 
 within-survivor AUC, then the plain PRM over the fusion, then the simpler objective). The trunk features are cached,
 so after the first point a grid point costs a head training and a few window and meta scorings from the cache.
 
-    python benchmarks/lcb_window_grid.py --grid pointwise:0 pairwise:0.5 pairwise:1 listwise:0.5
+    python benchmarks/lcb_window_grid.py --grid pointwise:0 pairwise:0.5 listwise:0.5
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-AGGREGATIONS = ("min", "last", "mean")
 WINDOW = ["--problems", "data-window/problems.parquet", "--candidates", "data-window/candidates.parquet",
           "--executions", "data-window/executions.parquet"]
 TRAIN_SIDE = ["--problems", "data-train/problems.parquet", "--candidates", "data-train/candidates.parquet",
@@ -38,7 +37,7 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--grid", nargs="+", default=["pointwise:0", "pairwise:0.5", "pairwise:1", "listwise:0.5"],
+    ap.add_argument("--grid", nargs="+", default=["pointwise:0", "pairwise:0.5", "listwise:0.5"],
                     help="objective:rank_weight points")
     ap.add_argument("--aggregations", nargs="+", default=["mean"],
                     help="step aggregations to try (88%% of the LiveCodeBench train-side candidates are one step, "

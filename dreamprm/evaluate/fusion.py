@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from dreamprm.errors import InputDataError
-from dreamprm.evaluate.aggregate import aggregate_many
+from dreamprm.evaluate.aggregate import aggregate_many, as_probability
 from dreamprm.io import write_json
 
 FUSION_VERSION = 1
@@ -58,7 +58,8 @@ def raw_features(frame: pd.DataFrame, score_column: str, aggregation: str) -> pd
     for col in ("problem_id", "code"):
         if col not in frame:
             raise InputDataError(f"the frame to fuse has no {col!r} column", field=col, expected="evaluation_frame()")
-    prob = np.clip(aggregate_many(frame[score_column], aggregation), _EPS, 1 - _EPS)
+    # as a probability first: log_odds_sum aggregates to a logit, not to [0, 1]
+    prob = np.clip(as_probability(aggregation, aggregate_many(frame[score_column], aggregation)), _EPS, 1 - _EPS)
     times = pd.to_numeric(frame["example_time_s"], errors="coerce") if "example_time_s" in frame else \
         pd.Series(np.nan, index=frame.index)
     return pd.DataFrame({

@@ -165,7 +165,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
 
         loaded["champion"] = ProcessRewardModel.from_pretrained(champion_dir)
     fusion = None
-    if fusion_dir and not execution_only:
+    if fusion_dir and fusion_dir.lower() != "none" and not execution_only:
         from dreamprm.evaluate.fusion import FusionModel
 
         fusion = FusionModel.load(fusion_dir)
@@ -208,7 +208,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         reports[n] = build_report(frames[n], n_resamples=n_resamples, seed=s.seed, references=refs,
                                   hybrid_only=hybrid_only)
         if fusion is not None:
-            reports[n]["fusion"] = fusion.summary()
+            from dreamprm.evaluate.report import _json_safe
+
+            reports[n]["fusion"] = _json_safe(fusion.summary())
         write_json(reports[n], folder / "report.json")
         md = render_markdown(reports[n])
         (folder / "report.md").write_text(md + "\n")

@@ -219,3 +219,12 @@ def test_execute_only_restricts_to_listed_candidates(tmp_path: Path) -> None:
     pd.DataFrame({"id": ["a"]}).to_parquet(tmp_path / "nocol.parquet")
     with pytest.raises(InputDataError, match="no candidate_id column"):
         restrict_candidates(cands, tmp_path / "nocol.parquet")
+
+
+def test_log_odds_sum_scores_keep_their_order_in_the_model_feature() -> None:
+    from dreamprm.evaluate.fusion import raw_features
+
+    f = _frame(1, 3)
+    f["scores:prm"] = [[0.001, 0.002], [0.3, 0.4], [0.9, 0.99]]  # log-odds sums far below 0 and above 1
+    model = raw_features(f, "scores:prm", "log_odds_sum")["model"].to_numpy()
+    assert model[0] < model[1] < model[2] and np.unique(model).size == 3
