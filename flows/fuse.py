@@ -22,16 +22,6 @@ def fuse_task(labels_path: str, problems_path: str, candidates_path: str, execut
                     l2, sides, out_dir, survivors_only, progress=progress_reporter("fuse-progress", f"scoring with {scorer}"))
 
 
-def _saved_settings(path: Path) -> dict[str, Any] | None:
-    import json
-
-    try:
-        d = json.loads(path.read_text())
-        return {k: d[k] for k in ("scorer", "aggregation", "l2", "survivors_only")}
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 @flow(name="fuse", log_prints=True)
 def fuse_flow(labels_path: str | None = None, problems_path: str | None = None, candidates_path: str | None = None,
               executions_path: str | None = None, scorer: str = "prm-warmup", aggregation: str = "mean",
@@ -50,10 +40,12 @@ def fuse_flow(labels_path: str | None = None, problems_path: str | None = None, 
     out_dir = out_dir or str(s.models_dir / "fusion")
     scorer_dir = str(s.models_dir / scorer / "final")
     saved = Path(out_dir) / "fusion.json"
+    from dreamprm.evaluate.fusion import saved_settings
+
     want = {"scorer": scorer, "aggregation": aggregation, "l2": l2, "survivors_only": survivors_only}
     # A cached result stands only for the fusion.json on disk when that file holds the same settings (another run may
     # have written a different fusion into the same folder since).
-    run = cached_stage(fuse_task, [saved]) if _saved_settings(saved) == want else fuse_task.with_options(
+    run = cached_stage(fuse_task, [saved]) if saved_settings(out_dir) == want else fuse_task.with_options(
         refresh_cache=True)
     return run(labels_path, problems_path, candidates_path, executions_path, scorer_dir, scorer, aggregation, l2,
                sides, out_dir, survivors_only)

@@ -177,6 +177,16 @@ class FusionModel:
         return cls(**d)
 
 
+def saved_settings(directory: str | Path) -> dict[str, Any] | None:
+    """The scorer, aggregation, l2 and survivors_only of the fusion.json in ``directory``; None when there is none
+    or it cannot be read (the fuse flow then recomputes instead of trusting its cache)."""
+    try:
+        d = json.loads((Path(directory) / FUSION_FILE).read_text())
+        return {k: d[k] for k in ("scorer", "aggregation", "l2", "survivors_only")}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def fit_fusion(frame: pd.DataFrame, scorer: str, aggregation: str, *, l2: float = 1.0,
                label_column: str = "passed", survivors_only: bool = False) -> FusionModel:
     """Fit on the rows of ``frame`` with a model score and a verdict (``survivors_only``: and that passed their

@@ -86,7 +86,12 @@ def test_save_load_round_trip_and_a_damaged_file(tmp_path: Path) -> None:
     back = FusionModel.load(tmp_path / "fusion")
     assert back == fusion
     assert np.allclose(back.logits(f), fusion.logits(f))
+    from dreamprm.evaluate.fusion import saved_settings
+
+    assert saved_settings(tmp_path / "fusion") == {"scorer": "prm", "aggregation": "mean", "l2": 1.0,
+                                                   "survivors_only": False}
     (tmp_path / "fusion" / "fusion.json").write_text("{not json")
+    assert saved_settings(tmp_path / "fusion") is None
     with pytest.raises(InputDataError, match="fusion.json"):
         FusionModel.load(tmp_path / "fusion")
 
