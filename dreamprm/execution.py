@@ -29,7 +29,8 @@ class ExecuteConfig:
     memory_mb: int = 1024
     test_timeout_s: float = 6.0
     image: str = "dreamprm-sandbox:latest"
-    tests: str = "all"  # all | public | private
+    tests: str = "all"  # all | public | private | probes (inputs derived from the examples, dreamprm.data.probes)
+    probes: int = 8  # probe inputs per problem with tests="probes"
     cache_path: Path | None = None
 
     @classmethod
@@ -62,10 +63,35 @@ def restrict_candidates(candidates: pd.DataFrame, only_path: str | Path) -> pd.D
     return candidates[candidates["candidate_id"].astype(str).isin(ids)]
 
 
-def problem_tests(problem: Mapping[str, Any], which: str = "all") -> list[dict]:
+def restrict_to_survivors(candidates: pd.DataFrame, executions_path: str | Path, at_least: int = 2) -> pd.DataFrame:
+    """The candidates that passed in the executions table at ``executions_path`` (their statement examples), in
+    problems where at least ``at_least`` did: the ones consensus selection compares (among fewer there is nothing to
+    compare). A candidate absent from that table is not a survivor; a table without the needed columns is an error."""
+    from dreamprm.io import read_parquet
+
+    runs = read_parquet(executions_path)
+    missing = [c for c in ("candidate_id", "problem_id", "passed") if c not in runs]
+    if missing:
+        raise InputDataError(f"the executions table lacks columns {missing}", path=executions_path, field=missing[0],
+                             expected="a `dreamprm execute --tests public` output")
+    passed = runs[runs["passed"].astype(bool)]
+    per_problem = passed.groupby("problem_id")["candidate_id"].transform("size")
+    ids = set(passed.loc[per_problem >= at_least, "candidate_id"].astype(str))
+    return candidates[candidates["candidate_id"].astype(str).isin(ids)]
+
+
+def problem_tests(problem: Mapping[str, Any], which: str = "all", n_probes: int = 8) -> list[dict]:
     """The problem's tests as the harness wants them (public first, then private). ``public`` falls back to the
     examples parsed from the statement (:mod:`dreamprm.data.samples`) when the problem ships no public tests, as
-    recorded LiveCodeBench generation files do: enough inputs for majority-vote signatures."""
+    recorded LiveCodeBench generation files do: enough inputs for majority-vote signatures. ``probes``: up to
+    ``n_probes`` new inputs derived from those (:mod:`dreamprm.data.probes`), without expected outputs."""
+    if which == "probes":
+        from dreamprm.data.probes import probe_tests
+
+        return probe_tests(problem, problem_tests(problem, "public"), n_probes)
+    if which not in ("all", "public", "private"):
+        raise InputDataError(f"unknown test selection {which!r}", field="tests",
+                             expected="all | public | private | probes")
     out: list[dict] = []
     for col in (("public_tests",) if which == "public" else ("private_tests",) if which == "private"
                 else ("public_tests", "private_tests")):
@@ -99,9 +125,11 @@ def final_verdicts(candidates: pd.DataFrame, executions: pd.DataFrame | None) ->
     return out
 
 
-def public_test_count(problem: Mapping[str, Any], which: str) -> int:
+def public_test_count(problem: Mapping[str, Any], which: str, n_probes: int = 8) -> int:
     """How many of the leading tests a job of ``which`` runs are public (or statement examples): those, and only
     those, may feed majority-vote signatures, so a vote never sees how far a candidate got through hidden tests."""
+    if which == "probes":
+        return len(problem_tests(problem, "probes", n_probes))
     if which == "public":
         return len(problem_tests(problem, "public"))
     if which == "all":
@@ -111,7 +139,7 @@ def public_test_count(problem: Mapping[str, Any], which: str) -> int:
 
 
 def make_job(code: str, problem: Mapping[str, Any], config: ExecuteConfig) -> dict:
-    return {"code": code if isinstance(code, str) else "", "tests": problem_tests(problem, config.tests),
+    return {"code": code if isinstance(code, str) else "", "tests": problem_tests(problem, config.tests, config.probes),
             "func_name": problem.get("func_name") or "", "limits": config.limits()}
 
 
@@ -197,7 +225,7 @@ def execute_candidates(candidates: pd.DataFrame, problems: pd.DataFrame, config:
         raise InputDataError(f"{len(unknown)} candidates answer problems not in the problems table, e.g. "
                              f"{unknown[:3]}", field="problem_id")
     jobs = [make_job(c["code"], by_id[str(c["problem_id"])], config) for c in cands]
-    n_public = [public_test_count(by_id[str(c["problem_id"])], config.tests) for c in cands]
+    n_public = [public_test_count(by_id[str(c["problem_id"])], config.tests, config.probes) for c in cands]
     cache = ResultCache(config.cache_path) if config.cache_path else None
     own = backend is None
     backend = backend or open_backend(config)

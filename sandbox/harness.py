@@ -29,6 +29,12 @@ compared line by line after stripping, with a Decimal token fallback; functional
 after turning a tuple result into a list. Per-test timeout (default 6 s), whole-program timeout
 ``(timeout + 1) * n + 5``, stop at the first failure.
 
+Probe tests (``"output": null``, stdin or functional) have no expected output: the harness only records what the
+candidate printed or returned (``stdout`` of the per-test record, verdict ``passed`` when it ran to completion), and a
+failing probe (an exception, a wrong type) does not stop the run, so every later probe is still recorded; a timeout or
+a death does, as the child is gone. Consensus selection compares these outputs across candidates
+(``dreamprm.evaluate.consensus``); tests with an expected output behave exactly as before.
+
 Wire format (``--run``/``--serve``): frames of a 4-byte big-endian length followed by UTF-8 JSON; ``--run`` also
 accepts a bare JSON document on stdin. Job: ``{"code", "tests": [{"input", "output", "testtype"}], "func_name",
 "limits": {...}}``. Result: ``{"verdict", "passed", "num_tests", "num_passed", "per_test", "time_s", "error",
@@ -656,6 +662,11 @@ class Child:
         self.proc = _ForkedProcess(pid)
         self.cmd_w, self.res_r, self._out_r, self._err_r = cmd_w, res_r, out_r, err_r
         self._writer: threading.Thread | None = None
+        self.dead = False
+
+    def alive(self) -> bool:
+        """False once the child died without replying (see :meth:`death_verdict`)."""
+        return not self.dead
 
     def begin(self, setup: dict) -> None:
         """Start reading the child's output and hand it the job's code and limits."""
@@ -717,6 +728,7 @@ class Child:
 
     def death_verdict(self) -> tuple[str, str]:
         """Why the child died without replying."""
+        self.dead = True
         try:
             rc = self.proc.wait(timeout=2)
         except TimeoutError:
@@ -854,14 +866,30 @@ def _drive(child: Child, mode: str, tests: list, job: dict, per_test: list, tto:
             entry = _run_io_test(child, mode, test, remaining, timeout_verdict, start, cap)
         per_test.append(entry)
         if entry["verdict"] != "passed":
+            if _is_probe(test) and entry["verdict"] not in _FATAL_VERDICTS and child.alive():
+                continue  # the child answered with an error: the next probe still runs
             return _result(entry["verdict"], tests, per_test, t0, f"test {i}: {entry['error']}")
+    failed = next((i for i, e in enumerate(per_test) if e["verdict"] != "passed"), None)
+    if failed is not None:
+        return _result(per_test[failed]["verdict"], tests, per_test, t0,
+                       f"test {failed}: {per_test[failed]['error']}")
     return _result("passed", tests, per_test, t0)
+
+
+# After these the child is gone (or stuck): no further probe can run in it.
+_FATAL_VERDICTS = ("time_limit", "global_timeout", "memory_limit")
+
+
+def _is_probe(test: dict) -> bool:
+    """A test without an expected output: only the candidate's output is recorded."""
+    return isinstance(test, dict) and "output" in test and test["output"] is None
 
 
 def _run_io_test(child: Child, mode: str, test: dict, remaining, timeout_verdict, start: float, cap: int) -> dict:
     inp = test.get("input", "")
     expected = test.get("output", "")
-    if not isinstance(inp, str) or not isinstance(expected, str):
+    probe = _is_probe(test)
+    if not isinstance(inp, str) or not (probe or isinstance(expected, str)):
         return _entry("runtime_error", 0.0, child, error="malformed test: input/output must be strings")
     child.send({"input": inp})
     try:
@@ -876,8 +904,16 @@ def _run_io_test(child: Child, mode: str, test: dict, remaining, timeout_verdict
         return _entry(reply.get("kind", "runtime_error"), elapsed, child, error=reply.get("error", ""))
     if mode == "stdin":
         out = reply.get("stdout", "")
+        if probe:
+            return _entry("passed", elapsed, child, stdout=_cap_text(out, cap))
         ok, why = compare_stdout(out, expected)
         return _entry("passed" if ok else "wrong_answer", elapsed, child, stdout=_cap_text(out, cap), error=why)
+    if probe:
+        try:
+            value = decode_value(reply.get("value"))
+        except Exception:  # noqa: BLE001
+            return _entry("wrong_answer", elapsed, child, error="garbled result from candidate")
+        return _entry("passed", elapsed, child, stdout=_cap_text(_safe_repr(value), cap))
     try:
         expected_value = json.loads(expected)
     except ValueError:

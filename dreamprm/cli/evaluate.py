@@ -33,6 +33,9 @@ def evaluate(
     fusion: Optional[str] = typer.Option(None, help="folder of a fusion model (dreamprm fuse) to evaluate as "
                                          "`fusion` and `filter:fusion` (default: models/fusion when it exists; "
                                          "none: no fusion)"),
+    probes: Optional[str] = typer.Option(None, help="the survivors' executions on probe inputs (dreamprm execute "
+                                         "--tests probes --survivors-of <executions>) for the `consensus` methods "
+                                         "(default: data/probes.parquet when it exists; none: no consensus)"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
     evaluate_flow = stage_flow("evaluate")
@@ -43,6 +46,7 @@ def evaluate(
                         out_dir=str(output) if output else None, split=split,
                         challenger=None if (challenger or "").lower() in ("", "none") else challenger,
                         aggregation=aggregation, n_resamples=resamples, per_problem=per_problem,
-                        execution_only=execution_only, hybrid_only_above=hybrid_only_above, fusion_dir=fusion)
+                        execution_only=execution_only, hybrid_only_above=hybrid_only_above, fusion_dir=fusion,
+                        probes_path=probes)
     console.print(out["markdown"])
     console.print(f"report: {out['report']}   promotion: {out['promotion']}")

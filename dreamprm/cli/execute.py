@@ -17,7 +17,9 @@ def execute(
     output: Optional[Path] = typer.Option(None, help="executions table (default: data/executions.parquet)"),
     backend: Optional[str] = typer.Option(None, help="auto | docker | bwrap (default: settings.sandbox.backend)"),
     workers: Optional[int] = typer.Option(None, help="parallel sandboxes (default: number of cores)"),
-    tests: Optional[str] = typer.Option(None, help="all | public (the statement's examples when a problem has no public tests) | private"),
+    tests: Optional[str] = typer.Option(None, help="all | public (the statement's examples when a problem has no public tests) | private | probes (inputs derived from the examples, no expected outputs: for consensus selection)"),
+    probes: Optional[int] = typer.Option(None, help="probe inputs per problem with --tests probes (default 8)"),
+    survivors_of: Optional[Path] = typer.Option(None, help="run only the candidates that passed in this executions table, in problems where two or more did (the survivors consensus compares)"),
     limit: Optional[int] = typer.Option(None, help="only the first N candidates (smoke runs)"),
     track: bool = typer.Option(True, help="log the run to MLflow"),
     only: Optional[Path] = typer.Option(None, help="run only the candidates listed in this table's candidate_id column (e.g. data/step_labels.parquet)"),
@@ -44,6 +46,7 @@ def execute(
                 output_path=str(output) if output else None,
                 backend=backend, workers=workers, tests=tests, limit=limit, track=track,
                 only=str(only) if only else None,
+                survivors_of=str(survivors_of) if survivors_of else None, probes=probes,
             )
     console.print(f"[green]wrote[/] {out['output']} ({int(out['candidates'])} candidates on {out['backend']}, "
                   f"{out['candidates_per_s']:.2f} candidates/s, pass rate {out['pass_rate']:.1%})")

@@ -220,8 +220,3 @@ def add_fusion_scores(frame: pd.DataFrame, fusion: FusionModel | None) -> pd.Dat
     out = frame.copy()
     out[FUSION_COLUMN] = fusion.score_lists(out)
     return out
-
-
-def single_score_columns(columns: Sequence[str]) -> set[str]:
-    """The score columns that hold one score per candidate (no steps to aggregate): reported under their own name."""
-    return {c for c in columns if c == FUSION_COLUMN}

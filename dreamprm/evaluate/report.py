@@ -32,7 +32,8 @@ import pandas as pd
 from dreamprm.data.schema import DIFFICULTIES
 from dreamprm.errors import InputDataError
 from dreamprm.evaluate.aggregate import AGGREGATIONS, as_probability
-from dreamprm.evaluate.fusion import single_score_columns
+from dreamprm.evaluate.consensus import CONSENSUS_COLUMN, POOL_DEPENDENT_PREFIX
+from dreamprm.evaluate.fusion import FUSION_COLUMN
 from dreamprm.evaluate.select import (BASELINES, FILTER_BASELINES, FILTER_PREFIX, SCORE_PREFIX, CandidateTable, pass_at_k,
                                       score_method_name)
 from dreamprm.evaluate.stats import paired_bootstrap, ranking_quality
@@ -63,6 +64,12 @@ RULES = {
               "within-problem-centred examples passed, the model's logit, log lines of code and log example time "
               "(fitted on training-side candidates only); candidates its model did not score get no fusion score, and "
               "a fusion fitted on example survivors only scores survivors only",
+    "consensus": "with probe executions (evaluate --probes): `consensus` scores each example survivor by how often "
+                 "its output on the probe inputs agrees with the other survivors' of the evaluated set (mean share "
+                 "of the pool printing the same; a failed probe agrees with nobody); `consensus>m` breaks its ties "
+                 "by model m's within-problem rank; non-survivors and unprobed candidates get no score (a problem "
+                 "with one survivor is not probed: the filter picks it anyway); no curve (the score depends on the "
+                 "pool)",
     "curve": "pass@1 at N' = mean over seeded uniform subsets of N' candidates per problem (all candidates when "
              "a problem has fewer); random and oracle use their exact values (c/n, unbiased pass@N')",
     "interval": "percentile paired bootstrap over problems",
@@ -76,6 +83,12 @@ RULES = {
 # --------------------------------------------------------------------------------------------------------------------
 # Building blocks
 # --------------------------------------------------------------------------------------------------------------------
+
+def single_score_columns(columns: Sequence[str]) -> set[str]:
+    """The score columns that hold one score per candidate (the fusion, the consensus and its tie-broken variants):
+    nothing to aggregate, so they are reported under their own name."""
+    return {c for c in columns if c == FUSION_COLUMN or str(c).startswith(CONSENSUS_COLUMN)}
+
 
 def score_methods_for(candidates: pd.DataFrame, score_columns: Sequence[str] | None = None,
                       aggregations: Sequence[str] = DEFAULT_AGGREGATIONS) -> dict[str, tuple[str, str]]:
@@ -286,7 +299,10 @@ def build_report(
                 "differences": _differences(b, methods, references),
             }
 
-    report["curve"] = pass_at_n_curve(table, curve_ns, curve_subsamples, seed, methods,
+    # A pool-dependent score (consensus) would have to be recomputed on every subset: it has no curve.
+    pool_dependent = {m for m, (col, _) in table.score_sources.items() if str(col).startswith(POOL_DEPENDENT_PREFIX)}
+    report["curve"] = pass_at_n_curve(table, curve_ns, curve_subsamples, seed,
+                                      [m for m in methods if m.removeprefix(FILTER_PREFIX) not in pool_dependent],
                                       n_problems_total=len(per_problem))
     report["calibration"] = {m: calibration(table, m, calibration_bins) for m in table.scores}
     report["ranking"] = {m: ranking_quality(table.scores[m], table.passed, table.valid).to_dict()

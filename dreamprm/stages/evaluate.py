@@ -72,7 +72,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
                   n_resamples: int, per_problem: int | str | Sequence[int] = 0, progress: Progress | None = None,
                   execution_only: bool = False, hybrid_only_above: int = 0,
-                  fusion_dir: str | None = None) -> dict[str, Any]:
+                  fusion_dir: str | None = None, probes_path: str | None = None) -> dict[str, Any]:
     """Evaluate at every best-of-N size of ``per_problem`` (``"0,6"``: all candidates and the first 6 of each
     problem). The candidates are scored once (the largest size); the first size's report is written into
     ``out_dir`` (report.json, report.md, metrics.json, plots) and decides promotion, every further size's into
@@ -89,7 +89,11 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     rest unscored below them). Sizes <= K report every method on fully scored candidates. The report says which.
 
     ``fusion_dir``: a fusion model (``dreamprm fuse``) over one of the scorers; it adds the method ``fusion`` and its
-    hybrid ``filter:fusion``, and its weights go into the report (``fusion``)."""
+    hybrid ``filter:fusion``, and its weights go into the report (``fusion``).
+
+    ``probes_path``: the survivors' executions on probe inputs (``dreamprm execute --tests probes``); adds
+    ``consensus`` and, per model m, ``consensus>m`` (consensus, ties broken by m), each computed within every
+    evaluated size's own candidates (:mod:`dreamprm.evaluate.consensus`)."""
     import mlflow
     import pandas as pd
 
@@ -190,6 +194,18 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
 
         frame = add_fusion_scores(frame, fusion)
     validate_scores(frame)  # GX: the scores hand-off to selection
+    outputs = None
+    if probes_path:
+        from dreamprm.evaluate.consensus import probe_outputs
+
+        if not Path(probes_path).exists():
+            raise InputDataError("no probe executions at this path", path=probes_path, field="probes",
+                                 expected="`dreamprm execute --tests probes --survivors-of <executions>` first")
+        if "examples_passed" not in frame:
+            raise InputDataError("consensus needs the candidates' executions on their statement examples",
+                                 path=executions_path, field="executions",
+                                 expected="`dreamprm execute --tests public` first")
+        outputs = probe_outputs(read_parquet(probes_path), probes_path)
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
     if "examples_passed" in frame and frame["examples_passed"].notna().any():
@@ -197,6 +213,11 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     out = Path(out_dir)
     frames = {n: frame if subsets[n] is None else frame[frame["candidate_id"].astype(str).isin(subsets[n])]
               for n in sizes}
+    if outputs is not None:  # the consensus of each size's own pool of survivors
+        from dreamprm.evaluate.consensus import add_consensus_scores
+
+        breakers = {name: f"scores:{name}" for name in loaded if f"scores:{name}" in frame}
+        frames = {n: add_consensus_scores(f, outputs, breakers, aggregation) for n, f in frames.items()}
     primary = frames[sizes[0]]  # its report decides promotion and names the evaluation set
     reports: dict[int, dict[str, Any]] = {}
     sections: list[str] = []
@@ -227,7 +248,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
     decision = None
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
-                                  "fusion": fusion_dir,
+                                  "fusion": fusion_dir, "probes": probes_path,
                                   "n_resamples": n_resamples, "problems": len(problems),
                                   "per_problem": ",".join(map(str, sizes)), "execution_only": execution_only,
                                   "hybrid_only_above": hybrid_only_above,

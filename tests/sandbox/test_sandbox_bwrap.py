@@ -88,3 +88,28 @@ def test_bwrap_runs_unprivileged_with_seccomp(bw):
     for flag in ("--as-pid-1", "--clearenv", "--unshare-all", "--cap-drop", "--seccomp"):
         assert flag in cmd
     assert {"/", "/dev"} <= {cmd[i + 1] for i, a in enumerate(cmd) if a == "--remount-ro"}
+
+
+def P(inp, kind="stdin"):
+    """A probe test: no expected output, only what the candidate prints is recorded."""
+    return {"input": inp, "output": None, "testtype": kind}
+
+
+def test_bwrap_probe_tests_record_outputs_and_run_past_errors(bw):
+    code = "n = int(input())\nprint(10 // n)"
+    r = run(bw, code, [T("2", "5"), P("5"), P("0"), P("1")])
+    assert [t["verdict"] for t in r["per_test"]] == ["passed", "passed", "runtime_error", "passed"]
+    assert [t["stdout"].strip() for t in r["per_test"]] == ["5", "2", "", "10"]
+    assert r["verdict"] == "runtime_error" and r["num_passed"] == 3  # the first failure names the job's verdict
+    # A failing test with an expected output still stops the run, as in LiveCodeBench.
+    r = run(bw, code, [T("2", "4"), P("5")])
+    assert r["verdict"] == "wrong_answer" and len(r["per_test"]) == 1
+
+
+def test_bwrap_probe_functional_and_timeout_stops(bw):
+    code = "class Solution:\n    def f(self, xs):\n        return sorted(xs)\n"
+    r = run(bw, code, [P("[3, 1, 2]", "functional"), P("[]", "functional")], func_name="f")
+    assert r["verdict"] == "passed" and [t["stdout"] for t in r["per_test"]] == ["[1, 2, 3]", "[]"]
+    slow = "import time\nn = int(input())\ntime.sleep(n)\nprint(n)"
+    r = run(bw, slow, [P("0"), P("30"), P("0")], limits={"test_timeout_s": 1.0})
+    assert [t["verdict"] for t in r["per_test"]] == ["passed", "time_limit"]  # the child is gone after a timeout

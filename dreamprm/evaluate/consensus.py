@@ -1,0 +1,125 @@
+"""Consensus among the example survivors: how often a candidate's output on the probe inputs agrees with the others'.
+
+Passing the statement's examples leaves, at N=60 on LiveCodeBench, a pool of survivors of which about two thirds are
+correct; the wrong ones mostly fail on inputs the examples do not cover. Every survivor of a problem runs on the same
+probe inputs (``dreamprm execute --tests probes``, :mod:`dreamprm.data.probes`), and a survivor's consensus score is
+
+    consensus(c) = mean over probes j of |{k in pool : out_k[j] == out_c[j]}| / |pool|
+
+with ``pool`` the problem's probed survivors of the evaluated set and ``out[j] = None`` (crashed, timed out, not
+run) agreeing with nobody. The expected pick is the candidate whose behaviour most others share (AlphaCode's
+clustering, MBR-exec); a wrong program only wins where most survivors are wrong in the same way.
+
+The score depends on the pool, so it is computed per evaluated set: best-of-6 compares the survivors among the first
+six only, never with candidates outside them. ``consensus_then`` combines it with a model's score lexicographically:
+consensus first, the model's within-problem rank breaks its ties (often all survivors agree on every probe).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from dreamprm.errors import InputDataError
+
+CONSENSUS_COLUMN = "scores:consensus"
+# Columns computed from the evaluated pool itself: the pass@1-vs-N curve's subsets would need them recomputed.
+POOL_DEPENDENT_PREFIX = CONSENSUS_COLUMN
+_TIE_STEP = 1e-6  # weight of the tie-breaking model rank: far below any consensus step
+_NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?\Z")
+
+
+def normalize_output(text: str | None) -> str | None:
+    """Output as LiveCodeBench compares it: lines stripped, trailing blank lines dropped, decimals rounded to 6
+    places (``0.5`` and ``0.500000`` agree); None stays None."""
+    if text is None:
+        return None
+    lines = [line.strip() for line in str(text).strip().split("\n")]
+    out = []
+    for line in lines:
+        tokens = line.split()
+        out.append(" ".join(f"{float(t):.6f}" if _NUMBER.match(t) else t for t in tokens))
+    return "\n".join(out)
+
+
+def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, list[str | None]]:
+    """candidate_id -> normalized output per probe (None where the probe did not run to completion), from an
+    executions table of ``dreamprm execute --tests probes``. A row whose per_test is not a JSON list is an error
+    naming the row."""
+    missing = [c for c in ("candidate_id", "per_test", "num_tests") if c not in probes]
+    if missing:
+        raise InputDataError(f"the probe executions lack columns {missing}", path=path, field=missing[0],
+                             expected="a `dreamprm execute --tests probes` output")
+    out: dict[str, list[str | None]] = {}
+    for row, (cid, raw, n) in enumerate(zip(probes["candidate_id"], probes["per_test"], probes["num_tests"])):
+        try:
+            records = json.loads(raw) if raw else []
+            if not isinstance(records, list):
+                raise ValueError("not a list")
+        except ValueError as exc:
+            raise InputDataError(f"row {row} (candidate {cid}): per_test is not a JSON list ({exc})", path=path, field="per_test",
+                                 expected="the sandbox's per-test records") from None
+        outs = [normalize_output(r.get("stdout")) if isinstance(r, dict) and r.get("verdict") == "passed" else None
+                for r in records]
+        out[str(cid)] = outs + [None] * max(0, int(n) - len(outs))
+    return out
+
+
+def consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str | None]]) -> pd.Series:
+    """Consensus score per row of ``frame`` (see module docstring), among each problem's survivors
+    (``examples_passed``) that have probe outputs; NaN for every other row (not a survivor, not probed)."""
+    if "examples_passed" not in frame:
+        raise InputDataError("consensus needs the candidates' executions on their statement examples",
+                             field="examples_passed", expected="`dreamprm execute --tests public` first")
+    ids = frame["candidate_id"].astype(str)
+    pool = (frame["examples_passed"] == True).to_numpy() & ids.isin(outputs.keys()).to_numpy()  # noqa: E712
+    scores = np.full(len(frame), np.nan)
+    positions = pd.Series(np.arange(len(frame)), index=frame.index)
+    for _, rows in frame[pool].groupby("problem_id", sort=False):
+        members = [outputs[c] for c in rows["candidate_id"].astype(str)]
+        width = max(len(o) for o in members)
+        if width == 0:
+            continue
+        agree = np.zeros(len(members))
+        for j in range(width):
+            column = [o[j] if j < len(o) else None for o in members]
+            counts = pd.Series([v for v in column if v is not None]).value_counts()
+            agree += np.array([counts[v] if v is not None else 0 for v in column], dtype=float)
+        scores[positions[rows.index].to_numpy()] = agree / (width * len(members))
+    return pd.Series(scores, index=frame.index)
+
+
+def _as_score_lists(values: pd.Series) -> pd.Series:
+    """Scores as one-element score lists (the frame's score-column format), None where missing."""
+    return pd.Series([None if np.isnan(v) else [float(v)] for v in values], index=values.index, dtype=object)
+
+
+def _model_rank(frame: pd.DataFrame, column: str, aggregation: str) -> pd.Series:
+    """Each row's within-problem rank by the model's aggregated score, scaled to [0, 1) (0 = lowest; NaN where
+    unscored)."""
+    from dreamprm.evaluate.aggregate import aggregate
+
+    agg = pd.Series([np.nan if s is None or (isinstance(s, float) and np.isnan(s)) or len(s) == 0
+                     else float(aggregate(s, aggregation)) for s in frame[column]], index=frame.index)
+    ranks = agg.groupby(frame["problem_id"]).rank(method="average")
+    sizes = frame.groupby("problem_id")["candidate_id"].transform("size")
+    return (ranks - 1) / sizes
+
+
+def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str | None]],
+                         tie_breakers: Mapping[str, str] | None = None, aggregation: str = "mean") -> pd.DataFrame:
+    """``frame`` with ``scores:consensus`` and, per ``tie_breakers`` entry name -> model score column,
+    ``scores:consensus>name``: the consensus plus the model's rank scaled below the smallest consensus step
+    (1 / (probes x pool) >= 1 / 10^4 here), so the sum orders exactly as (consensus, model rank) and stays a
+    probability in [0, 1]."""
+    out = frame.copy()
+    base = consensus_scores(frame, outputs)
+    out[CONSENSUS_COLUMN] = _as_score_lists(base)
+    for name, column in (tie_breakers or {}).items():
+        rank = _model_rank(frame, column, aggregation).fillna(0.0)
+        out[f"{CONSENSUS_COLUMN}>{name}"] = _as_score_lists((1 - _TIE_STEP) * base + _TIE_STEP * rank)
+    return out

@@ -1,0 +1,70 @@
+"""Probe inputs derived from a problem's examples: shape kept (sizes, one-token counts, line and token counts),
+deterministic per problem, no duplicates of an example, no expected output."""
+
+from __future__ import annotations
+
+import json
+
+from dreamprm.data.probes import probe_tests
+from dreamprm.execution import problem_tests, public_test_count
+
+
+def _stdin(inp: str) -> dict:
+    return {"input": inp, "output": "x\n", "testtype": "stdin"}
+
+
+def test_stdin_probes_keep_sizes_counts_and_shape():
+    examples = [_stdin("5 2\n3 1 4 1 5\n2\nabcab\n"), _stdin("3 1\n9 8 7\n1\nzz\n")]
+    probes = probe_tests({"problem_id": "abc001_a"}, examples, 8)
+    assert len(probes) == 8
+    inputs = {e["input"] for e in examples}
+    for p in probes:
+        assert p["output"] is None and p["testtype"] == "stdin" and p["input"] not in inputs
+        lines = p["input"].split("\n")
+        source = next(e["input"].split("\n") for e in examples if e["input"].split("\n")[0] == lines[0])
+        assert [len(line.split()) for line in lines] == [len(line.split()) for line in source]
+        assert lines[2] == source[2]  # a one-token integer line (a count) is kept
+        assert len(lines[3]) == len(source[3]) and set(lines[3]) <= set(source[3])
+        values = [int(t) for t in lines[1].split()]
+        src = [int(t) for t in source[1].split()]
+        assert min(src) <= min(values) and max(values) <= max(src)
+    assert len({p["input"] for p in probes}) == len(probes)
+
+
+def test_probes_are_deterministic_per_problem():
+    examples = [_stdin("4\n1 2 3 4\n")]
+    a = probe_tests({"problem_id": "p1"}, examples, 6)
+    assert a == probe_tests({"problem_id": "p1"}, examples, 6)
+    assert a != probe_tests({"problem_id": "p2"}, examples, 6)
+
+
+def test_one_line_input_is_redrawn_within_one_and_its_max():
+    probes = probe_tests({"problem_id": "q"}, [_stdin("400 500 600\n")], 5)
+    assert probes
+    for p in probes:
+        values = [int(t) for t in p["input"].split()]
+        assert len(values) == 3 and all(1 <= v <= 600 for v in values)
+
+
+def test_functional_probes_mutate_lists_and_strings_and_keep_scalars():
+    example = {"input": "[3, 1, 2, 5]\n\"abba\"\n2", "output": "1", "testtype": "functional"}
+    probes = probe_tests({"problem_id": "lc1"}, [example], 6)
+    assert probes
+    for p in probes:
+        nums, word, k = [json.loads(line) for line in p["input"].split("\n")]
+        assert len(nums) == 4 and all(1 <= v <= 5 for v in nums)
+        assert len(word) == 4 and set(word) <= {"a", "b"}
+        assert k == 2
+
+
+def test_nothing_to_derive_gives_no_probes():
+    assert probe_tests({"problem_id": "x"}, [], 8) == []
+    # every line is a size or a count: no variation is possible, so no duplicate of the example is made
+    assert probe_tests({"problem_id": "x"}, [_stdin("3\n1\n2\n")], 8) == []
+
+
+def test_execution_tests_probes_come_from_the_public_tests():
+    problem = {"problem_id": "p", "public_tests": json.dumps([_stdin("2\n1 2\n")]), "statement": ""}
+    probes = problem_tests(problem, "probes", 3)
+    assert probes and all(t["output"] is None for t in probes)
+    assert public_test_count(problem, "probes", 3) == len(probes)

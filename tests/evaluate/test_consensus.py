@@ -1,0 +1,83 @@
+"""Consensus among the example survivors on probe inputs: the score, its pool (survivors of the evaluated set only),
+the lexicographic tie-break by a model, the probe table's errors, and evaluate's `consensus` methods."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dreamprm.errors import InputDataError
+from dreamprm.evaluate.consensus import (CONSENSUS_COLUMN, add_consensus_scores, consensus_scores, normalize_output,
+                                         probe_outputs)
+from dreamprm.evaluate.report import build_report
+
+
+def _probes(outputs: dict[str, list[str | None]]) -> pd.DataFrame:
+    rows = []
+    for cid, outs in outputs.items():
+        per_test = [{"verdict": "passed", "stdout": o} if o is not None else {"verdict": "runtime_error", "stdout": ""}
+                    for o in outs]
+        rows.append({"candidate_id": cid, "per_test": json.dumps(per_test), "num_tests": len(outs)})
+    return pd.DataFrame(rows)
+
+
+def _frame() -> pd.DataFrame:
+    """One problem: a, b, c survive (a and b agree on every probe, c is the odd one out), d does not survive."""
+    rows = [("a", True, True), ("b", True, True), ("c", True, False), ("d", False, False)]
+    return pd.DataFrame([{"problem_id": "p", "candidate_id": cid, "sample_index": i, "difficulty": "easy",
+                          "passed": ok, "signature": None, "examples_passed": surv,
+                          "scores:m": [0.1 if cid == "a" else 0.9]}
+                         for i, (cid, surv, ok) in enumerate(rows)])
+
+
+OUTPUTS = {"a": ["1", "2", "3"], "b": ["1 ", "2\n", "3"], "c": ["1", "5", None], "d": ["7", "7", "7"]}
+
+
+def test_normalize_output_as_livecodebench_compares():
+    assert normalize_output(" 1 2 \n3\n\n") == normalize_output("1 2\n3")
+    assert normalize_output("0.5") == normalize_output("0.500000")
+    assert normalize_output(None) is None
+
+
+def test_consensus_is_the_mean_share_of_survivors_agreeing():
+    outputs = probe_outputs(_probes(OUTPUTS))
+    s = consensus_scores(_frame(), outputs)
+    # a: 3/3, 2/3, 2/3 -> 7/9; c: 3/3, 1/3, failed 0 -> 4/9; d is no survivor
+    assert s.iloc[0] == pytest.approx(7 / 9) and s.iloc[1] == pytest.approx(7 / 9)
+    assert s.iloc[2] == pytest.approx(4 / 9) and np.isnan(s.iloc[3])
+
+
+def test_consensus_pool_is_the_evaluated_set():
+    outputs = probe_outputs(_probes(OUTPUTS))
+    s = consensus_scores(_frame().iloc[[0, 2]], outputs)  # b is not in this set: a and c only
+    assert s.iloc[0] == pytest.approx((2 / 2 + 1 / 2 + 1 / 2) / 3)
+
+
+def test_tie_break_orders_by_consensus_then_model_rank():
+    out = add_consensus_scores(_frame(), probe_outputs(_probes(OUTPUTS)), {"m": "scores:m"}, "mean")
+    combined = [v[0] if v else None for v in out[f"{CONSENSUS_COLUMN}>m"]]
+    assert combined[1] > combined[0] > combined[2]  # a and b tie on consensus; the model prefers b
+    assert all(0.0 <= v <= 1.0 for v in combined if v is not None) and combined[3] is None
+
+
+def test_report_names_consensus_methods_once_and_gives_them_no_curve():
+    frame = add_consensus_scores(_frame(), probe_outputs(_probes(OUTPUTS)), {"m": "scores:m"}, "mean")
+    report = build_report(frame, n_resamples=200, hybrid_only=True)
+    assert report["methods"]["filter:consensus"]["pass_at_1"]["estimate"] == pytest.approx(1.0)
+    assert "filter:consensus>m" in report["methods"] and "consensus:mean" not in report["methods"]
+    assert "filter:consensus" not in report["curve"]["methods"]
+    assert "consensus" in report["rules"]
+
+
+def test_probe_table_errors_name_the_row_and_field():
+    bad = pd.DataFrame([{"candidate_id": "a", "per_test": "{oops", "num_tests": 1}])
+    with pytest.raises(InputDataError) as err:
+        probe_outputs(bad, "data/probes.parquet")
+    assert "row 0" in str(err.value) and "per_test" in str(err.value) and "data/probes.parquet" in str(err.value)
+    with pytest.raises(InputDataError, match="candidate_id"):
+        probe_outputs(pd.DataFrame([{"per_test": "[]"}]))
+    with pytest.raises(InputDataError, match="examples"):
+        consensus_scores(_frame().drop(columns="examples_passed"), {})
