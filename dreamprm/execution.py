@@ -31,6 +31,7 @@ class ExecuteConfig:
     image: str = "dreamprm-sandbox:latest"
     tests: str = "all"  # all | public | private | probes (inputs derived from the examples, dreamprm.data.probes)
     probes: int = 8  # probe inputs per problem with tests="probes"
+    grown_probes: int = 2  # of those, grown to the statement's size bound (dreamprm.data.probes.grown_probes)
     cache_path: Path | None = None
 
     @classmethod
@@ -80,15 +81,16 @@ def restrict_to_survivors(candidates: pd.DataFrame, executions_path: str | Path,
     return candidates[candidates["candidate_id"].astype(str).isin(ids)]
 
 
-def problem_tests(problem: Mapping[str, Any], which: str = "all", n_probes: int = 8) -> list[dict]:
+def problem_tests(problem: Mapping[str, Any], which: str = "all", n_probes: int = 8, n_grown: int = 2) -> list[dict]:
     """The problem's tests as the harness wants them (public first, then private). ``public`` falls back to the
     examples parsed from the statement (:mod:`dreamprm.data.samples`) when the problem ships no public tests, as
     recorded LiveCodeBench generation files do: enough inputs for majority-vote signatures. ``probes``: up to
-    ``n_probes`` new inputs derived from those (:mod:`dreamprm.data.probes`), without expected outputs."""
+    ``n_probes`` new inputs derived from those, then up to ``n_grown`` grown to the statement's size bound
+    (:mod:`dreamprm.data.probes`), without expected outputs."""
     if which == "probes":
         from dreamprm.data.probes import probe_tests
 
-        return probe_tests(problem, problem_tests(problem, "public"), n_probes)
+        return probe_tests(problem, problem_tests(problem, "public"), n_probes, n_grown)
     if which not in ("all", "public", "private"):
         raise InputDataError(f"unknown test selection {which!r}", field="tests",
                              expected="all | public | private | probes")
@@ -125,11 +127,11 @@ def final_verdicts(candidates: pd.DataFrame, executions: pd.DataFrame | None) ->
     return out
 
 
-def public_test_count(problem: Mapping[str, Any], which: str, n_probes: int = 8) -> int:
+def public_test_count(problem: Mapping[str, Any], which: str, n_probes: int = 8, n_grown: int = 2) -> int:
     """How many of the leading tests a job of ``which`` runs are public (or statement examples): those, and only
     those, may feed majority-vote signatures, so a vote never sees how far a candidate got through hidden tests."""
     if which == "probes":
-        return len(problem_tests(problem, "probes", n_probes))
+        return len(problem_tests(problem, "probes", n_probes, n_grown))
     if which == "public":
         return len(problem_tests(problem, "public"))
     if which == "all":
@@ -139,7 +141,7 @@ def public_test_count(problem: Mapping[str, Any], which: str, n_probes: int = 8)
 
 
 def make_job(code: str, problem: Mapping[str, Any], config: ExecuteConfig) -> dict:
-    return {"code": code if isinstance(code, str) else "", "tests": problem_tests(problem, config.tests, config.probes),
+    return {"code": code if isinstance(code, str) else "", "tests": problem_tests(problem, config.tests, config.probes, config.grown_probes),
             "func_name": problem.get("func_name") or "", "limits": config.limits()}
 
 
@@ -225,7 +227,8 @@ def execute_candidates(candidates: pd.DataFrame, problems: pd.DataFrame, config:
         raise InputDataError(f"{len(unknown)} candidates answer problems not in the problems table, e.g. "
                              f"{unknown[:3]}", field="problem_id")
     jobs = [make_job(c["code"], by_id[str(c["problem_id"])], config) for c in cands]
-    n_public = [public_test_count(by_id[str(c["problem_id"])], config.tests, config.probes) for c in cands]
+    n_public = [public_test_count(by_id[str(c["problem_id"])], config.tests, config.probes,
+                                  config.grown_probes) for c in cands]
     cache = ResultCache(config.cache_path) if config.cache_path else None
     own = backend is None
     backend = backend or open_backend(config)

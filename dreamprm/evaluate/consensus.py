@@ -6,9 +6,12 @@ probe inputs (``dreamprm execute --tests probes``, :mod:`dreamprm.data.probes`),
 
     consensus(c) = mean over probes j of |{k in pool : out_k[j] == out_c[j]}| / |pool|
 
-with ``pool`` the problem's probed survivors of the evaluated set and ``out[j] = None`` (crashed, timed out, not
-run) agreeing with nobody. The expected pick is the candidate whose behaviour most others share (AlphaCode's
-clustering, MBR-exec); a wrong program only wins where most survivors are wrong in the same way.
+with ``pool`` the problem's probed survivors of the evaluated set. A probe that did not run to completion counts as
+its verdict (``time_limit``, ``runtime_error``; ``not_run`` after the run stopped): survivors that fail a probe the
+same way agree on it. A probe input may be invalid (it is generated, :mod:`dreamprm.data.probes`), and then correct
+programs tend to fail it together; counting a failure as agreeing with nobody made one robust wrong program win
+over 28 correct ones on a training-side problem. The expected pick is the candidate whose behaviour most others share
+(AlphaCode's clustering, MBR-exec); a wrong program only wins where most survivors are wrong in the same way.
 
 The score depends on the pool, so it is computed per evaluated set: best-of-6 compares the survivors among the first
 six only, never with candidates outside them. ``consensus_then`` combines it with a model's score lexicographically:
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Mapping
 
 import numpy as np
@@ -46,15 +50,18 @@ def normalize_output(text: str | None) -> str | None:
     return "\n".join(out)
 
 
-def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, list[str | None]]:
-    """candidate_id -> normalized output per probe (None where the probe did not run to completion), from an
-    executions table of ``dreamprm execute --tests probes``. A row whose per_test is not a JSON list is an error
-    naming the row."""
+NOT_RUN = "\x00not_run"
+
+
+def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, list[str]]:
+    """candidate_id -> per probe, the normalized output, or ``"\\x00<verdict>"`` where the probe did not run to
+    completion (:data:`NOT_RUN` after the run stopped), from an executions table of ``dreamprm execute --tests
+    probes``. A row whose per_test is not a JSON list is an error naming the row."""
     missing = [c for c in ("candidate_id", "per_test", "num_tests") if c not in probes]
     if missing:
         raise InputDataError(f"the probe executions lack columns {missing}", path=path, field=missing[0],
                              expected="a `dreamprm execute --tests probes` output")
-    out: dict[str, list[str | None]] = {}
+    out: dict[str, list[str]] = {}
     for row, (cid, raw, n) in enumerate(zip(probes["candidate_id"], probes["per_test"], probes["num_tests"])):
         try:
             records = json.loads(raw) if raw else []
@@ -63,13 +70,13 @@ def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, li
         except ValueError as exc:
             raise InputDataError(f"row {row} (candidate {cid}): per_test is not a JSON list ({exc})", path=path, field="per_test",
                                  expected="the sandbox's per-test records") from None
-        outs = [normalize_output(r.get("stdout")) if isinstance(r, dict) and r.get("verdict") == "passed" else None
-                for r in records]
-        out[str(cid)] = outs + [None] * max(0, int(n) - len(outs))
+        outs = [normalize_output(r.get("stdout") or "") if r.get("verdict") == "passed" else f"\x00{r.get('verdict')}"
+                for r in records if isinstance(r, dict)]
+        out[str(cid)] = outs + [NOT_RUN] * max(0, int(n) - len(outs))
     return out
 
 
-def consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str | None]]) -> pd.Series:
+def consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]]) -> pd.Series:
     """Consensus score per row of ``frame`` (see module docstring), among each problem's survivors
     (``examples_passed``) that have probe outputs; NaN for every other row (not a survivor, not probed)."""
     if "examples_passed" not in frame:
@@ -86,9 +93,9 @@ def consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str | None]
             continue
         agree = np.zeros(len(members))
         for j in range(width):
-            column = [o[j] if j < len(o) else None for o in members]
-            counts = pd.Series([v for v in column if v is not None]).value_counts()
-            agree += np.array([counts[v] if v is not None else 0 for v in column], dtype=float)
+            column = [o[j] if j < len(o) else NOT_RUN for o in members]
+            counts = Counter(column)
+            agree += np.array([counts[v] for v in column], dtype=float)
         scores[positions[rows.index].to_numpy()] = agree / (width * len(members))
     return pd.Series(scores, index=frame.index)
 
@@ -110,7 +117,7 @@ def _model_rank(frame: pd.DataFrame, column: str, aggregation: str) -> pd.Series
     return (ranks - 1) / sizes
 
 
-def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str | None]],
+def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]],
                          tie_breakers: Mapping[str, str] | None = None, aggregation: str = "mean") -> pd.DataFrame:
     """``frame`` with ``scores:consensus`` and, per ``tie_breakers`` entry name -> model score column,
     ``scores:consensus>name``: the consensus plus the model's rank scaled below the smallest consensus step

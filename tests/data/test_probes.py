@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from dreamprm.data.probes import probe_tests
+import pytest
+
+from dreamprm.data.probes import grown_probes, probe_tests, size_bound
 from dreamprm.execution import problem_tests, public_test_count
 
 
@@ -27,7 +29,8 @@ def test_stdin_probes_keep_sizes_counts_and_shape():
         assert len(lines[3]) == len(source[3]) and set(lines[3]) <= set(source[3])
         values = [int(t) for t in lines[1].split()]
         src = [int(t) for t in source[1].split()]
-        assert min(src) <= min(values) and max(values) <= max(src)
+        top = max(int(t) for t in source[0].split())  # positive values: within 1 and the largest size or value
+        assert 1 <= min(values) and max(values) <= max(max(src), top)
     assert len({p["input"] for p in probes}) == len(probes)
 
 
@@ -68,3 +71,34 @@ def test_execution_tests_probes_come_from_the_public_tests():
     probes = problem_tests(problem, "probes", 3)
     assert probes and all(t["output"] is None for t in probes)
     assert public_test_count(problem, "probes", 3) == len(probes)
+
+
+@pytest.mark.parametrize("statement, functional, bound", [
+    (r"- 1 \leq N \leq 2\times 10^5\n- 1 \leq A_i \leq 10^9", False, 200_000),
+    ("The first line contains one integer n (1 ≤ n ≤ 100000).", False, 100_000),
+    (r"$2 \le n \le 3 \cdot 10^5$, $2 \le p \le 10^9$", False, 300_000),
+    ("3 <= s.length <= 2 * 10^4\n1 <= k <= 10^9", True, 20_000),
+    ("1 <= n <= 1000", True, 1000),
+    ("1 <= k <= 10^9", True, None),
+])
+def test_size_bound_reads_the_constraints(statement, functional, bound):
+    assert size_bound(statement, functional) == bound
+
+
+def test_grown_stdin_probe_raises_the_size_and_regrows_its_lines():
+    problem = {"problem_id": "g", "statement": r"1 \leq N \leq 2\times 10^5"}
+    probes = grown_probes(problem, [_stdin("4 2\n2 4 1 3\nabab\n1\n")], 2)
+    assert len(probes) == 2 and probes[0] != probes[1]
+    for p in probes:
+        first, perm, word, count = p["input"].split("\n")[:4]
+        assert first == "20000 2" and count == "1"  # the size grows to the cap, other values stay
+        assert sorted(map(int, perm.split())) == list(range(1, 20_001))  # a permutation stays one
+        assert len(word) == 20_000 and set(word) <= {"a", "b"}
+
+
+def test_grown_functional_probe_and_no_bound_no_probe():
+    example = {"input": "[5, 9, 7]\n2", "output": "1", "testtype": "functional"}
+    probes = grown_probes({"problem_id": "f", "statement": "1 <= nums.length <= 500"}, [example], 1)
+    nums, k = [json.loads(line) for line in probes[0]["input"].split("\n")]
+    assert len(nums) == 500 and all(5 <= v <= 9 for v in nums) and k == 2
+    assert grown_probes({"problem_id": "f", "statement": "no constraints"}, [example], 2) == []

@@ -33,7 +33,7 @@ def _frame() -> pd.DataFrame:
                          for i, (cid, surv, ok) in enumerate(rows)])
 
 
-OUTPUTS = {"a": ["1", "2", "3"], "b": ["1 ", "2\n", "3"], "c": ["1", "5", None], "d": ["7", "7", "7"]}
+OUTPUTS = {"a": ["1", "2", None], "b": ["1 ", "2\n", None], "c": ["1", "5", "3"], "d": ["7", "7", "7"]}
 
 
 def test_normalize_output_as_livecodebench_compares():
@@ -45,15 +45,21 @@ def test_normalize_output_as_livecodebench_compares():
 def test_consensus_is_the_mean_share_of_survivors_agreeing():
     outputs = probe_outputs(_probes(OUTPUTS))
     s = consensus_scores(_frame(), outputs)
-    # a: 3/3, 2/3, 2/3 -> 7/9; c: 3/3, 1/3, failed 0 -> 4/9; d is no survivor
+    # a: 3/3, 2/3, and failing the third probe like b: 2/3 -> 7/9; c: 3/3, 1/3, 1/3 -> 5/9; d is no survivor
     assert s.iloc[0] == pytest.approx(7 / 9) and s.iloc[1] == pytest.approx(7 / 9)
-    assert s.iloc[2] == pytest.approx(4 / 9) and np.isnan(s.iloc[3])
+    assert s.iloc[2] == pytest.approx(5 / 9) and np.isnan(s.iloc[3])
 
 
 def test_consensus_pool_is_the_evaluated_set():
     outputs = probe_outputs(_probes(OUTPUTS))
     s = consensus_scores(_frame().iloc[[0, 2]], outputs)  # b is not in this set: a and c only
     assert s.iloc[0] == pytest.approx((2 / 2 + 1 / 2 + 1 / 2) / 3)
+
+
+def test_failed_probes_agree_by_verdict_and_a_stopped_run_pads_not_run():
+    probes = pd.DataFrame([{"candidate_id": "a", "num_tests": 3, "per_test": json.dumps(
+        [{"verdict": "passed", "stdout": "1"}, {"verdict": "time_limit", "stdout": ""}])}])
+    assert probe_outputs(probes)["a"] == ["1", "\x00time_limit", "\x00not_run"]
 
 
 def test_tie_break_orders_by_consensus_then_model_rank():
