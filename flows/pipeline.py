@@ -1,5 +1,5 @@
-"""The whole pipeline as one Prefect flow: fetch -> generate -> execute -> label -> train -> correct -> fuse -> evaluate ->
-register/promote. Every stage is a subflow with its own caching, so a re-run redoes only what changed (fetch
+"""The whole pipeline as one Prefect flow: fetch -> generate -> execute -> label -> train -> correct -> fuse -> probe
+-> evaluate -> register/promote. Every stage is a subflow with its own caching, so a re-run redoes only what changed (fetch
 tables, generations, rollouts and executions are cached by content; training resumes from its checkpoints). Stages
 pass artifact paths, not objects. One MLflow parent run holds a nested run per stage.
 
@@ -102,5 +102,8 @@ def _run_stages(stage: Callable[..., Any], p: dict[str, Any]) -> None:
         stage(f"correct-{mode}", correct_flow, mode=mode, iterations=p["correct_iterations"], batch_size=2,
               meta_batch_size=2, register_model=(mode == p["challenger_mode"]))
     stage("fuse", fuse_flow, candidates_path=generated)  # the fusion of execution evidence and the warm-up's score
+    # the example survivors on probe inputs: consensus selection in evaluate (data/probes.parquet)
+    stage("probe", execute_flow, candidates_path=generated, output_path=str(data / "probes.parquet"),
+          tests="probes", survivors_of=str(data / "executions.parquet"))
     stage("evaluate", evaluate_flow, candidates_path=generated, split=p["evaluate_split"],
           challenger=f"prm-{p['challenger_mode']}")

@@ -211,7 +211,7 @@ def grown_probes(problem: Mapping[str, Any], examples: list[dict], n_grown: int 
     (LiveCodeBench's hidden tests are large, its examples small)."""
     pid = str(problem.get("problem_id", ""))
     out: list[dict] = []
-    for example in examples:
+    for example in [t for t in examples if t.get("testtype", "stdin") in ("stdin", "functional")]:
         kind = example.get("testtype", "stdin")
         bound = size_bound(str(problem.get("statement") or ""), kind == "functional")
         if bound is None:
@@ -236,6 +236,8 @@ def probe_tests(problem: Mapping[str, Any], examples: list[dict], n_probes: int 
     then up to ``n_grown`` grown probes (:func:`grown_probes`). An empty list when there are no examples to derive
     from."""
     pid = str(problem.get("problem_id", ""))
+    # assert tests (HumanEval, MBPP) are programs, not inputs: nothing to derive a probe from
+    examples = [t for t in examples if t.get("testtype", "stdin") in ("stdin", "functional")]
     seen = {str(t.get("input", "")) for t in examples}
     out: list[dict] = []
     attempts = 0

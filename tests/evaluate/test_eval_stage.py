@@ -144,3 +144,32 @@ def test_hybrid_only_scores_survivors_and_first_k(project_root: Path, monkeypatc
     assert "filter:prm-warmup:min - filter:orm:min" in top["differences"]
     assert json.loads((project_root / "reports/per-problem-3/report.json").read_text())["settings"][
         "hybrid_only"] is False
+
+
+def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_root: Path) -> None:
+    """Samples 1 and 2 pass their examples; the correct sample-2s print the same on every probe, the wrong sample-1s
+    each something else: consensus picks a correct one where the example filter is a coin flip."""
+    from dreamprm.execution import restrict_to_survivors
+
+    paths = _project(project_root)
+    cands = pd.read_parquet(paths["candidates_path"])
+    survivors = restrict_to_survivors(cands, paths["executions_path"])
+    assert sorted(set(survivors["sample_index"])) == [1, 2]
+    probes = [execution_row(c, {"verdict": "passed", "num_tests": 3, "num_passed": 3,
+                                "per_test": [{"verdict": "passed", "stdout": "A" if c["sample_index"] == 2
+                                              else c["candidate_id"]}] * 3}, "docker", public_tests=3)
+              for c in survivors.to_dict("records")]
+    probes_path = project_root / "data" / "probes.parquet"
+    pd.DataFrame(probes).to_parquet(probes_path, index=False)
+    out = project_root / "reports"
+    res = run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
+                       n_resamples=50, per_problem="0,6", execution_only=True, probes_path=str(probes_path))
+    assert res["sizes"]["all"]["filter:random"] == pytest.approx(0.5)
+    assert res["sizes"]["all"]["filter:consensus"] == 1.0
+    assert res["sizes"]["per-problem-6"]["filter:consensus"] == 0.0  # its survivors are the wrong sample-1s only
+    assert "consensus" in (out / "report.md").read_text()
+    with pytest.raises(InputDataError, match="execute --tests probes"):
+        run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
+                     n_resamples=50, execution_only=True, probes_path=str(project_root / "missing.parquet"))
+    with pytest.raises(InputDataError, match="num_passed"):
+        restrict_to_survivors(cands, paths["candidates_path"])  # not an executions table

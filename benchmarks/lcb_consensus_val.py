@@ -1,0 +1,66 @@
+"""Consensus selection at N=60 on training-side problems no model has seen (`make eval-lcb-consensus-val`).
+
+The validation window has 5 candidates per problem, too few to tell how the survivors' agreement on probe inputs
+ranks them at N=60. The train side has 157 Codeforces problems with 60 candidates of the test set's six policies;
+those not among the labelled candidates (data/step_labels.parquet: what the PRMs, the ORM and the fusion trained
+on) are a second validation set, at the test's N. Run inside the eval-lcb project folder, after its label step:
+
+1. data-train/val60-candidates.parquet: the unseen problems' candidates (written atomically);
+2. their runs on the statement examples, then the survivors' runs on the probe inputs (sandbox, cached);
+3. `dreamprm evaluate --execution-only --probes ...` into reports-consensus-val/ (no model: consensus, the example
+   filter and its variants, random, oracle), and the pass@1 table and the filter:consensus - filter:random
+   interval printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from dreamprm.io import read_parquet, write_parquet
+
+
+def unseen_problem_candidates(candidates: pd.DataFrame, labels: pd.DataFrame, at_least: int) -> pd.DataFrame:
+    """Candidates of the problems with ``at_least`` or more candidates that no labelled candidate belongs to."""
+    sizes = candidates.groupby("problem_id")["candidate_id"].transform("size")
+    seen = set(labels["problem_id"].astype(str))
+    return candidates[(sizes >= at_least) & ~candidates["problem_id"].astype(str).isin(seen)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--at-least", type=int, default=60, help="candidates per problem (the test set's N)")
+    ap.add_argument("--out", default="reports-consensus-val")
+    args = ap.parse_args(argv)
+    dreamprm = str(Path(sys.executable).parent / "dreamprm")
+    subset = unseen_problem_candidates(read_parquet("data-train/candidates.parquet"),
+                                       read_parquet("data/step_labels.parquet"), args.at_least)
+    write_parquet(subset, "data-train/val60-candidates.parquet")
+    print(f"{subset['problem_id'].nunique()} unseen problems, {len(subset)} candidates", flush=True)
+    side = ["--candidates", "data-train/val60-candidates.parquet", "--problems", "data-train/problems.parquet"]
+    for cmd in (
+        [dreamprm, "execute", *side, "--tests", "public", "--output", "data-train/executions-val60.parquet",
+         "--no-track"],
+        [dreamprm, "execute", *side, "--tests", "probes", "--survivors-of", "data-train/executions-val60.parquet",
+         "--output", "data-train/probes-val60.parquet", "--no-track"],
+        [dreamprm, "evaluate", *side, "--executions", "data-train/executions-val60.parquet", "--execution-only",
+         "--split", "train,meta", "--challenger", "none", "--probes", "data-train/probes-val60.parquet",
+         "--output", args.out],
+    ):
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    report = json.loads((Path(args.out) / "report.json").read_text())
+    for m in ("random", "filter:random", "filter:first", "consensus", "filter:consensus", "oracle"):
+        print(f"{m:>18}: {100 * report['methods'][m]['pass_at_1']['estimate']:.1f}")
+    d = report["differences"]["filter:consensus - filter:random"]
+    print(f"filter:consensus - filter:random: {100 * d['estimate']:+.1f} [{100 * d['low']:.1f}, {100 * d['high']:.1f}]")
+    print("within-survivor AUC of consensus:", report["ranking_survivors"]["consensus"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
