@@ -130,3 +130,15 @@ def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]],
         rank = _model_rank(frame, column, aggregation).fillna(0.0)
         out[f"{CONSENSUS_COLUMN}>{name}"] = _as_score_lists((1 - _TIE_STEP) * base + _TIE_STEP * rank)
     return out
+
+
+def consensus_coverage(frame: pd.DataFrame, outputs: Mapping[str, list[str]]) -> dict[str, int]:
+    """What the consensus was computed on, for the report: problems with two or more survivors, their survivors, and
+    how many of those have no probe record (a probe table older than the executions: they rank below the probed
+    ones, so the number is reported, never silently absorbed)."""
+    survivors = frame[(frame["examples_passed"] == True)]  # noqa: E712 - object column, None = unknown
+    sizes = survivors.groupby("problem_id")["candidate_id"].transform("size")
+    compared = survivors[sizes >= 2]
+    missing = ~compared["candidate_id"].astype(str).isin(outputs.keys())
+    return {"n_problems_compared": int(compared["problem_id"].nunique()), "n_survivors_compared": len(compared),
+            "n_survivors_not_probed": int(missing.sum())}

@@ -412,6 +412,12 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
                  f"fitted on {fitted.get('candidates')} training-side candidates of {fitted.get('problems')} problems "
                  f"{'(example survivors only; it scores survivors only) ' if f.get('survivors_only') else ''}"
                  f"(L2 {f['l2']}); weight per unit: {coefs}.\n")
+    if report.get("consensus"):
+        c = report["consensus"]
+        foot += (f"consensus: agreement on the probe inputs of {c['probes']} among the survivors of "
+                 f"{c['n_problems_compared']} problems with two or more ({c['n_survivors_compared']} survivors, "
+                 f"{c['n_survivors_not_probed']} without a probe record: ranked below the probed); "
+                 "consensus>m breaks its ties by model m.\n")
     ranking = report.get("ranking") or {}
     among = report.get("ranking_survivors") or {}
 

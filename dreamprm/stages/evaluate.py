@@ -195,7 +195,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         frame = add_fusion_scores(frame, fusion)
     validate_scores(frame)  # GX: the scores hand-off to selection
     outputs = None
-    if probes_path:
+    if probes_path and probes_path.lower() != "none":
         from dreamprm.evaluate.consensus import probe_outputs
 
         if not Path(probes_path).exists():
@@ -232,6 +232,10 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
             from dreamprm.evaluate.report import _json_safe
 
             reports[n]["fusion"] = _json_safe(fusion.summary())
+        if outputs is not None:
+            from dreamprm.evaluate.consensus import consensus_coverage
+
+            reports[n]["consensus"] = {"probes": probes_path, **consensus_coverage(frames[n], outputs)}
         write_json(reports[n], folder / "report.json")
         md = render_markdown(reports[n])
         (folder / "report.md").write_text(md + "\n")

@@ -167,7 +167,10 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
     assert res["sizes"]["all"]["filter:random"] == pytest.approx(0.5)
     assert res["sizes"]["all"]["filter:consensus"] == 1.0
     assert res["sizes"]["per-problem-6"]["filter:consensus"] == 0.0  # its survivors are the wrong sample-1s only
-    assert "consensus" in (out / "report.md").read_text()
+    assert "0 without a probe record" in (out / "report.md").read_text()
+    coverage = json.loads((out / "report.json").read_text())["consensus"]
+    assert coverage == {"probes": str(probes_path), "n_problems_compared": 2, "n_survivors_compared": 12,
+                        "n_survivors_not_probed": 0}
     with pytest.raises(InputDataError, match="execute --tests probes"):
         run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
                      n_resamples=50, execution_only=True, probes_path=str(project_root / "missing.parquet"))
