@@ -109,7 +109,9 @@ bench: venv sandbox-up
 # (--hybrid-only-above: the survivors plus the first LCB_HYBRID_ABOVE candidates of each problem); N=6 is scored in
 # full. LCB_OBJECTIVE and LCB_FUSE_AGGREGATION are the settings `make eval-lcb-tune` chose on the window (README: the
 # pairwise objective, weight 0.5, mean aggregation; filter + PRM beat filter + fusion there); the train side's labelled
-# candidates are executed on their examples for the fusion (dreamprm fuse, fitted on the meta side's survivors).
+# candidates are executed on their examples for the fusion (dreamprm fuse, fitted on the meta side's survivors);
+# the test and window survivors run on probe inputs (execute --tests probes) for the consensus methods, whose rule
+# and tie-breaking model `make eval-lcb-consensus-val` and the window chose (README).
 # LCB_CORRECT_MODES= skips the bi-level correction (the measured run did: its meta-side features did not fit the
 # session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora.
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6

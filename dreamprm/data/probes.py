@@ -10,12 +10,16 @@ A probe keeps the example's shape so that it stays a valid input as often as pos
 
 - stdin: the first line (sizes, counts) and every one-token integer line (a test case's size, a query count) are
   kept; on every other line the tokens are either shuffled (``permute``: a permutation stays a permutation, sizes stay
-  right) or redrawn (``redraw``: integers uniformly between the smallest and largest integer of that line, words
+  right) or redrawn (``redraw``: positive integers uniformly between 1 and the larger of the line's and the first
+  line's largest value, as values are often bounded by a size; other integers between the line's extremes; words
   letter by letter from their own letters). A one-line input is redrawn token by token between 1 and its largest
   value, the line's shape kept.
 - functional (one JSON argument per line): lists are shuffled or their numbers redrawn between the list's own
   extremes (nested lists element-wise, rows kept), strings shuffled or redrawn from their own letters; scalars are
   kept (they are often bounds such as ``k <= len(nums)``).
+- grown (:func:`grown_probes`): the input's size raised to the bound the statement's constraints give
+  (:func:`size_bound`, at most :data:`GROW_CAP`), the lines (or list and string arguments) of that size regrown in
+  kind; hidden tests are large, examples small, and a program too slow for the bound times out here.
 
 Invalid probes happen (a redrawn graph may have a self loop, a sorted array stops being sorted); they cost little,
 as every survivor sees the same input and an input on which the survivors disagree at random weighs on all of them
