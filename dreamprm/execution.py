@@ -31,7 +31,7 @@ class ExecuteConfig:
     image: str = "dreamprm-sandbox:latest"
     tests: str = "all"  # all | public | private | probes (inputs derived from the examples, dreamprm.data.probes)
     probes: int = 8  # probe inputs per problem with tests="probes"
-    grown_probes: int = 2  # of those, grown to the statement's size bound (dreamprm.data.probes.grown_probes)
+    grown_probes: int = 2  # further probes grown to the statement's size bound (dreamprm.data.probes.grown_probes)
     cache_path: Path | None = None
 
     @classmethod
@@ -131,7 +131,8 @@ def final_verdicts(candidates: pd.DataFrame, executions: pd.DataFrame | None) ->
 
 def public_test_count(problem: Mapping[str, Any], which: str, n_probes: int = 8, n_grown: int = 2) -> int:
     """How many of the leading tests a job of ``which`` runs are public (or statement examples): those, and only
-    those, may feed majority-vote signatures, so a vote never sees how far a candidate got through hidden tests."""
+    those, may feed majority-vote signatures, so a vote never sees how far a candidate got through hidden tests.
+    Probe tests are all derived from the examples, so every one of them counts."""
     if which == "probes":
         return len(problem_tests(problem, "probes", n_probes, n_grown))
     if which == "public":
@@ -142,8 +143,11 @@ def public_test_count(problem: Mapping[str, Any], which: str, n_probes: int = 8,
     return 0
 
 
-def make_job(code: str, problem: Mapping[str, Any], config: ExecuteConfig) -> dict:
-    return {"code": code if isinstance(code, str) else "", "tests": problem_tests(problem, config.tests, config.probes, config.grown_probes),
+def make_job(code: str, problem: Mapping[str, Any], config: ExecuteConfig, tests: list[dict] | None = None) -> dict:
+    """The harness job for ``code`` on ``problem``'s tests (``tests``: already built for the problem)."""
+    if tests is None:
+        tests = problem_tests(problem, config.tests, config.probes, config.grown_probes)
+    return {"code": code if isinstance(code, str) else "", "tests": tests,
             "func_name": problem.get("func_name") or "", "limits": config.limits()}
 
 
@@ -228,9 +232,13 @@ def execute_candidates(candidates: pd.DataFrame, problems: pd.DataFrame, config:
     if unknown:
         raise InputDataError(f"{len(unknown)} candidates answer problems not in the problems table, e.g. "
                              f"{unknown[:3]}", field="problem_id")
-    jobs = [make_job(c["code"], by_id[str(c["problem_id"])], config) for c in cands]
-    n_public = [public_test_count(by_id[str(c["problem_id"])], config.tests, config.probes,
-                                  config.grown_probes) for c in cands]
+    # Each problem's tests are built once (probes are generated; a grown one has 20,000 items), not per candidate.
+    wanted = {str(c["problem_id"]) for c in cands}
+    tests = {pid: problem_tests(by_id[pid], config.tests, config.probes, config.grown_probes) for pid in wanted}
+    public = {pid: len(tests[pid]) if config.tests == "probes" else public_test_count(by_id[pid], config.tests)
+              for pid in wanted}
+    jobs = [make_job(c["code"], by_id[str(c["problem_id"])], config, tests[str(c["problem_id"])]) for c in cands]
+    n_public = [public[str(c["problem_id"])] for c in cands]
     cache = ResultCache(config.cache_path) if config.cache_path else None
     own = backend is None
     backend = backend or open_backend(config)

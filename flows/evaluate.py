@@ -3,6 +3,7 @@ and champion promotion of the registered challenger."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -49,8 +50,9 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     ``execution_only`` evaluates the execution-evidence baselines alone (no model is loaded or needed);
     ``hybrid_only_above`` K scores only what the example-filter hybrids need at sizes above K; a fusion model in
     models/fusion/ (``dreamprm fuse``; ``fusion_dir``: another folder, "none": no fusion) is evaluated as ``fusion``
-    and ``filter:fusion``; the survivors' probe executions in data/probes.parquet (``dreamprm execute --tests
-    probes``; ``probes_path``: another table, "none": no consensus) add ``consensus`` and ``consensus>m``."""
+    and ``filter:fusion``; the survivors' probe executions in probes.parquet beside the executions table
+    (``dreamprm execute --tests probes``; ``probes_path``: another table, "none": no consensus) add
+    ``filter:consensus`` and ``filter:consensus>m``."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     from dreamprm.data.schema import default_candidates_path
@@ -65,8 +67,8 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
         fusion_dir = discover_fusion(s.models_dir)
     if (probes_path or "").lower() == "none":
         probes_path = None
-    elif not probes_path:
-        default = s.data_dir / "probes.parquet"
+    elif not probes_path:  # the probe table beside the executions table it was run from
+        default = Path(executions_path).parent / "probes.parquet"
         probes_path = str(default) if default.exists() else None
     return evaluate_task(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
                          aggregation, n_resamples, per_problem, execution_only, hybrid_only_above, fusion_dir,

@@ -716,6 +716,7 @@ class Child:
                 if not header_done:
                     (n,) = struct.unpack(">I", buf)
                     if n > self.result_limit:
+                        self.dead = True  # its unread body is still in the pipe: no later reply can be trusted
                         return {"ok": False, "kind": "wrong_answer", "error": "result too large"}
                     header_done, need, buf = True, n, b""
                     if n == 0:

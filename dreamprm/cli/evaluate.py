@@ -35,7 +35,7 @@ def evaluate(
                                          "none: no fusion)"),
     probes: Optional[str] = typer.Option(None, help="the survivors' executions on probe inputs (dreamprm execute "
                                          "--tests probes --survivors-of <executions>) for the `consensus` methods "
-                                         "(default: data/probes.parquet when it exists; none: no consensus)"),
+                                         "(default: probes.parquet beside the executions table when it exists; none: no consensus)"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
     evaluate_flow = stage_flow("evaluate")

@@ -62,7 +62,7 @@ def size_bound(statement: str, functional: bool) -> int | None:
         var, value = m["var"], _bound_value(m["num"])
         if value is None:
             continue
-        if (functional and var.endswith(".length")) or var in ("N", "n") or (functional and var == "n"):
+        if (functional and var.endswith(".length")) or var in ("N", "n"):
             bounds.append(value)
     return max(bounds) if bounds else None
 
@@ -166,6 +166,8 @@ def _mutate_line(tokens: list[str], how: str, rng: random.Random, top: int = 0) 
 def _mutate_stdin(text: str, how: str, rng: random.Random) -> str:
     lines = text.split("\n")
     body = [i for i, line in enumerate(lines) if line.strip()]
+    if not body:
+        return text
     if len(body) == 1:  # a one-line input: every integer redrawn in [1, its max], words redrawn
         tokens = lines[body[0]].split()
         ints = [int(t) for t in tokens if _INT.match(t)]

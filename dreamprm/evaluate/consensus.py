@@ -14,8 +14,15 @@ over 28 correct ones on a training-side problem. The expected pick is the candid
 (AlphaCode's clustering, MBR-exec); a wrong program only wins where most survivors are wrong in the same way.
 
 The score depends on the pool, so it is computed per evaluated set: best-of-6 compares the survivors among the first
-six only, never with candidates outside them. ``consensus_then`` combines it with a model's score lexicographically:
-consensus first, the model's within-problem rank breaks its ties (often all survivors agree on every probe).
+six only, never with candidates outside them. ``add_consensus_scores(..., tie_breakers=...)`` combines it with a
+model's score lexicographically: consensus first, the model's within-problem rank breaks its ties (often all
+survivors agree on every probe). A problem whose examples give no probe (scalar arguments only, count lines only)
+scores all its probed survivors alike, so the tie-breaking model decides there.
+
+Outputs are compared as the sandbox keeps them: the first 4,096 characters of each (``stream_cap_bytes``; a longer
+output ends in a marker with its full length), lines stripped, decimals with a point rounded to 6 places. That is
+close to, not the same as, LiveCodeBench's token-wise Decimal comparison (``2`` and ``2.0`` differ here), and two long
+outputs equal in their first 4,096 characters and in length agree.
 """
 
 from __future__ import annotations
@@ -38,8 +45,8 @@ _NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?\Z")
 
 
 def normalize_output(text: str | None) -> str | None:
-    """Output as LiveCodeBench compares it: lines stripped, trailing blank lines dropped, decimals rounded to 6
-    places (``0.5`` and ``0.500000`` agree); None stays None."""
+    """Output in the form consensus compares: lines stripped, trailing blank lines dropped, tokens with a decimal
+    point rounded to 6 places (``0.5`` and ``0.500000`` agree; ``2`` and ``2.0`` do not); None stays None."""
     if text is None:
         return None
     lines = [line.strip() for line in str(text).strip().split("\n")]
@@ -89,8 +96,12 @@ def consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]]) -> p
     for _, rows in frame[pool].groupby("problem_id", sort=False):
         members = [outputs[c] for c in rows["candidate_id"].astype(str)]
         width = max(len(o) for o in members)
-        if width == 0:
+        if width == 0:  # no probe could be derived for this problem: the survivors are alike
+            scores[positions[rows.index].to_numpy()] = 1.0
             continue
+        if width * len(members) * _TIE_STEP >= 1:
+            raise ValueError(f"{width} probes x {len(members)} survivors: consensus steps would fall below the "
+                             f"tie-break weight {_TIE_STEP}")
         agree = np.zeros(len(members))
         for j in range(width):
             column = [o[j] if j < len(o) else NOT_RUN for o in members]
@@ -106,15 +117,15 @@ def _as_score_lists(values: pd.Series) -> pd.Series:
 
 
 def _model_rank(frame: pd.DataFrame, column: str, aggregation: str) -> pd.Series:
-    """Each row's within-problem rank by the model's aggregated score, scaled to [0, 1) (0 = lowest; NaN where
-    unscored)."""
+    """Each row's within-problem rank by the model's aggregated score, scaled into (0, 1) (higher = better; 0 where
+    unscored, below every scored row)."""
     from dreamprm.evaluate.aggregate import aggregate
 
     agg = pd.Series([np.nan if s is None or (isinstance(s, float) and np.isnan(s)) or len(s) == 0
                      else float(aggregate(s, aggregation)) for s in frame[column]], index=frame.index)
     ranks = agg.groupby(frame["problem_id"]).rank(method="average")
     sizes = frame.groupby("problem_id")["candidate_id"].transform("size")
-    return (ranks - 1) / sizes
+    return (ranks / (sizes + 1)).fillna(0.0)
 
 
 def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]],
@@ -127,18 +138,22 @@ def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]],
     base = consensus_scores(frame, outputs)
     out[CONSENSUS_COLUMN] = _as_score_lists(base)
     for name, column in (tie_breakers or {}).items():
-        rank = _model_rank(frame, column, aggregation).fillna(0.0)
+        rank = _model_rank(frame, column, aggregation)
         out[f"{CONSENSUS_COLUMN}>{name}"] = _as_score_lists((1 - _TIE_STEP) * base + _TIE_STEP * rank)
     return out
 
 
 def consensus_coverage(frame: pd.DataFrame, outputs: Mapping[str, list[str]]) -> dict[str, int]:
-    """What the consensus was computed on, for the report: problems with two or more survivors, their survivors, and
-    how many of those have no probe record (a probe table older than the executions: they rank below the probed
-    ones, so the number is reported, never silently absorbed)."""
+    """What the consensus was computed on, for the report: problems with two or more survivors, their survivors, how
+    many of those have no probe record (a probe table older than the executions: they rank below the probed ones,
+    so the number is reported, never silently absorbed), and the problems whose examples gave no probe (their
+    survivors tie; the tie-breaking model decides)."""
     survivors = frame[(frame["examples_passed"] == True)]  # noqa: E712 - object column, None = unknown
     sizes = survivors.groupby("problem_id")["candidate_id"].transform("size")
     compared = survivors[sizes >= 2]
-    missing = ~compared["candidate_id"].astype(str).isin(outputs.keys())
+    ids = compared["candidate_id"].astype(str)
+    missing = ~ids.isin(outputs.keys())
+    no_probe = compared[ids.map(lambda c: c in outputs and len(outputs[c]) == 0).astype(bool)]
     return {"n_problems_compared": int(compared["problem_id"].nunique()), "n_survivors_compared": len(compared),
-            "n_survivors_not_probed": int(missing.sum())}
+            "n_survivors_not_probed": int(missing.sum()),
+            "n_problems_without_probes": int(no_probe["problem_id"].nunique())}

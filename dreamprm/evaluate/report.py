@@ -66,10 +66,11 @@ RULES = {
               "a fusion fitted on example survivors only scores survivors only",
     "consensus": "with probe executions (evaluate --probes): `consensus` scores each example survivor by how often "
                  "its output on the probe inputs agrees with the other survivors' of the evaluated set (mean share "
-                 "of the pool printing the same; a failed probe agrees with nobody); `consensus>m` breaks its ties "
+                 "of the pool printing the same; a failed probe counts as its verdict: time_limit, runtime_error, "
+                 "not_run); a problem whose examples give no probe scores its survivors alike; `consensus>m` breaks its ties "
                  "by model m's within-problem rank; non-survivors and unprobed candidates get no score (a problem "
-                 "with one survivor is not probed: the filter picks it anyway); no curve (the score depends on the "
-                 "pool)",
+                 "with one survivor is not probed: the filter picks it anyway); reported only as filter:consensus... (it "
+                 "is defined on survivors); no curve (the score depends on the pool)",
     "curve": "pass@1 at N' = mean over seeded uniform subsets of N' candidates per problem (all candidates when "
              "a problem has fewer); random and oracle use their exact values (c/n, unbiased pass@N')",
     "interval": "percentile paired bootstrap over problems",
@@ -237,7 +238,9 @@ def build_report(
     group_cols = [g for g in group_columns if g == "difficulty" or g in candidates.columns]
     methods_spec = score_methods_for(candidates, score_columns, aggregations)
     table = CandidateTable.from_frame(candidates, methods_spec, group_columns=group_cols)
-    methods = [m for m in table.methods if not (hybrid_only and m in table.scores)]
+    # consensus is defined on the example survivors: it is reported inside the filter only
+    methods = [m for m in table.methods if not (m in table.scores and (
+        hybrid_only or str(table.score_sources[m][0]).startswith(POOL_DEPENDENT_PREFIX)))]
     for r in references:
         if r not in methods:
             raise InputDataError(f"reference method {r!r} is not evaluated", field="references",
@@ -416,7 +419,8 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
         c = report["consensus"]
         foot += (f"consensus: agreement on the probe inputs of {c['probes']} among the survivors of "
                  f"{c['n_problems_compared']} problems with two or more ({c['n_survivors_compared']} survivors, "
-                 f"{c['n_survivors_not_probed']} without a probe record: ranked below the probed); "
+                 f"{c['n_survivors_not_probed']} without a probe record: ranked below the probed; "
+                 f"{c.get('n_problems_without_probes', 0)} problems whose examples give no probe: their survivors tie); "
                  "consensus>m breaks its ties by model m.\n")
     ranking = report.get("ranking") or {}
     among = report.get("ranking_survivors") or {}

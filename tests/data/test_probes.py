@@ -62,6 +62,7 @@ def test_functional_probes_mutate_lists_and_strings_and_keep_scalars():
 
 def test_nothing_to_derive_gives_no_probes():
     assert probe_tests({"problem_id": "x"}, [], 8) == []
+    assert probe_tests({"problem_id": "x"}, [_stdin("  \n")], 8, 2) == []  # a blank example
     assert probe_tests({"problem_id": "x"}, [{"input": "assert f(1) == 2", "output": "", "testtype": "assert"}],
                        8, 2) == []
     # every line is a size or a count: no variation is possible, so no duplicate of the example is made

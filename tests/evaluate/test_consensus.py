@@ -73,8 +73,11 @@ def test_report_names_consensus_methods_once_and_gives_them_no_curve():
     frame = add_consensus_scores(_frame(), probe_outputs(_probes(OUTPUTS)), {"m": "scores:m"}, "mean")
     report = build_report(frame, n_resamples=200, hybrid_only=True)
     assert report["methods"]["filter:consensus"]["pass_at_1"]["estimate"] == pytest.approx(1.0)
-    assert "filter:consensus>m" in report["methods"] and "consensus:mean" not in report["methods"]
-    assert "filter:consensus" not in report["curve"]["methods"]
+    assert "filter:consensus>m" in report["methods"] and "filter:consensus:mean" not in report["methods"]
+    assert not any(m.startswith("filter:consensus") for m in report["curve"]["methods"])
+    # defined on survivors: never reported bare, even when every candidate is scored
+    full = build_report(frame, n_resamples=200)
+    assert "consensus" not in full["methods"] and "filter:consensus" in full["methods"]
     assert "consensus" in report["rules"]
 
 
@@ -87,3 +90,21 @@ def test_probe_table_errors_name_the_row_and_field():
         probe_outputs(pd.DataFrame([{"per_test": "[]"}]))
     with pytest.raises(InputDataError, match="examples"):
         consensus_scores(_frame().drop(columns="examples_passed"), {})
+
+
+def test_problem_without_probes_ties_its_survivors_so_the_model_decides():
+    frame = _frame()
+    out = add_consensus_scores(frame, {"a": [], "b": [], "c": []}, {"m": "scores:m"}, "mean")
+    assert [v[0] for v in out[CONSENSUS_COLUMN][:3]] == [1.0, 1.0, 1.0]
+    combined = [v[0] for v in out[f"{CONSENSUS_COLUMN}>m"][:3]]
+    assert combined[1] == combined[2] > combined[0]  # the model prefers b and c (0.9) to a (0.1)
+
+
+def test_smallest_consensus_step_still_outranks_the_model_and_unscored_ranks_last():
+    # three survivors, one probe: a and b agree (2/3 each), c alone (1/3); the smallest step is 1/3 here
+    frame = _frame().iloc[:3].copy()
+    frame["scores:m"] = [[0.1], None, [0.9]]
+    outs = {"a": ["1"], "b": ["1"], "c": ["2"]}
+    out = add_consensus_scores(frame, outs, {"m": "scores:m"}, "mean")
+    combined = [v[0] for v in out[f"{CONSENSUS_COLUMN}>m"]]
+    assert combined[0] > combined[1] > combined[2]  # a (scored) over b (unscored), both over c whatever m says
