@@ -32,7 +32,8 @@ import hashlib
 import json
 import random
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 DEFAULT_PROBES = 8
 DEFAULT_GROWN = 2

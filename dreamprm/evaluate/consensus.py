@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -72,11 +72,11 @@ def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, li
     for row, (cid, raw, n) in enumerate(zip(probes["candidate_id"], probes["per_test"], probes["num_tests"])):
         try:
             records = json.loads(raw) if raw else []
-            if not isinstance(records, list):
-                raise ValueError("not a list")
         except ValueError as exc:
-            raise InputDataError(f"row {row} (candidate {cid}): per_test is not a JSON list ({exc})", path=path, field="per_test",
-                                 expected="the sandbox's per-test records") from None
+            records = exc
+        if not isinstance(records, list):
+            raise InputDataError(f"row {row} (candidate {cid}): per_test is not a JSON list ({records})", path=path,
+                                 field="per_test", expected="the sandbox's per-test records")
         outs = [normalize_output(r.get("stdout") or "") if r.get("verdict") == "passed" else f"\x00{r.get('verdict')}"
                 for r in records if isinstance(r, dict)]
         out[str(cid)] = outs + [NOT_RUN] * max(0, int(n) - len(outs))
@@ -90,7 +90,7 @@ def consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]]) -> p
         raise InputDataError("consensus needs the candidates' executions on their statement examples",
                              field="examples_passed", expected="`dreamprm execute --tests public` first")
     ids = frame["candidate_id"].astype(str)
-    pool = (frame["examples_passed"] == True).to_numpy() & ids.isin(outputs.keys()).to_numpy()  # noqa: E712
+    pool = (frame["examples_passed"] == True).to_numpy() & ids.isin(outputs.keys()).to_numpy()
     scores = np.full(len(frame), np.nan)
     positions = pd.Series(np.arange(len(frame)), index=frame.index)
     for _, rows in frame[pool].groupby("problem_id", sort=False):
@@ -148,7 +148,7 @@ def consensus_coverage(frame: pd.DataFrame, outputs: Mapping[str, list[str]]) ->
     many of those have no probe record (a probe table older than the executions: they rank below the probed ones,
     so the number is reported, never silently absorbed), and the problems whose examples gave no probe (their
     survivors tie; the tie-breaking model decides)."""
-    survivors = frame[(frame["examples_passed"] == True)]  # noqa: E712 - object column, None = unknown
+    survivors = frame[(frame["examples_passed"] == True)]  # object column, None = unknown
     sizes = survivors.groupby("problem_id")["candidate_id"].transform("size")
     compared = survivors[sizes >= 2]
     ids = compared["candidate_id"].astype(str)

@@ -34,8 +34,15 @@ from dreamprm.errors import InputDataError
 from dreamprm.evaluate.aggregate import AGGREGATIONS, as_probability
 from dreamprm.evaluate.consensus import CONSENSUS_COLUMN, POOL_DEPENDENT_PREFIX
 from dreamprm.evaluate.fusion import FUSION_COLUMN
-from dreamprm.evaluate.select import (BASELINES, FILTER_BASELINES, FILTER_PREFIX, SCORE_PREFIX, CandidateTable, pass_at_k,
-                                      score_method_name)
+from dreamprm.evaluate.select import (
+    BASELINES,
+    FILTER_BASELINES,
+    FILTER_PREFIX,
+    SCORE_PREFIX,
+    CandidateTable,
+    pass_at_k,
+    score_method_name,
+)
 from dreamprm.evaluate.stats import paired_bootstrap, ranking_quality
 from dreamprm.io import atomic_path
 

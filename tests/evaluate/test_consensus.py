@@ -10,8 +10,13 @@ import pandas as pd
 import pytest
 
 from dreamprm.errors import InputDataError
-from dreamprm.evaluate.consensus import (CONSENSUS_COLUMN, add_consensus_scores, consensus_scores, normalize_output,
-                                         probe_outputs)
+from dreamprm.evaluate.consensus import (
+    CONSENSUS_COLUMN,
+    add_consensus_scores,
+    consensus_scores,
+    normalize_output,
+    probe_outputs,
+)
 from dreamprm.evaluate.report import build_report
 
 
