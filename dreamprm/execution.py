@@ -129,14 +129,13 @@ def final_verdicts(candidates: pd.DataFrame, executions: pd.DataFrame | None) ->
     return out
 
 
-def public_test_count(problem: Mapping[str, Any], which: str, n_probes: int = 8, n_grown: int = 2) -> int:
+def public_test_count(problem: Mapping[str, Any], which: str, tests: list[dict] | None = None) -> int:
     """How many of the leading tests a job of ``which`` runs are public (or statement examples): those, and only
     those, may feed majority-vote signatures, so a vote never sees how far a candidate got through hidden tests.
-    Probe tests are all derived from the examples, so every one of them counts."""
-    if which == "probes":
-        return len(problem_tests(problem, "probes", n_probes, n_grown))
-    if which == "public":
-        return len(problem_tests(problem, "public"))
+    Probe tests are all derived from the examples, so every one of them counts. ``tests``: the job's tests, when
+    already built (for ``public`` and ``probes`` they are all public)."""
+    if which in ("public", "probes"):
+        return len(tests if tests is not None else problem_tests(problem, which))
     if which == "all":
         raw = problem.get("public_tests")
         return len(problem_tests({"public_tests": raw}, "all")) if raw not in (None, "") else 0
@@ -235,8 +234,7 @@ def execute_candidates(candidates: pd.DataFrame, problems: pd.DataFrame, config:
     # Each problem's tests are built once (probes are generated; a grown one has 20,000 items), not per candidate.
     wanted = {str(c["problem_id"]) for c in cands}
     tests = {pid: problem_tests(by_id[pid], config.tests, config.probes, config.grown_probes) for pid in wanted}
-    public = {pid: len(tests[pid]) if config.tests == "probes" else public_test_count(by_id[pid], config.tests)
-              for pid in wanted}
+    public = {pid: public_test_count(by_id[pid], config.tests, tests[pid]) for pid in wanted}
     jobs = [make_job(c["code"], by_id[str(c["problem_id"])], config, tests[str(c["problem_id"])]) for c in cands]
     n_public = [public[str(c["problem_id"])] for c in cands]
     cache = ResultCache(config.cache_path) if config.cache_path else None

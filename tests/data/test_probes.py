@@ -73,7 +73,8 @@ def test_execution_tests_probes_come_from_the_public_tests():
     problem = {"problem_id": "p", "public_tests": json.dumps([_stdin("2\n1 2\n")]), "statement": ""}
     probes = problem_tests(problem, "probes", 3)
     assert probes and all(t["output"] is None for t in probes)
-    assert public_test_count(problem, "probes", 3) == len(probes)
+    assert public_test_count(problem, "probes", probes) == len(probes)
+    assert public_test_count(problem, "probes") == len(problem_tests(problem, "probes"))  # built when not given
 
 
 @pytest.mark.parametrize("statement, functional, bound", [
