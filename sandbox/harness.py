@@ -30,9 +30,11 @@ after turning a tuple result into a list. Per-test timeout (default 6 s), whole-
 ``(timeout + 1) * n + 5``, stop at the first failure.
 
 Probe tests (``"output": null``, stdin or functional) have no expected output: the harness only records what the
-candidate printed or returned (``stdout`` of the per-test record, verdict ``passed`` when it ran to completion), and a
-failing probe (an exception, a wrong type) does not stop the run, so every later probe is still recorded; a timeout or
-a death does, as the child is gone. Consensus selection compares these outputs across candidates
+candidate printed or returned (``stdout`` of the per-test record, capped like every stream, and ``stdout_sha256``, the
+digest of the WHOLE output in the form :func:`normalize_probe_output` gives, verdict ``passed`` when it ran to
+completion), and a failing probe (an exception, a wrong type) does not stop the run, so every later probe is still
+recorded; a timeout or a death does, as the child is gone. The digest is what tells two long outputs apart: a probe
+grown to 20,000 items often prints more than the 4,096 characters kept. Consensus selection compares these outputs across candidates
 (``dreamprm.evaluate.consensus``); tests with an expected output behave exactly as before.
 
 Wire format (``--run``/``--serve``): frames of a 4-byte big-endian length followed by UTF-8 JSON; ``--run`` also
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import hashlib
 import json
 import os
 import select
@@ -52,10 +55,11 @@ import signal
 import struct
 import sys
 import threading
+import re
 import time
 from decimal import Decimal
 
-HARNESS_VERSION = "5"
+HARNESS_VERSION = "6"  # 6: probe records carry stdout_sha256
 # LiveCodeBench's evaluator (lcb_runner/evaluation/testing_util.py) raises Python's int<->str digit limit to this, in
 # the process that runs the candidate; the harness sets it in itself and in every candidate process.
 INT_MAX_STR_DIGITS = 50000
@@ -886,6 +890,31 @@ def _is_probe(test: dict) -> bool:
     return isinstance(test, dict) and "output" in test and test["output"] is None
 
 
+_DECIMAL_TOKEN = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?\Z")
+
+
+def normalize_probe_output(text: str) -> str:
+    """A probe's output in the form candidates are compared in (``dreamprm.evaluate.consensus``): lines stripped,
+    leading and trailing blank lines dropped, tokens with a decimal point rounded to 6 places (``0.5`` and
+    ``0.500000`` agree; ``2`` and ``2.0`` do not, a looser match than LiveCodeBench's Decimal fallback)."""
+    out = []
+    for line in str(text).strip().split("\n"):
+        tokens = line.strip().split()
+        out.append(" ".join(f"{float(t):.6f}" if _DECIMAL_TOKEN.match(t) else t for t in tokens))
+    return "\n".join(out)
+
+
+def probe_digest(text: str) -> str:
+    """sha256 of the whole normalized output: equal digests mean equal outputs, however long."""
+    return hashlib.sha256(normalize_probe_output(text).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _probe_entry(elapsed: float, child: "Child", out: str, cap: int) -> dict:
+    entry = _entry("passed", elapsed, child, stdout=_cap_text(out, cap))
+    entry["stdout_sha256"] = probe_digest(out)
+    return entry
+
+
 def _run_io_test(child: Child, mode: str, test: dict, remaining, timeout_verdict, start: float, cap: int) -> dict:
     inp = test.get("input", "")
     expected = test.get("output", "")
@@ -906,7 +935,7 @@ def _run_io_test(child: Child, mode: str, test: dict, remaining, timeout_verdict
     if mode == "stdin":
         out = reply.get("stdout", "")
         if probe:
-            return _entry("passed", elapsed, child, stdout=_cap_text(out, cap))
+            return _probe_entry(elapsed, child, out, cap)
         ok, why = compare_stdout(out, expected)
         return _entry("passed" if ok else "wrong_answer", elapsed, child, stdout=_cap_text(out, cap), error=why)
     if probe:
@@ -914,7 +943,7 @@ def _run_io_test(child: Child, mode: str, test: dict, remaining, timeout_verdict
             value = decode_value(reply.get("value"))
         except Exception:  # noqa: BLE001
             return _entry("wrong_answer", elapsed, child, error="garbled result from candidate")
-        return _entry("passed", elapsed, child, stdout=_cap_text(_safe_repr(value), cap))
+        return _probe_entry(elapsed, child, _safe_repr(value), cap)
     try:
         expected_value = json.loads(expected)
     except ValueError:

@@ -19,16 +19,17 @@ model's score lexicographically: consensus first, the model's within-problem ran
 survivors agree on every probe). A problem whose examples give no probe (scalar arguments only, count lines only)
 scores all its probed survivors alike, so the tie-breaking model decides there.
 
-Outputs are compared as the sandbox keeps them: the first 4,096 characters of each (``stream_cap_bytes``; a longer
-output ends in a marker with its full length), lines stripped, decimals with a point rounded to 6 places. That is
-close to, not the same as, LiveCodeBench's token-wise Decimal comparison (``2`` and ``2.0`` differ here), and two long
-outputs equal in their first 4,096 characters and in length agree.
+Outputs are compared whole: the sandbox records, per probe, the sha256 of the entire output in normalized form
+(``stdout_sha256``; :func:`sandbox.harness.normalize_probe_output`: lines stripped, blank lines at either end dropped,
+decimals with a point rounded to 6 places), beside the first 4,096 characters it keeps for people to read. That is
+close to, not the same as, LiveCodeBench's token-wise Decimal comparison (``2`` and ``2.0`` differ here). Probe
+records of harness version 5 and older carry no digest; there the kept text is compared, so two long outputs equal
+in their first 4,096 characters and in length agree (:func:`probe_outputs` counts such records, the report shows it).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Mapping
 
@@ -36,25 +37,27 @@ import numpy as np
 import pandas as pd
 
 from dreamprm.errors import InputDataError
+from sandbox.harness import normalize_probe_output
 
 CONSENSUS_COLUMN = "scores:consensus"
 # Columns computed from the evaluated pool itself: the pass@1-vs-N curve's subsets would need them recomputed.
 POOL_DEPENDENT_PREFIX = CONSENSUS_COLUMN
 _TIE_STEP = 1e-6  # weight of the tie-breaking model rank: far below any consensus step
-_NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?\Z")
 
 
 def normalize_output(text: str | None) -> str | None:
-    """Output in the form consensus compares: lines stripped, trailing blank lines dropped, tokens with a decimal
-    point rounded to 6 places (``0.5`` and ``0.500000`` agree; ``2`` and ``2.0`` do not); None stays None."""
-    if text is None:
-        return None
-    lines = [line.strip() for line in str(text).strip().split("\n")]
-    out = []
-    for line in lines:
-        tokens = line.split()
-        out.append(" ".join(f"{float(t):.6f}" if _NUMBER.match(t) else t for t in tokens))
-    return "\n".join(out)
+    """Output in the form consensus compares (the sandbox's :func:`~sandbox.harness.normalize_probe_output`, which
+    its digests are taken of); None stays None."""
+    return None if text is None else normalize_probe_output(text)
+
+
+def _probe_value(record: dict) -> str:
+    """What one probe record is compared by: the whole output's digest where the sandbox recorded one, else the
+    normalized kept text; ``"\x00<verdict>"`` for a probe that did not run to completion."""
+    if record.get("verdict") != "passed":
+        return f"\x00{record.get('verdict')}"
+    digest = record.get("stdout_sha256")
+    return f"\x01{digest}" if digest else normalize_output(record.get("stdout") or "")
 
 
 NOT_RUN = "\x00not_run"
@@ -77,8 +80,7 @@ def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, li
         if not isinstance(records, list):
             raise InputDataError(f"row {row} (candidate {cid}): per_test is not a JSON list ({records})", path=path,
                                  field="per_test", expected="the sandbox's per-test records")
-        outs = [normalize_output(r.get("stdout") or "") if r.get("verdict") == "passed" else f"\x00{r.get('verdict')}"
-                for r in records if isinstance(r, dict)]
+        outs = [_probe_value(r) for r in records if isinstance(r, dict)]
         out[str(cid)] = outs + [NOT_RUN] * max(0, int(n) - len(outs))
     return out
 
@@ -146,14 +148,17 @@ def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]],
 def consensus_coverage(frame: pd.DataFrame, outputs: Mapping[str, list[str]]) -> dict[str, int]:
     """What the consensus was computed on, for the report: problems with two or more survivors, their survivors, how
     many of those have no probe record (a probe table older than the executions: they rank below the probed ones,
-    so the number is reported, never silently absorbed), and the problems whose examples gave no probe (their
-    survivors tie; the tie-breaking model decides)."""
+    so the number is reported, never silently absorbed), how many were compared by their kept 4,096 characters
+    because their records carry no whole-output digest (a probe table from harness version 5 or older), and the
+    problems whose examples gave no probe (their survivors tie; the tie-breaking model decides)."""
     survivors = frame[(frame["examples_passed"] == True)]  # object column, None = unknown
     sizes = survivors.groupby("problem_id")["candidate_id"].transform("size")
     compared = survivors[sizes >= 2]
     ids = compared["candidate_id"].astype(str)
     missing = ~ids.isin(outputs.keys())
     no_probe = compared[ids.map(lambda c: c in outputs and len(outputs[c]) == 0).astype(bool)]
+    by_text = ids.map(lambda c: any(not v.startswith(("\x00", "\x01")) for v in outputs.get(c, ())))
     return {"n_problems_compared": int(compared["problem_id"].nunique()), "n_survivors_compared": len(compared),
             "n_survivors_not_probed": int(missing.sum()),
+            "n_survivors_compared_by_kept_text": int(by_text.sum()),
             "n_problems_without_probes": int(no_probe["problem_id"].nunique())}

@@ -427,6 +427,8 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
         foot += (f"consensus: agreement on the probe inputs of {c['probes']} among the survivors of "
                  f"{c['n_problems_compared']} problems with two or more ({c['n_survivors_compared']} survivors, "
                  f"{c['n_survivors_not_probed']} without a probe record: ranked below the probed; "
+                 f"{c.get('n_survivors_compared_by_kept_text', 0)} compared by their kept 4,096 characters, their "
+                 "records carrying no whole-output digest; "
                  f"{c.get('n_problems_without_probes', 0)} problems whose examples give no probe: their survivors tie); "
                  "consensus>m breaks its ties by model m.\n")
     ranking = report.get("ranking") or {}

@@ -13,6 +13,7 @@ from dreamprm.errors import InputDataError
 from dreamprm.evaluate.consensus import (
     CONSENSUS_COLUMN,
     add_consensus_scores,
+    consensus_coverage,
     consensus_scores,
     normalize_output,
     probe_outputs,
@@ -65,6 +66,23 @@ def test_failed_probes_agree_by_verdict_and_a_stopped_run_pads_not_run():
     probes = pd.DataFrame([{"candidate_id": "a", "num_tests": 3, "per_test": json.dumps(
         [{"verdict": "passed", "stdout": "1"}, {"verdict": "time_limit", "stdout": ""}])}])
     assert probe_outputs(probes)["a"] == ["1", "\x00time_limit", "\x00not_run"]
+
+
+def test_outputs_compare_by_whole_output_digest_where_recorded():
+    """Two survivors whose kept 4,096 characters are alike but whose whole outputs differ disagree; records without a
+    digest (harness 5 and older) fall back to the kept text and are counted in the coverage."""
+    kept = "1 " * 2048 + "...(truncated, 6001 chars)"
+    per_test = {"a": [{"verdict": "passed", "stdout": kept, "stdout_sha256": "x"}],
+                "b": [{"verdict": "passed", "stdout": kept, "stdout_sha256": "y"}],
+                "c": [{"verdict": "passed", "stdout": kept, "stdout_sha256": "x"}]}
+    probes = pd.DataFrame([{"candidate_id": c, "per_test": json.dumps(r), "num_tests": 1} for c, r in per_test.items()])
+    frame = _frame().iloc[:3]
+    s = consensus_scores(frame, probe_outputs(probes))
+    assert list(s) == pytest.approx([2 / 3, 1 / 3, 2 / 3])
+    old = probe_outputs(_probes({"a": [kept], "b": [kept], "c": [kept]}))
+    assert list(consensus_scores(frame, old)) == pytest.approx([1.0, 1.0, 1.0])
+    assert consensus_coverage(frame, old)["n_survivors_compared_by_kept_text"] == 3
+    assert consensus_coverage(frame, probe_outputs(probes))["n_survivors_compared_by_kept_text"] == 0
 
 
 def test_tie_break_orders_by_consensus_then_model_rank():

@@ -106,6 +106,23 @@ def test_bwrap_probe_tests_record_outputs_and_run_past_errors(bw):
     assert r["verdict"] == "wrong_answer" and len(r["per_test"]) == 1
 
 
+def test_bwrap_probe_records_digest_of_the_whole_output(bw):
+    """A grown probe's output can exceed the 4,096 characters kept; the digest is taken of all of it."""
+    from sandbox.harness import probe_digest
+
+    code = "n = int(input())\nprint(' '.join(['1'] * n), n % 2)"
+    r = run(bw, code, [P("5000"), P("5001")])
+    kept = [t["stdout"] for t in r["per_test"]]
+    assert kept[0][:4096] == kept[1][:4096] and "truncated" in kept[0]
+    digests = [t["stdout_sha256"] for t in r["per_test"]]
+    assert digests[0] == probe_digest(" ".join(["1"] * 5000) + " 0\n") and digests[0] != digests[1]
+    r = run(bw, "class Solution:\n    def f(self, n):\n        return [n] * n\n", [P("3", "functional")],
+            func_name="f")
+    assert r["per_test"][0]["stdout_sha256"] == probe_digest("[3, 3, 3]")
+    r = run(bw, "print(1)", [T("", "1")])
+    assert "stdout_sha256" not in r["per_test"][0]  # only probes carry it
+
+
 def test_bwrap_probe_functional_and_timeout_stops(bw):
     code = "class Solution:\n    def f(self, xs):\n        return sorted(xs)\n"
     r = run(bw, code, [P("[3, 1, 2]", "functional"), P("[]", "functional")], func_name="f")

@@ -144,3 +144,13 @@ def test_result_cache(tmp_path):
     assert c.get("k") is None
     c.put("k", {"verdict": "passed"})
     assert c.get("k") == {"verdict": "passed"} and len(c) == 1
+
+
+def test_probe_digest_is_of_the_whole_normalized_output():
+    """Consensus compares probe outputs by this digest: equal after normalization means equal digests, and two
+    outputs alike in their first 4,096 characters (what the result keeps) but not after have different ones."""
+    assert H.normalize_probe_output(" 1 2 \n0.5\n\n") == "1 2\n0.500000"
+    assert H.probe_digest(" 1 2 \n0.5\n\n") == H.probe_digest("1 2\n0.500000")
+    assert H.probe_digest("2") != H.probe_digest("2.0")  # integers and decimals stay apart (documented)
+    head = "1 " * 3000
+    assert H.probe_digest(head + "7") != H.probe_digest(head + "8")
