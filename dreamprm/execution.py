@@ -32,6 +32,7 @@ class ExecuteConfig:
     tests: str = "all"  # all | public | private | probes (inputs derived from the examples, dreamprm.data.probes)
     probes: int = 8  # probe inputs per problem with tests="probes"
     grown_probes: int = 2  # further probes grown to the statement's size bound (dreamprm.data.probes.grown_probes)
+    wide_probes: int = 2  # further probes with values widened to the statement's value bound (.wide_probes)
     cache_path: Path | None = None
 
     @classmethod
@@ -83,16 +84,17 @@ def restrict_to_survivors(candidates: pd.DataFrame, executions_path: str | Path,
     return candidates[candidates["candidate_id"].astype(str).isin(ids)]
 
 
-def problem_tests(problem: Mapping[str, Any], which: str = "all", n_probes: int = 8, n_grown: int = 2) -> list[dict]:
+def problem_tests(problem: Mapping[str, Any], which: str = "all", n_probes: int = 8, n_grown: int = 2,
+                  n_wide: int = 2) -> list[dict]:
     """The problem's tests as the harness wants them (public first, then private). ``public`` falls back to the
     examples parsed from the statement (:mod:`dreamprm.data.samples`) when the problem ships no public tests, as
     recorded LiveCodeBench generation files do: enough inputs for majority-vote signatures. ``probes``: up to
-    ``n_probes`` new inputs derived from those, then up to ``n_grown`` grown to the statement's size bound
-    (:mod:`dreamprm.data.probes`), without expected outputs."""
+    ``n_probes`` new inputs derived from those, then up to ``n_grown`` grown to the statement's size bound and
+    ``n_wide`` with values widened to its value bound (:mod:`dreamprm.data.probes`), without expected outputs."""
     if which == "probes":
         from dreamprm.data.probes import probe_tests
 
-        return probe_tests(problem, problem_tests(problem, "public"), n_probes, n_grown)
+        return probe_tests(problem, problem_tests(problem, "public"), n_probes, n_grown, n_wide)
     if which not in ("all", "public", "private"):
         raise InputDataError(f"unknown test selection {which!r}", field="tests",
                              expected="all | public | private | probes")
@@ -145,7 +147,7 @@ def public_test_count(problem: Mapping[str, Any], which: str, tests: list[dict] 
 def make_job(code: str, problem: Mapping[str, Any], config: ExecuteConfig, tests: list[dict] | None = None) -> dict:
     """The harness job for ``code`` on ``problem``'s tests (``tests``: already built for the problem)."""
     if tests is None:
-        tests = problem_tests(problem, config.tests, config.probes, config.grown_probes)
+        tests = problem_tests(problem, config.tests, config.probes, config.grown_probes, config.wide_probes)
     return {"code": code if isinstance(code, str) else "", "tests": tests,
             "func_name": problem.get("func_name") or "", "limits": config.limits()}
 
@@ -233,7 +235,8 @@ def execute_candidates(candidates: pd.DataFrame, problems: pd.DataFrame, config:
                              f"{unknown[:3]}", field="problem_id")
     # Each problem's tests are built once (probes are generated; a grown one has 20,000 items), not per candidate.
     wanted = {str(c["problem_id"]) for c in cands}
-    tests = {pid: problem_tests(by_id[pid], config.tests, config.probes, config.grown_probes) for pid in wanted}
+    tests = {pid: problem_tests(by_id[pid], config.tests, config.probes, config.grown_probes, config.wide_probes)
+             for pid in wanted}
     public = {pid: public_test_count(by_id[pid], config.tests, tests[pid]) for pid in wanted}
     jobs = [make_job(c["code"], by_id[str(c["problem_id"])], config, tests[str(c["problem_id"])]) for c in cands]
     n_public = [public[str(c["problem_id"])] for c in cands]

@@ -67,7 +67,8 @@ def write_and_log(executions: pd.DataFrame, summary: E.ExecutionSummary, output:
         with stage_run(RunIdentity(stage="execute"), params={
             "backend": backend_name, "workers": config.workers, "memory_mb": config.memory_mb,
             "test_timeout_s": config.test_timeout_s, "tests": config.tests, "output": output,
-            **({"probes": config.probes, "grown_probes": config.grown_probes} if config.tests == "probes" else {}),
+            **({"probes": config.probes, "grown_probes": config.grown_probes, "wide_probes": config.wide_probes}
+               if config.tests == "probes" else {}),
         }):
             mlflow.log_metrics({k: float(v) for k, v in summary.metrics().items()})
             mlflow.log_text(summary.markdown(), "verdicts.md")
@@ -102,13 +103,15 @@ def execute_flow(candidates_path: str | None = None, problems_path: str | None =
                  output_path: str | None = None, backend: str | None = None, workers: int | None = None,
                  tests: str | None = None, limit: int | None = None, track: bool = True,
                  only: str | None = None, survivors_of: str | None = None,
-                 probes: int | None = None, grown_probes: int | None = None) -> dict[str, Any]:
+                 probes: int | None = None, grown_probes: int | None = None,
+                 wide_probes: int | None = None) -> dict[str, Any]:
     """All candidates of the candidates table -> the executions table (data/executions.parquet by default).
     ``only``: a table whose ``candidate_id`` column lists the candidates to run (e.g. the step labels: the
     training-side candidates the fusion is fitted on), every other candidate is left out. ``survivors_of``: an
     executions table; only the candidates that passed there run, in problems where two or more did (with
     ``tests="probes"``: the survivors that consensus selection compares). ``probes``: probe inputs per problem,
-    plus ``grown_probes`` grown to the statement's size bound.
+    plus ``grown_probes`` grown to the statement's size bound and ``wide_probes`` with values widened to its value
+    bound.
 
     Parameters are plain serialisable values; see `progress_callback` for live progress."""
     from dreamprm.settings import get_settings
@@ -120,7 +123,7 @@ def execute_flow(candidates_path: str | None = None, problems_path: str | None =
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     output_path = output_path or str(s.data_dir / "executions.parquet")
     config = E.ExecuteConfig.from_settings(s, backend=backend, workers=workers, tests=tests, probes=probes,
-                                     grown_probes=grown_probes)
+                                     grown_probes=grown_probes, wide_probes=wide_probes)
     candidates, problems = read_tables(candidates_path, problems_path)
     if only:
         candidates = E.restrict_candidates(candidates, only)

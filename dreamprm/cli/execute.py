@@ -20,6 +20,7 @@ def execute(
     tests: Optional[str] = typer.Option(None, help="all | public (the statement's examples when a problem has no public tests) | private | probes (inputs derived from the examples, no expected outputs: for consensus selection)"),
     probes: Optional[int] = typer.Option(None, help="probe inputs per problem with --tests probes (default 8)"),
     grown_probes: Optional[int] = typer.Option(None, help="further probes grown to the statement's size bound, at most 20,000 (default 2; 0: none)"),
+    wide_probes: Optional[int] = typer.Option(None, help="further probes with the example's values widened to the statement's value bound (default 2; 0: none)"),
     survivors_of: Optional[Path] = typer.Option(None, help="run only the candidates that passed in this executions table, in problems where two or more did (the survivors consensus compares)"),
     limit: Optional[int] = typer.Option(None, help="only the first N candidates (smoke runs)"),
     track: bool = typer.Option(True, help="log the run to MLflow"),
@@ -48,7 +49,7 @@ def execute(
                 backend=backend, workers=workers, tests=tests, limit=limit, track=track,
                 only=str(only) if only else None,
                 survivors_of=str(survivors_of) if survivors_of else None, probes=probes,
-                grown_probes=grown_probes,
+                grown_probes=grown_probes, wide_probes=wide_probes,
             )
     console.print(f"[green]wrote[/] {out['output']} ({int(out['candidates'])} candidates on {out['backend']}, "
                   f"{out['candidates_per_s']:.2f} candidates/s, pass rate {out['pass_rate']:.1%})")

@@ -20,6 +20,12 @@ A probe keeps the example's shape so that it stays a valid input as often as pos
 - grown (:func:`grown_probes`): the input's size raised to the bound the statement's constraints give
   (:func:`size_bound`, at most :data:`GROW_CAP`), the lines (or list and string arguments) of that size regrown in
   kind; hidden tests are large, examples small, and a program too slow for the bound times out here.
+- wide (:func:`wide_probes`): the example's free values (stdin lines whose values exceed every size on the first
+  line, a one-line input's values, a functional argument's integers) carried by a random increasing map up to the
+  largest value bound the statement gives (:func:`value_bound`, e.g. ``1 <= A_i <= 10^9``): order and equality
+  between values are kept, so the input stays valid as often as its example was, while a program that forgets a
+  modulus, loops up to a value or keeps a value-sized table behaves differently from one that does not. Examples
+  are small in value as well as in size.
 
 Invalid probes happen (a redrawn graph may have a self loop, a sorted array stops being sorted); they cost little,
 as every survivor sees the same input and an input on which the survivors disagree at random weighs on all of them
@@ -37,12 +43,15 @@ from typing import Any
 
 DEFAULT_PROBES = 8
 DEFAULT_GROWN = 2
+DEFAULT_WIDE = 2
+SIZE_LIMIT = 10**7  # an N bounded above this is a value, not a count of items
 GROW_CAP = 20_000  # the largest size a grown probe gets: quadratic programs time out there, n log n ones do not
 _INT = re.compile(r"-?\d+\Z")
 _WORD = re.compile(r"[A-Za-z.#*]+\Z")
 _LEQ = r"(?:\\leq|\\le|<=|≤)"
-_BOUND = re.compile(_LEQ + r"\s*(?P<var>[A-Za-z]\w*(?:\.length)?)\s*(?:\([^)]*\))?\s*" + _LEQ
-                    + r"\s*\$?(?P<num>\d[\d,]*(?:\s*(?:\\times|\\cdot|\*|·)?\s*10\s*\^\s*\{?\d+\}?)?|10\s*\^\s*\{?\d+\}?)")
+# The power form first: ``10^5`` must not stop at its leading ``10``.
+_BOUND = re.compile(_LEQ + r"\s*(?P<var>[A-Za-z]\w*(?:\.length|(?:\[\w+\])+)?)\s*(?:\([^)]*\))?\s*" + _LEQ
+                    + r"\s*\$?(?P<num>(?:\d+\s*(?:\\times|\\cdot|\*|·)?\s*)?10\s*\^\s*\{?\d+\}?|\d[\d,]*)")
 _POWER = re.compile(r"(?:(?P<a>\d+)\s*(?:\\times|\\cdot|\*|·)?\s*)?10\s*\^\s*\{?(?P<b>\d+)\}?")
 
 
@@ -66,6 +75,76 @@ def size_bound(statement: str, functional: bool) -> int | None:
         if (functional and var.endswith(".length")) or var in ("N", "n"):
             bounds.append(value)
     return max(bounds) if bounds else None
+
+
+def value_bound(statement: str) -> int | None:
+    """The statement's largest upper bound on a value other than the input's size (``N``, ``n``, ``x.length``):
+    ``1 <= A_i <= 10^9`` or ``1 <= nums[i] <= 10^9`` give 10^9; an ``N`` bounded above :data:`SIZE_LIMIT` is a
+    value (``1 <= N <= 10^18``: no input has that many items). None when the statement states none."""
+    bounds = [value for m in _BOUND.finditer(statement or "")
+              if (value := _bound_value(m["num"])) is not None and not m["var"].endswith(".length")
+              and (m["var"] not in ("N", "n") or value > SIZE_LIMIT)]
+    return max(bounds) if bounds else None
+
+
+def _widening(values: list[int], bound: int, rng: random.Random) -> dict[int, int] | None:
+    """A random increasing map of the non-negative ``values`` into ``[0, bound]`` that sends their maximum near
+    ``bound`` (``v -> v * f - r_v`` with ``f = bound // max``, ``0 <= r_v < f`` drawn once per distinct value,
+    ``r_0 = 0``): strict order and equality kept. None when the values cannot grow (negative, or already near)."""
+    if not values or min(values) < 0 or max(values) == 0:
+        return None
+    f = bound // max(values)
+    if f < 2:
+        return None
+    return {v: v * f - (rng.randrange(f) if v else 0) for v in sorted(set(values))}
+
+
+def _widen_stdin(text: str, bound: int, rng: random.Random) -> str | None:
+    """The input with its free values widened (see :func:`wide_probes`); None when it has none."""
+    lines = text.split("\n")
+    body = [i for i, line in enumerate(lines) if line.strip()]
+    if not body:
+        return None
+    if len(body) == 1:
+        free = body
+    else:
+        sizes = [int(t) for t in lines[body[0]].split() if _INT.match(t)]
+        free = [i for i in body[1:] if len(lines[i].split()) > 1 or not _INT.match(lines[i].strip())]
+        free = [i for i in free if (ints := [int(t) for t in lines[i].split() if _INT.match(t)])
+                and max(ints) > max(sizes, default=0)]
+    values = [int(t) for i in free for t in lines[i].split() if _INT.match(t)]
+    mapping = _widening(values, bound, rng)
+    if mapping is None:
+        return None
+    for i in free:
+        lines[i] = " ".join(str(mapping[int(t)]) if _INT.match(t) else t for t in lines[i].split())
+    return "\n".join(lines)
+
+
+def _int_leaves(value: Any) -> list[int]:
+    if isinstance(value, list):
+        return [v for item in value for v in _int_leaves(item)]
+    return [value] if isinstance(value, int) and not isinstance(value, bool) else []
+
+
+def _apply(value: Any, mapping: dict[int, int]) -> Any:
+    if isinstance(value, list):
+        return [_apply(v, mapping) for v in value]
+    return mapping.get(value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _widen_functional(text: str, bound: int, rng: random.Random) -> str | None:
+    """Every list argument's integers widened by one map (scalars kept: they are often sizes or bounds such as
+    ``k <= len(nums)``); None when no list has integers that can grow."""
+    try:
+        args = [json.loads(line) for line in text.split("\n") if line.strip()]
+    except ValueError:
+        return None
+    values = [v for a in args if isinstance(a, list) for v in _int_leaves(a)]
+    mapping = _widening(values, bound, rng)
+    if mapping is None:
+        return None
+    return "\n".join(json.dumps(_apply(a, mapping) if isinstance(a, list) else a) for a in args)
 
 
 def _grown_values(values: list[int], size: int, target: int, rng: random.Random) -> list[int]:
@@ -236,12 +315,37 @@ def grown_probes(problem: Mapping[str, Any], examples: list[dict], n_grown: int 
     return out
 
 
+def wide_probes(problem: Mapping[str, Any], examples: list[dict], n_wide: int = DEFAULT_WIDE) -> list[dict]:
+    """Up to ``n_wide`` probes whose free values are widened to the statement's value bound (:func:`value_bound`),
+    taken from the examples in turn (a second draw of the same example where there is only one); none when the
+    statement states no value bound or no example has values that can grow."""
+    bound = value_bound(str(problem.get("statement") or ""))
+    examples = [t for t in examples if t.get("testtype", "stdin") in ("stdin", "functional")]
+    if bound is None or not examples:
+        return []
+    pid = str(problem.get("problem_id", ""))
+    out: list[dict] = []
+    seen: set[str] = set()
+    for k in range(2 * n_wide):
+        if len(out) >= n_wide:
+            break
+        example = examples[k % len(examples)]
+        kind = example.get("testtype", "stdin")
+        text = str(example.get("input", ""))
+        rng = _rng(pid, 20_000 + k)
+        probe = _widen_functional(text, bound, rng) if kind == "functional" else _widen_stdin(text, bound, rng)
+        if probe is not None and probe not in seen:
+            seen.add(probe)
+            out.append({"input": probe, "output": None, "testtype": kind})
+    return out
+
+
 def probe_tests(problem: Mapping[str, Any], examples: list[dict], n_probes: int = DEFAULT_PROBES,
-                n_grown: int = 0) -> list[dict]:
+                n_grown: int = 0, n_wide: int = 0) -> list[dict]:
     """Up to ``n_probes`` probe tests for ``problem``, derived from its ``examples`` (the public tests or the
     statement's examples) in turn, alternating permute / redraw; duplicates of an example or of each other dropped;
-    then up to ``n_grown`` grown probes (:func:`grown_probes`). An empty list when there are no examples to derive
-    from."""
+    then up to ``n_grown`` grown probes (:func:`grown_probes`) and up to ``n_wide`` wide ones (:func:`wide_probes`),
+    in that order (a probe table's records follow it). An empty list when there are no examples to derive from."""
     pid = str(problem.get("problem_id", ""))
     # assert tests (HumanEval, MBPP) are programs, not inputs: nothing to derive a probe from
     examples = [t for t in examples if t.get("testtype", "stdin") in ("stdin", "functional")]
@@ -260,4 +364,5 @@ def probe_tests(problem: Mapping[str, Any], examples: list[dict], n_probes: int 
             continue
         seen.add(probe)
         out.append({"input": probe, "output": None, "testtype": kind})
-    return out + (grown_probes(problem, examples, n_grown) if n_grown else [])
+    return (out + (grown_probes(problem, examples, n_grown) if n_grown else [])
+            + (wide_probes(problem, examples, n_wide) if n_wide else []))

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from dreamprm.data.probes import grown_probes, probe_tests, size_bound
+from dreamprm.data.probes import grown_probes, probe_tests, size_bound, value_bound, wide_probes
 from dreamprm.execution import problem_tests, public_test_count
 
 
@@ -106,3 +106,37 @@ def test_grown_functional_probe_and_no_bound_no_probe():
     nums, k = [json.loads(line) for line in probes[0]["input"].split("\n")]
     assert len(nums) == 500 and all(5 <= v <= 9 for v in nums) and k == 2
     assert grown_probes({"problem_id": "f", "statement": "no constraints"}, [example], 2) == []
+
+
+@pytest.mark.parametrize("statement, bound", [
+    (r"1 \leq N \leq 2\times 10^5, 1 \leq A_i \leq 10^9", 10**9),
+    ("1 <= nums.length <= 10^5\n1 <= nums[i] <= 10^9\n1 <= k <= 50", 10**9),
+    ("1 <= grid[i][j] <= 100", 100),
+    ("1 <= n <= 10^5", None),  # a size is not a value bound
+])
+def test_value_bound_reads_value_constraints(statement, bound):
+    assert value_bound(statement) == bound
+
+
+def test_wide_stdin_probe_widens_free_values_keeping_order_and_equality():
+    problem = {"problem_id": "w", "statement": r"1 \leq N \leq 100, 1 \leq A_i \leq 10^9"}
+    example = _stdin("4\n10 30 10 20\n2 3\n")  # line 2 (pairs bounded by N) stays, line 1 is free values
+    probes = wide_probes(problem, [example], 2)
+    assert len(probes) == 2 and probes[0]["input"] != probes[1]["input"]
+    for p in probes:
+        first, values, pair = p["input"].split("\n")[:3]
+        assert first == "4" and pair == "2 3" and p["output"] is None
+        a, b, c, d = map(int, values.split())
+        assert a == c and a < d < b <= 10**9 and b > 10**8  # order and equality kept, the max near the bound
+    one_line = wide_probes({"problem_id": "x", "statement": "1 <= K <= N <= 10^18"}, [_stdin("10 3\n")], 1)
+    n, k = map(int, one_line[0]["input"].split())
+    assert 3 < k < n <= 10**18  # a one-line input's values grow together, K <= N kept
+    assert wide_probes({"problem_id": "x", "statement": "no constraints"}, [example], 2) == []
+
+
+def test_wide_functional_probe_widens_lists_and_keeps_scalars():
+    example = {"input": "[5, 9, 5]\n2", "output": "1", "testtype": "functional"}
+    probes = wide_probes({"problem_id": "f", "statement": "1 <= nums[i] <= 10^9\n1 <= k <= 3"}, [example], 1)
+    nums, k = [json.loads(line) for line in probes[0]["input"].split("\n")]
+    assert k == 2 and nums[0] == nums[2] < nums[1] <= 10**9
+    assert probe_tests({"problem_id": "f", "statement": "1 <= nums[i] <= 10^9"}, [example], 2, 0, 1)[-1] == probes[0]

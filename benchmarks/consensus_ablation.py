@@ -1,16 +1,24 @@
-"""Consensus compared by whole-output digests against the old comparison of the 4,096 kept characters, side by side.
+"""Consensus variants side by side on one probe run: with and without the wide probes, by whole-output digest or by
+the 4,096 kept characters.
 
 Harness version 6 records, for every probe, the sha256 of the whole normalized output (``stdout_sha256``); before,
 consensus compared the first 4,096 characters the sandbox keeps, so two long outputs (a probe grown to 20,000 items
-often prints more) that differ only after them agreed. This runs `dreamprm evaluate --execution-only` twice on the
-same executions and probe table, once as recorded and once with the digests removed (the old comparison), and prints
-pass@1 of the execution selectors of each, plus how many compared survivors' probe outputs were longer than what is
-kept and how many probe pairs the digest separates that the kept text did not.
+often prints more) that differ only after them agreed. The wide probes (values widened to the statement's value
+bound, :func:`dreamprm.data.probes.wide_probes`) come last in every probe run, so dropping each problem's last
+records gives the run without them. This runs `dreamprm evaluate --execution-only` once per variant on the same
+executions and probe table:
+
+- ``all``: as recorded (8 mutated + 2 grown + 2 wide probes, digests);
+- ``no-wide``: the wide probes' records dropped;
+- ``no-wide, kept text``: also the digests dropped (the comparison of harness version 5);
+
+and prints pass@1 of the execution selectors of each, plus how many compared survivors' probe outputs were longer
+than what is kept and how many probe pairs the digest separates that the kept text did not.
 
 Run inside a project folder (e.g. runs/lcb-v6 after `make eval-lcb-consensus-val` or the probe steps of
 `make eval-lcb`):
 
-    python benchmarks/consensus_digest_ablation.py --candidates data-train/val60-candidates.parquet \\
+    python benchmarks/consensus_ablation.py --candidates data-train/val60-candidates.parquet \\
         --problems data-train/problems.parquet --executions data-train/executions-val60.parquet \\
         --probes data-train/probes-val60.parquet --split train,meta --out reports-digest-val60
 """
@@ -26,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dreamprm.execution import ExecuteConfig, problem_tests
 from dreamprm.io import read_parquet, write_parquet
 
 METHODS = ("random", "filter:random", "filter:first", "filter:consensus", "oracle")
@@ -36,6 +45,20 @@ def without_digests(probes: pd.DataFrame) -> pd.DataFrame:
     out = probes.copy()
     out["per_test"] = [json.dumps([{k: v for k, v in r.items() if k != "stdout_sha256"} for r in json.loads(raw)])
                        for raw in probes["per_test"]]
+    return out
+
+
+def without_wide(probes: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
+    """The probe table as a run without wide probes would have written it: each row cut to its problem's mutated
+    and grown probes (rebuilt with the execute defaults and no wide probe; they come first in every run)."""
+    cfg = ExecuteConfig()
+    by_id = {str(p["problem_id"]): p for p in problems.to_dict("records")}
+    keep = {pid: len(problem_tests(by_id[pid], "probes", cfg.probes, cfg.grown_probes, 0))
+            for pid in set(probes["problem_id"].astype(str))}
+    out = probes.copy()
+    ks = [keep[str(pid)] for pid in probes["problem_id"]]
+    out["per_test"] = [json.dumps(json.loads(raw)[:k]) for raw, k in zip(probes["per_test"], ks)]
+    out["num_tests"] = [min(int(n), k) for n, k in zip(probes["num_tests"], ks)]
     return out
 
 
@@ -87,16 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     probes = read_parquet(args.probes)
     executions = read_parquet(args.executions)
     survivors = set(executions.loc[executions["passed"].astype(bool), "candidate_id"].astype(str))
-    kept_path = str(Path(args.probes).with_name(Path(args.probes).stem + "-kept-text.parquet"))
-    write_parquet(without_digests(probes), kept_path)
-    whole = evaluate(args, args.probes, args.out)
-    kept = evaluate(args, kept_path, args.out + "-kept-text")
+    no_wide = without_wide(probes, read_parquet(args.problems))
+    variants = {"all": probes, "no-wide": no_wide, "no-wide, kept text": without_digests(no_wide)}
+    reports = {}
+    for i, (name, table) in enumerate(variants.items()):
+        path = args.probes if i == 0 else str(Path(args.probes).with_name(f"{Path(args.probes).stem}-v{i}.parquet"))
+        if i:
+            write_parquet(table, path)
+        reports[name] = evaluate(args, path, args.out if i == 0 else f"{args.out}-v{i}")
     print(json.dumps(truncation_counts(probes, survivors)))
-    print(f"{'method':>18} {'whole output':>13} {'kept 4,096':>11}")
+    print(f"{'method':>18} " + " ".join(f"{name:>20}" for name in variants))
     for m in METHODS:
-        a, b = whole["methods"][m]["pass_at_1"]["estimate"], kept["methods"][m]["pass_at_1"]["estimate"]
-        print(f"{m:>18} {100 * a:13.1f} {100 * b:11.1f}")
-    for name, report in (("whole output", whole), ("kept 4,096", kept)):
+        print(f"{m:>18} " + " ".join(f"{100 * r['methods'][m]['pass_at_1']['estimate']:20.1f}"
+                                     for r in reports.values()))
+    for name, report in reports.items():
         d = report["differences"]["filter:consensus - filter:random"]
         print(f"{name}: filter:consensus - filter:random {100 * d['estimate']:+.1f} "
               f"[{100 * d['low']:.1f}, {100 * d['high']:.1f}]; within-survivor AUC "
