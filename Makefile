@@ -167,8 +167,13 @@ eval-lcb: venv sandbox-up
 # six policies each; the window has only 5): their runs on the examples and the survivors' on the probe inputs, then
 # the execution-only evaluation with consensus in reports-consensus-val/ (benchmarks/lcb_consensus_val.py). Needs the
 # eval-lcb folder's fetch and label steps (data/step_labels.parquet names the problems the models saw).
+# Then the same probe run three ways (benchmarks/consensus_ablation.py): as recorded, without the wide probes, and
+# without them and the whole-output digests (harness 5's comparison).
 eval-lcb-consensus-val: venv sandbox-up
-	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_consensus_val.py
+	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_consensus_val.py && \
+	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/consensus_ablation.py --candidates data-train/val60-candidates.parquet \
+	    --problems data-train/problems.parquet --executions data-train/executions-val60.parquet \
+	    --probes data-train/probes-val60.parquet --split train,meta --out reports-ablation-val60
 
 # The window grid behind LCB_OBJECTIVE and LCB_FUSE_AGGREGATION (README): in the eval-lcb folder, after its label and
 # train-side execute steps, one warm-up PRM per objective:rank-weight point on the same cached trunk features, and per
