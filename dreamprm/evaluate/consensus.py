@@ -157,8 +157,8 @@ def consensus_coverage(frame: pd.DataFrame, outputs: Mapping[str, list[str]]) ->
     ids = compared["candidate_id"].astype(str)
     missing = ~ids.isin(outputs.keys())
     no_probe = compared[ids.map(lambda c: c in outputs and len(outputs[c]) == 0).astype(bool)]
-    by_text = ids.map(lambda c: any(not v.startswith(("\x00", "\x01")) for v in outputs.get(c, ())))
+    by_text = sum(any(not v.startswith(("\x00", "\x01")) for v in outputs.get(c, ())) for c in ids)
     return {"n_problems_compared": int(compared["problem_id"].nunique()), "n_survivors_compared": len(compared),
             "n_survivors_not_probed": int(missing.sum()),
-            "n_survivors_compared_by_kept_text": int(by_text.sum()),
+            "n_survivors_compared_by_kept_text": int(by_text),
             "n_problems_without_probes": int(no_probe["problem_id"].nunique())}

@@ -83,6 +83,8 @@ def test_outputs_compare_by_whole_output_digest_where_recorded():
     assert list(consensus_scores(frame, old)) == pytest.approx([1.0, 1.0, 1.0])
     assert consensus_coverage(frame, old)["n_survivors_compared_by_kept_text"] == 3
     assert consensus_coverage(frame, probe_outputs(probes))["n_survivors_compared_by_kept_text"] == 0
+    lone = consensus_coverage(frame.iloc[:1], old)  # no problem with two survivors: nothing compared, all counts 0
+    assert lone["n_survivors_compared"] == 0 and lone["n_survivors_compared_by_kept_text"] == 0
 
 
 def test_tie_break_orders_by_consensus_then_model_rank():
