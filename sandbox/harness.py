@@ -896,7 +896,7 @@ _DECIMAL_TOKEN = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?\Z")
 def normalize_probe_output(text: str) -> str:
     """A probe's output in the form candidates are compared in (``dreamprm.evaluate.consensus``): lines stripped,
     leading and trailing blank lines dropped, tokens with a decimal point rounded to 6 places (``0.5`` and
-    ``0.500000`` agree; ``2`` and ``2.0`` do not, a looser match than LiveCodeBench's Decimal fallback)."""
+    ``0.500000`` agree; ``2`` and ``2.0`` do not: close to, not the same as, LiveCodeBench's Decimal fallback)."""
     out = []
     for line in str(text).strip().split("\n"):
         tokens = line.strip().split()

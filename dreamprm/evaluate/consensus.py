@@ -24,7 +24,8 @@ Outputs are compared whole: the sandbox records, per probe, the sha256 of the en
 decimals with a point rounded to 6 places), beside the first 4,096 characters it keeps for people to read. That is
 close to, not the same as, LiveCodeBench's token-wise Decimal comparison (``2`` and ``2.0`` differ here). Probe
 records of harness version 5 and older carry no digest; there the kept text is compared, so two long outputs equal
-in their first 4,096 characters and in length agree (:func:`probe_outputs` counts such records, the report shows it).
+in their first 4,096 characters and in length agree (:func:`consensus_coverage` counts the survivors compared so, the
+report shows it).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def normalize_output(text: str | None) -> str | None:
 
 def _probe_value(record: dict) -> str:
     """What one probe record is compared by: the whole output's digest where the sandbox recorded one, else the
-    normalized kept text; ``"\x00<verdict>"`` for a probe that did not run to completion."""
+    normalized kept text; ``"\\x00<verdict>"`` for a probe that did not run to completion."""
     if record.get("verdict") != "passed":
         return f"\x00{record.get('verdict')}"
     digest = record.get("stdout_sha256")
