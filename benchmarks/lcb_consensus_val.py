@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     report = json.loads((Path(args.out) / "report.json").read_text())
-    for m in ("random", "filter:random", "filter:first", "filter:consensus", "oracle"):
-        print(f"{m:>18}: {100 * report['methods'][m]['pass_at_1']['estimate']:.1f}")
+    for m in ("random", "filter:random", "filter:first", "filter:consensus", "filter:consensus>speed", "oracle"):
+        print(f"{m:>24}: {100 * report['methods'][m]['pass_at_1']['estimate']:.1f}")
     d = report["differences"]["filter:consensus - filter:random"]
     print(f"filter:consensus - filter:random: {100 * d['estimate']:+.1f} [{100 * d['low']:.1f}, {100 * d['high']:.1f}]")
     print("within-survivor AUC of consensus:", report["ranking_survivors"]["consensus"])

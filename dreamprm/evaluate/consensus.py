@@ -19,6 +19,13 @@ model's score lexicographically: consensus first, the model's within-problem ran
 survivors agree on every probe). A problem whose examples give no probe (scalar arguments only, count lines only)
 scores all its probed survivors alike, so the tie-breaking model decides there.
 
+Speed is a second kind of tie-breaker, with no model: ``consensus>speed`` ranks the survivors that agree equally by
+the seconds their probe runs took in all (:func:`probe_seconds`; fewer first). LiveCodeBench's hidden tests are
+judged under a time limit, and programs that print the same on the probes often differ in how their running time
+grows: the grown probes are at the statement's size bound, so a quadratic program is slower there by orders of
+magnitude, while two programs of the same complexity differ by noise and the order between them is as good as
+random.
+
 Outputs are compared whole: the sandbox records, per probe, the sha256 of the entire output in normalized form
 (``stdout_sha256``; :func:`sandbox.harness.normalize_probe_output`: lines stripped, blank lines at either end dropped,
 decimals with a point rounded to 6 places), beside the first 4,096 characters it keeps for people to read. That is
@@ -32,7 +39,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -62,17 +69,16 @@ def _probe_value(record: dict) -> str:
 
 
 NOT_RUN = "\x00not_run"
+SPEED = "speed"  # the name of the speed tie-breaker (``scores:consensus>speed``)
 
 
-def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, list[str]]:
-    """candidate_id -> per probe, the normalized output, or ``"\\x00<verdict>"`` where the probe did not run to
-    completion (:data:`NOT_RUN` after the run stopped), from an executions table of ``dreamprm execute --tests
-    probes``. A row whose per_test is not a JSON list is an error naming the row."""
+def _probe_rows(probes: pd.DataFrame, path: str | None) -> Iterator[tuple[int, str, list[dict], int]]:
+    """(row, candidate_id, per-test records, number of probes) per row of a ``dreamprm execute --tests probes``
+    table; a missing column or a per_test that is not a JSON list is an error naming the row."""
     missing = [c for c in ("candidate_id", "per_test", "num_tests") if c not in probes]
     if missing:
         raise InputDataError(f"the probe executions lack columns {missing}", path=path, field=missing[0],
                              expected="a `dreamprm execute --tests probes` output")
-    out: dict[str, list[str]] = {}
     for row, (cid, raw, n) in enumerate(zip(probes["candidate_id"], probes["per_test"], probes["num_tests"])):
         try:
             records = json.loads(raw) if raw else []
@@ -81,8 +87,31 @@ def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, li
         if not isinstance(records, list):
             raise InputDataError(f"row {row} (candidate {cid}): per_test is not a JSON list ({records})", path=path,
                                  field="per_test", expected="the sandbox's per-test records")
-        outs = [_probe_value(r) for r in records if isinstance(r, dict)]
-        out[str(cid)] = outs + [NOT_RUN] * max(0, int(n) - len(outs))
+        yield row, str(cid), [r for r in records if isinstance(r, dict)], int(n)
+
+
+def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, list[str]]:
+    """candidate_id -> per probe, the normalized output, or ``"\\x00<verdict>"`` where the probe did not run to
+    completion (:data:`NOT_RUN` after the run stopped), from an executions table of ``dreamprm execute --tests
+    probes``."""
+    out: dict[str, list[str]] = {}
+    for _, cid, records, n in _probe_rows(probes, path):
+        outs = [_probe_value(r) for r in records]
+        out[cid] = outs + [NOT_RUN] * max(0, n - len(outs))
+    return out
+
+
+def probe_seconds(probes: pd.DataFrame, path: str | None = None) -> dict[str, float]:
+    """candidate_id -> the seconds its probe runs took in all (a run stopped at the time limit counts the time it
+    took); infinite where fewer records than probes were kept (the run stopped), so such a candidate ranks last."""
+    out: dict[str, float] = {}
+    for row, cid, records, n in _probe_rows(probes, path):
+        try:
+            total = sum(float(r.get("time_s") or 0.0) for r in records)
+        except (TypeError, ValueError) as exc:
+            raise InputDataError(f"row {row} (candidate {cid}): a probe record's time_s is not a number ({exc})",
+                                 path=path, field="per_test", expected="the sandbox's per-test records") from exc
+        out[cid] = total if len(records) >= n else float("inf")
     return out
 
 
@@ -119,29 +148,47 @@ def _as_score_lists(values: pd.Series) -> pd.Series:
     return pd.Series([None if np.isnan(v) else [float(v)] for v in values], index=values.index, dtype=object)
 
 
-def _model_rank(frame: pd.DataFrame, column: str, aggregation: str) -> pd.Series:
-    """Each row's within-problem rank by the model's aggregated score, scaled into (0, 1) (higher = better; 0 where
-    unscored, below every scored row)."""
-    from dreamprm.evaluate.aggregate import aggregate
-
-    agg = pd.Series([np.nan if s is None or (isinstance(s, float) and np.isnan(s)) or len(s) == 0
-                     else float(aggregate(s, aggregation)) for s in frame[column]], index=frame.index)
-    ranks = agg.groupby(frame["problem_id"]).rank(method="average")
+def _rank_in_problem(frame: pd.DataFrame, values: pd.Series) -> pd.Series:
+    """Each row's within-problem rank by ``values`` (higher = better), scaled into (0, 1); 0 where NaN, below every
+    ranked row."""
+    ranks = values.groupby(frame["problem_id"]).rank(method="average")
     sizes = frame.groupby("problem_id")["candidate_id"].transform("size")
     return (ranks / (sizes + 1)).fillna(0.0)
 
 
+def _model_rank(frame: pd.DataFrame, column: str, aggregation: str) -> pd.Series:
+    """Each row's within-problem rank by the model's aggregated score (:func:`_rank_in_problem`)."""
+    from dreamprm.evaluate.aggregate import aggregate
+
+    agg = pd.Series([np.nan if s is None or (isinstance(s, float) and np.isnan(s)) or len(s) == 0
+                     else float(aggregate(s, aggregation)) for s in frame[column]], index=frame.index)
+    return _rank_in_problem(frame, agg)
+
+
+def _speed_rank(frame: pd.DataFrame, seconds: Mapping[str, float]) -> pd.Series:
+    """Each row's within-problem rank by its total probe time, fastest highest (:func:`_rank_in_problem`); a run
+    that stopped (infinite time) ranks below every complete one, an unprobed row at 0."""
+    times = frame["candidate_id"].astype(str).map(seconds).astype(float)
+    return _rank_in_problem(frame, -times.replace(np.inf, np.finfo(float).max))
+
+
 def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]],
-                         tie_breakers: Mapping[str, str] | None = None, aggregation: str = "mean") -> pd.DataFrame:
+                         tie_breakers: Mapping[str, str] | None = None, aggregation: str = "mean",
+                         seconds: Mapping[str, float] | None = None) -> pd.DataFrame:
     """``frame`` with ``scores:consensus`` and, per ``tie_breakers`` entry name -> model score column,
     ``scores:consensus>name``: the consensus plus the model's rank scaled below the smallest consensus step
     (1 / (probes x pool) >= 1 / 10^4 here), so the sum orders exactly as (consensus, model rank) and stays a
-    probability in [0, 1]."""
+    probability in [0, 1]. With ``seconds`` (:func:`probe_seconds`), ``scores:consensus>speed`` likewise breaks the
+    ties by total probe time, fastest first."""
     out = frame.copy()
     base = consensus_scores(frame, outputs)
     out[CONSENSUS_COLUMN] = _as_score_lists(base)
-    for name, column in (tie_breakers or {}).items():
-        rank = _model_rank(frame, column, aggregation)
+    ranks = {name: _model_rank(frame, column, aggregation) for name, column in (tie_breakers or {}).items()}
+    if seconds is not None:
+        if SPEED in ranks:
+            raise ValueError(f"a model may not be named {SPEED!r}: the speed tie-breaker has that name")
+        ranks[SPEED] = _speed_rank(frame, seconds)
+    for name, rank in ranks.items():
         out[f"{CONSENSUS_COLUMN}>{name}"] = _as_score_lists((1 - _TIE_STEP) * base + _TIE_STEP * rank)
     return out
 

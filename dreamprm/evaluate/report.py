@@ -75,7 +75,8 @@ RULES = {
                  "its output on the probe inputs agrees with the other survivors' of the evaluated set (mean share "
                  "of the pool printing the same; a failed probe counts as its verdict: time_limit, runtime_error, "
                  "not_run); a problem whose examples give no probe scores its survivors alike; `consensus>m` breaks its ties "
-                 "by model m's within-problem rank; non-survivors and unprobed candidates get no score (a problem "
+                 "by model m's within-problem rank, `consensus>speed` by the survivors' total probe time (fastest "
+                 "first; a stopped run last); non-survivors and unprobed candidates get no score (a problem "
                  "with one survivor is not probed: the filter picks it anyway); reported only as filter:consensus... (it "
                  "is defined on survivors); no curve (the score depends on the pool)",
     "curve": "pass@1 at N' = mean over seeded uniform subsets of N' candidates per problem (all candidates when "
@@ -430,7 +431,7 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
                  f"{c.get('n_survivors_compared_by_kept_text', 0)} compared by their kept 4,096 characters, their "
                  "records carrying no whole-output digest; "
                  f"{c.get('n_problems_without_probes', 0)} problems whose examples give no probe: their survivors tie); "
-                 "consensus>m breaks its ties by model m.\n")
+                 "consensus>m breaks its ties by model m, consensus>speed by total probe time (fastest first).\n")
     ranking = report.get("ranking") or {}
     among = report.get("ranking_survivors") or {}
 

@@ -196,7 +196,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     validate_scores(frame)  # GX: the scores hand-off to selection
     outputs = None
     if probes_path and probes_path.lower() != "none":
-        from dreamprm.evaluate.consensus import probe_outputs
+        from dreamprm.evaluate.consensus import probe_outputs, probe_seconds
 
         if not Path(probes_path).exists():
             raise InputDataError("no probe executions at this path", path=probes_path, field="probes",
@@ -205,7 +205,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
             raise InputDataError("consensus needs the candidates' executions on their statement examples",
                                  path=executions_path, field="executions",
                                  expected="`dreamprm execute --tests public` first")
-        outputs = probe_outputs(read_parquet(probes_path), probes_path)
+        probe_table = read_parquet(probes_path)
+        outputs = probe_outputs(probe_table, probes_path)
+        seconds = probe_seconds(probe_table, probes_path)
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
     if "examples_passed" in frame and frame["examples_passed"].notna().any():
@@ -217,7 +219,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         from dreamprm.evaluate.consensus import add_consensus_scores
 
         breakers = {name: f"scores:{name}" for name in loaded if f"scores:{name}" in frame}
-        frames = {n: add_consensus_scores(f, outputs, breakers, aggregation) for n, f in frames.items()}
+        frames = {n: add_consensus_scores(f, outputs, breakers, aggregation, seconds) for n, f in frames.items()}
     primary = frames[sizes[0]]  # its report decides promotion and names the evaluation set
     reports: dict[int, dict[str, Any]] = {}
     sections: list[str] = []

@@ -17,6 +17,7 @@ from dreamprm.evaluate.consensus import (
     consensus_scores,
     normalize_output,
     probe_outputs,
+    probe_seconds,
 )
 from dreamprm.evaluate.report import build_report
 
@@ -133,3 +134,38 @@ def test_smallest_consensus_step_still_outranks_the_model_and_unscored_ranks_las
     out = add_consensus_scores(frame, outs, {"m": "scores:m"}, "mean")
     combined = [v[0] for v in out[f"{CONSENSUS_COLUMN}>m"]]
     assert combined[0] > combined[1] > combined[2]  # a (scored) over b (unscored), both over c whatever m says
+
+
+def _timed(times: dict[str, list[float]], stopped: set[str] = frozenset()) -> pd.DataFrame:
+    """A probe table where every survivor prints "1" on each probe, taking the given seconds; a stopped run keeps
+    one record fewer than it has probes."""
+    rows = []
+    for cid, ts in times.items():
+        per_test = [{"verdict": "passed", "stdout": "1", "time_s": t} for t in ts]
+        rows.append({"candidate_id": cid, "per_test": json.dumps(per_test), "num_tests": len(ts) + (cid in stopped)})
+    return pd.DataFrame(rows)
+
+
+def test_speed_breaks_consensus_ties_fastest_first_and_a_stopped_run_ranks_last():
+    frame = _frame()
+    table = _timed({"a": [0.5, 2.0], "b": [0.1, 0.2], "c": [0.1, 0.1]}, stopped={"c"})
+    seconds = probe_seconds(table)
+    assert seconds["a"] == pytest.approx(2.5) and seconds["b"] == pytest.approx(0.3) and seconds["c"] == np.inf
+    out = add_consensus_scores(frame, probe_outputs(table), {"m": "scores:m"}, "mean", seconds)
+    speed = [v[0] if v else None for v in out[f"{CONSENSUS_COLUMN}>speed"]]
+    assert speed[1] > speed[0] > speed[2] and speed[3] is None  # b faster than a; c stopped (its last probe not_run)
+    # the speed only breaks ties: a slower survivor that agrees more still wins
+    outs = {"a": ["1", "1"], "b": ["2", "2"], "c": ["1", "1"]}
+    out = add_consensus_scores(frame, outs, None, "mean", {"a": 9.0, "b": 0.1, "c": 5.0})
+    speed = [v[0] if v else None for v in out[f"{CONSENSUS_COLUMN}>speed"]]
+    assert speed[2] > speed[0] > speed[1]
+    with pytest.raises(ValueError, match="speed"):
+        add_consensus_scores(frame, outs, {"speed": "scores:m"}, "mean", {})
+
+
+def test_probe_seconds_errors_name_the_row():
+    bad = pd.DataFrame([{"candidate_id": "a", "num_tests": 1,
+                         "per_test": json.dumps([{"verdict": "passed", "time_s": "soon"}])}])
+    with pytest.raises(InputDataError) as err:
+        probe_seconds(bad, "data/probes.parquet")
+    assert "row 0" in str(err.value) and "time_s" in str(err.value)
