@@ -172,8 +172,27 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
     assert coverage == {"probes": str(probes_path), "n_problems_compared": 2, "n_survivors_compared": 12,
                         "n_survivors_not_probed": 0, "n_survivors_compared_by_kept_text": 12,
                         "n_problems_without_probes": 0}
+    assert "consensus>speed" in (out / "report.md").read_text()
     with pytest.raises(InputDataError, match="execute --tests probes"):
         run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
                      n_resamples=50, execution_only=True, probes_path=str(project_root / "missing.parquet"))
     with pytest.raises(InputDataError, match="num_passed"):
         restrict_to_survivors(cands, paths["candidates_path"])  # not an executions table
+
+
+def test_speed_breaks_the_consensus_tie_when_every_survivor_prints_the_same(project_root: Path) -> None:
+    """Every survivor prints the same on the probes, but the correct sample-2s run them in a tenth of the wrong
+    sample-1s' time: the earliest-sample tie-break picks a wrong sample-1, consensus>speed a correct sample-2."""
+    from dreamprm.execution import restrict_to_survivors
+
+    paths = _project(project_root)
+    survivors = restrict_to_survivors(pd.read_parquet(paths["candidates_path"]), paths["executions_path"])
+    probes = [execution_row(c, {"verdict": "passed", "num_tests": 2, "num_passed": 2, "per_test": [
+        {"verdict": "passed", "stdout": "A", "time_s": 0.1 if c["sample_index"] == 2 else 1.0}] * 2},
+        "docker", public_tests=2) for c in survivors.to_dict("records")]
+    probes_path = project_root / "data" / "probes.parquet"
+    pd.DataFrame(probes).to_parquet(probes_path, index=False)
+    res = run_evaluate(**paths, scorers={}, out_dir=str(project_root / "reports"), split="eval", challenger=None,
+                       aggregation="min", n_resamples=50, execution_only=True, probes_path=str(probes_path))
+    assert res["sizes"]["all"]["filter:consensus"] == 0.0
+    assert res["sizes"]["all"]["filter:consensus>speed"] == 1.0
