@@ -52,7 +52,7 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     models/fusion/ (``dreamprm fuse``; ``fusion_dir``: another folder, "none": no fusion) is evaluated as ``fusion``
     and ``filter:fusion``; the survivors' probe executions in probes.parquet beside the executions table
     (``dreamprm execute --tests probes``; ``probes_path``: another table, "none": no consensus) add
-    ``filter:consensus`` and ``filter:consensus>m``."""
+    ``filter:consensus``, ``filter:consensus>m`` and ``filter:consensus>speed``."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     from dreamprm.data.schema import default_candidates_path

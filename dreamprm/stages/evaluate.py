@@ -92,7 +92,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     hybrid ``filter:fusion``, and its weights go into the report (``fusion``).
 
     ``probes_path``: the survivors' executions on probe inputs (``dreamprm execute --tests probes``); adds
-    ``filter:consensus`` and, per model m, ``filter:consensus>m`` (consensus, ties broken by m), each computed
+    ``filter:consensus``, per model m ``filter:consensus>m`` (consensus, ties broken by m) and
+    ``filter:consensus>speed`` (ties broken by total probe time, fastest first), each computed
     within every evaluated size's own candidates (:mod:`dreamprm.evaluate.consensus`)."""
     import mlflow
     import pandas as pd
