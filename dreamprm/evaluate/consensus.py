@@ -168,8 +168,7 @@ def _model_rank(frame: pd.DataFrame, column: str, aggregation: str) -> pd.Series
 def _speed_rank(frame: pd.DataFrame, seconds: Mapping[str, float]) -> pd.Series:
     """Each row's within-problem rank by its total probe time, fastest highest (:func:`_rank_in_problem`); a run
     that stopped (infinite time) ranks below every complete one, an unprobed row at 0."""
-    times = frame["candidate_id"].astype(str).map(seconds).astype(float)
-    return _rank_in_problem(frame, -times.replace(np.inf, np.finfo(float).max))
+    return _rank_in_problem(frame, -frame["candidate_id"].astype(str).map(seconds).astype(float))
 
 
 def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]],

@@ -172,7 +172,7 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
     assert coverage == {"probes": str(probes_path), "n_problems_compared": 2, "n_survivors_compared": 12,
                         "n_survivors_not_probed": 0, "n_survivors_compared_by_kept_text": 12,
                         "n_problems_without_probes": 0}
-    assert "consensus>speed" in (out / "report.md").read_text()
+    assert "filter:consensus>speed" in res["sizes"]["all"] and "filter:consensus>speed" in res["sizes"]["per-problem-6"]
     with pytest.raises(InputDataError, match="execute --tests probes"):
         run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
                      n_resamples=50, execution_only=True, probes_path=str(project_root / "missing.parquet"))
