@@ -271,14 +271,28 @@ class SandboxJudge:
         self.config = config or ExecuteConfig.from_settings()
         self._backend = backend
 
+    @property
+    def tests(self) -> str:
+        """Which of a problem's tests the verdicts are on (part of the Monte-Carlo judge cache key)."""
+        return self.config.tests
+
     def __call__(self, jobs: Sequence[tuple[Mapping[str, Any], str]]) -> list[bool]:
         from sandbox import ResultCache, run_batch
 
         if self._backend is None:
             self._backend = open_backend(self.config)
         cache = ResultCache(self.config.cache_path) if self.config.cache_path else None
+        built = []
+        for problem, code in jobs:
+            job = make_job(code, problem, self.config)
+            if not job["tests"]:  # a program run on no test would "pass": a silently wrong label
+                raise InputDataError(f"problem {problem.get('problem_id')!r} has no {self.config.tests} tests to judge "
+                                     "a rollout on", field="public_tests",
+                                     expected="tests in the problems table, or --rollout-tests public (the examples "
+                                              "parsed from the statement)")
+            built.append(job)
         out = [False] * len(jobs)
-        for i, res in run_batch(self._backend, [make_job(code, p, self.config) for p, code in jobs], cache=cache):
+        for i, res in run_batch(self._backend, built, cache=cache):
             out[i] = res["verdict"] == "passed"
         return out
 

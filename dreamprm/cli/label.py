@@ -27,6 +27,10 @@ def label(
     method: str = typer.Option("montecarlo", help="montecarlo (policy rollouts in the sandbox) | outcome (the final "
                                "verdict on every step: recorded candidates whose policy cannot run here)"),
     split: Optional[str] = typer.Option(None, help="manifest sides to label, comma list (default train,meta: warm-up and the correction's meta set)"),
+    montecarlo: int = typer.Option(0, help="with --method outcome: Monte-Carlo label this many train-side candidates of "
+                                   "two or more steps with the local policy (rollouts from each recorded prefix)"),
+    rollout_tests: Optional[str] = typer.Option(None, help="tests the rollouts are judged on: all | public (the "
+                                                "statement's examples) | private (default: the sandbox settings')"),
 ) -> None:
     """Monte-Carlo step labels: roll the policy out from every step prefix and run the rollouts in the sandbox.
     Resumable: finished rollouts and executions are cached by content hash."""
@@ -37,5 +41,6 @@ def label(
                      executions_path=str(executions) if executions else None,
                      out_path=str(output) if output else None, rollouts=rollouts, temperature=temperature,
                      max_tokens=max_tokens, max_steps=max_steps, limit=limit,
-                     method=method, split=split, per_problem=per_problem)
+                     method=method, split=split, per_problem=per_problem, montecarlo=montecarlo,
+                     rollout_tests=rollout_tests)
     print_summary("label", out)

@@ -45,7 +45,9 @@ LABEL_COLUMNS = (
 
 
 class Judge(Protocol):
-    """Runs programs against their problem's tests, in the sandbox; returns one pass/fail per job, in order."""
+    """Runs programs against their problem's tests, in the sandbox; returns one pass/fail per job, in order. A judge
+    may name which of the problem's tests it runs in a ``tests`` attribute (``all`` when absent), so verdicts on
+    different tests never share a cache entry."""
 
     def __call__(self, jobs: Sequence[tuple[Mapping[str, Any], str]]) -> list[bool]: ...
 
@@ -114,16 +116,19 @@ def _rollout_programs(policy: PolicyBackend, cache: ContentCache, problem: Mappi
     return [tuple(x) for x in hit]  # type: ignore[misc]
 
 
-def _judge_key(problem: Mapping[str, Any], program: str) -> str:
+def _judge_key(problem: Mapping[str, Any], program: str, which: str = "all") -> str:
     tests_key = content_key(problem.get("public_tests"), problem.get("private_tests"), problem.get("func_name"),
                             problem.get("test_type"))
+    if which != "all":  # keys of all-test verdicts stay as they were, so existing caches remain valid
+        tests_key = content_key(tests_key, which)
     return content_key("judge", tests_key, program)
 
 
 def _judge_cached(judge: Judge, cache: ContentCache, jobs: Sequence[tuple[Mapping[str, Any], str]]) -> list[bool]:
     """Pass/fail of each (problem, program), reusing cached verdicts; the misses go to the judge in ONE batch so the
     sandbox pool runs them in parallel."""
-    keys = [_judge_key(p, code) for p, code in jobs]
+    which = str(getattr(judge, "tests", "all"))
+    keys = [_judge_key(p, code, which) for p, code in jobs]
     out: list[bool | None] = [cache.get("judge", k) for k in keys]
     todo: dict[str, int] = {}
     for i, v in enumerate(out):

@@ -20,14 +20,19 @@ Progress = Callable[[int, int], None]
 
 def run_label(problems_path: str, candidates_path: str, executions_path: str | None, out_path: str,
                config_dict: dict[str, Any], limit: int, method: str = "montecarlo",
-               split: str | None = None, progress: Progress | None = None, per_problem: int = 0) -> dict[str, Any]:
+               split: str | None = None, progress: Progress | None = None, per_problem: int = 0,
+               montecarlo: int = 0, rollout_tests: str | None = None) -> dict[str, Any]:
     """Step labels for the candidates of the train and meta sides. ``limit`` rows at most (0 = all), sides in turn;
-    ``per_problem`` > 0 caps each problem's candidates and takes whole problems (:func:`sample_by_problem`)."""
+    ``per_problem`` > 0 caps each problem's candidates and takes whole problems (:func:`sample_by_problem`).
+    ``montecarlo`` > 0 with ``method="outcome"``: that many train-side multi-step candidates get Monte-Carlo labels
+    from the local policy instead (:mod:`dreamprm.labeling.mixed`). ``rollout_tests``: the tests rollouts are judged
+    on (``public`` = the statement's examples; default the execute settings' choice)."""
     import mlflow
 
     from dreamprm.cache import ContentCache
-    from dreamprm.execution import ExecuteConfig, SandboxJudge, final_verdicts
+    from dreamprm.execution import ExecuteConfig, SandboxJudge, final_verdicts, problem_tests
     from dreamprm.labeling import MCLabelConfig, label_candidates, outcome_step_labels
+    from dreamprm.labeling.mixed import multi_step_sample, overlay, step_label_counts
     from dreamprm.plots import label_histogram
     from dreamprm.policy import get_policy
     from dreamprm.tracking import RunIdentity, stage_run
@@ -50,22 +55,45 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
     candidates = candidates.sort_values("candidate_id", kind="stable")
     candidates = sample_by_problem(candidates, manifest.sides, per_problem, limit)
     t0 = time.perf_counter()
-    stats = {"new_rollouts": 0}
-    if method == "outcome":
-        rows = outcome_step_labels(problems, candidates, verdicts, max_steps=cfg.max_steps, style=cfg.style)
-        policy_name = "recorded"
-    elif method == "montecarlo":
-        judge = SandboxJudge(ExecuteConfig.from_settings(s))
+    stats = {"new_rollouts": 0, "eligible": 0, "without_tests": 0}
+    if method not in ("outcome", "montecarlo"):
+        raise ValueError(f"label method must be 'montecarlo' or 'outcome', got {method!r}")
+    if montecarlo < 0:
+        raise ValueError(f"--montecarlo must be 0 or more candidates, got {montecarlo}")
+    if rollout_tests not in (None, "all", "public", "private"):
+        raise ValueError(f"rollout tests must be all, public or private, got {rollout_tests!r}")
+    if montecarlo and method != "outcome":
+        raise ValueError("--montecarlo N adds Monte-Carlo labels to --method outcome; with --method montecarlo every "
+                         "candidate is rolled out already")
+
+    def rollout_labels(chosen: Any) -> tuple[Any, str]:
+        judge = SandboxJudge(ExecuteConfig.from_settings(s, tests=rollout_tests))
         try:
             with get_policy(s) as policy, ContentCache(s.cache_dir / "results.sqlite") as cache:
-                rows = label_candidates(problems, candidates, verdicts, policy, judge, cache, cfg,
-                                        progress=progress,
-                                        stats=stats)
-                policy_name = policy.model
+                out = label_candidates(problems, chosen, verdicts, policy, judge, cache, cfg, progress=progress,
+                                       stats=stats)
+                return out, policy.model
         finally:
             judge.close()
+
+    if method == "montecarlo":
+        rows, policy_name = rollout_labels(candidates)
     else:
-        raise ValueError(f"label method must be 'montecarlo' or 'outcome', got {method!r}")
+        rows = outcome_step_labels(problems, candidates, verdicts, max_steps=cfg.max_steps, style=cfg.style)
+        policy_name = "recorded"
+        if montecarlo:
+            # Only candidates whose problem has tests to judge rollouts on; the others keep their outcome labels and
+            # are counted, never silently left out.
+            which = ExecuteConfig.from_settings(s, tests=rollout_tests).tests
+            judgeable = [str(p["problem_id"]) for p in problems.to_dict("records") if problem_tests(p, which)]
+            eligible = multi_step_sample(rows, manifest.sides, len(rows), judgeable)
+            stats["eligible"] = len(eligible)
+            stats["without_tests"] = len(multi_step_sample(rows, manifest.sides, len(rows))) - len(eligible)
+            chosen = eligible[:montecarlo]
+            if chosen:
+                mc_rows, local = rollout_labels(candidates[candidates["candidate_id"].astype(str).isin(chosen)])
+                rows = overlay(rows, mc_rows)
+                policy_name = f"recorded+{local}"
     rows["split"] = rows["problem_id"].astype(str).map(manifest.sides)
     rows["manifest_digest"] = manifest.digest
     validate_step_labels(rows)  # GX: the hand-off to train and correct
@@ -73,17 +101,20 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
     noisy = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if not c]
     final = [y for labels, clean in zip(rows["soft_labels"], rows["clean"]) for y, c in zip(labels, clean) if c]
     summary = {
-        "candidates": len(rows), "noisy_step_labels": len(noisy), "clean_labels": len(final),
+        "candidates": len(rows), "noisy_step_labels": len(noisy),
         "mean_noisy_label": sum(noisy) / len(noisy) if noisy else 0.0,
         "mean_clean_label": sum(final) / len(final) if final else 0.0,
         "mean_steps": float(rows["completions"].map(len).mean()) if len(rows) else 0.0,
         "problems": int(rows["problem_id"].nunique()) if len(rows) else 0,
+        **step_label_counts(rows),
         "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "new_rollouts": stats["new_rollouts"],
+        "montecarlo_eligible": stats["eligible"], "montecarlo_skipped_no_tests": stats["without_tests"],
         **{f"candidates_{side}": int((rows["split"] == side).sum()) for side in ("train", "meta")},
         "seconds": time.perf_counter() - t0,
     }
     ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)
     with stage_run(ident, params={**asdict(cfg), "limit": limit, "per_problem": per_problem, "method": method, "split": ",".join(sides),
+                                  "montecarlo": montecarlo, "rollout_tests": rollout_tests or "",
                                   "manifest_digest": manifest.digest}):
         mlflow.log_metrics(summary)
         plot = label_histogram(noisy, final, Path(out_path).with_suffix(".hist.png"))
