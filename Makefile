@@ -130,6 +130,11 @@ LCB_HEAD_ARGS ?= --epochs 4 --lr 1e-3 --batch-size 16 --grad-accum 1
 LCB_OBJECTIVE ?= --objective pairwise --rank-weight 0.5
 LCB_TRAIN_ARGS ?= $(LCB_HEAD_ARGS) $(LCB_OBJECTIVE)
 LCB_FUSE_AGGREGATION ?= mean
+# Monte-Carlo labels from the local Qwen2.5-Coder-0.5B policy (llama.cpp) for up to LCB_MC train-side candidates of
+# two or more steps (every other label is the outcome label), rollouts judged on the statement's examples.
+LCB_MC ?= 0
+LCB_MC_ROLLOUTS ?= 4
+LCB_MC_TOKENS ?= 512
 LCB_TRAIN_SIDE = --problems data-train/problems.parquet --candidates data-train/candidates.parquet
 LCB_ENV = DREAMPRM_ROOT=$(LCB_ROOT) PREFECT_HOME=$(LCB_ROOT)/.prefect DREAMPRM_PRM__BACKBONE=$(LCB_BACKBONE) \
 	DREAMPRM_PRM__NUM_LAYERS=$(LCB_LAYERS) DREAMPRM_PRM__FINETUNE=$(LCB_FINETUNE)
@@ -152,7 +157,8 @@ LCB_FETCH_AND_EXECUTE = $$D fetch --no-humaneval --recorded $(SHARED_DATA)/lcb_f
 	$$D execute --candidates data-window/candidates.parquet --problems data-window/problems.parquet --tests probes \
 	    --survivors-of data-window/executions.parquet --output data-window/probes.parquet && \
 	$$D label --method outcome --split train,meta --candidates data-train/candidates.parquet \
-	    --per-problem $(LCB_PER_PROBLEM_TRAIN) --problems data-train/problems.parquet --limit $(LCB_TRAIN)
+	    --per-problem $(LCB_PER_PROBLEM_TRAIN) --problems data-train/problems.parquet --limit $(LCB_TRAIN) \
+	    --montecarlo $(LCB_MC) --rollout-tests public --rollouts $(LCB_MC_ROLLOUTS) --max-tokens $(LCB_MC_TOKENS)
 
 eval-lcb: venv sandbox-up
 	mkdir -p $(LCB_ROOT)

@@ -432,6 +432,10 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
                  "records carrying no whole-output digest; "
                  f"{c.get('n_problems_without_probes', 0)} problems whose examples give no probe: their survivors tie); "
                  "consensus>m breaks its ties by model m, consensus>speed by total probe time (fastest first).\n")
+    for name, c in (report.get("training_labels") or {}).items():
+        foot += (f"{name} trained on {c['clean_labels']} clean labels (final verdicts), {c['outcome_step_labels']} "
+                 f"outcome step labels and {c['montecarlo_step_labels']} Monte-Carlo step labels "
+                 f"({c['montecarlo_candidates']} candidates rolled out by the local policy).\n")
     ranking = report.get("ranking") or {}
     among = report.get("ranking_survivors") or {}
 

@@ -6,13 +6,12 @@ sandbox, give the prefix a Monte-Carlo estimate. That is noisy twice over (a wea
 prefix, judged on the statement's examples only), which is the noise the bi-level correction is meant to repair
 against the meta side's clean verdicts. So only train-side candidates with two or more steps are Monte-Carlo
 labelled (a single-step candidate has no prefix to roll out; the meta side keeps its clean labels), as many as the
-budget allows, and every row says which kind of label it carries (:func:`label_kind`).
+budget allows; a row's rollout counts say which kind of label it carries (:func:`label_kind`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import pandas as pd
 
@@ -22,14 +21,10 @@ OUTCOME = "outcome"
 MONTECARLO = "montecarlo"
 
 
-def label_kind(sampling: str) -> str:
-    """``outcome`` or ``montecarlo``, from a step-label row's ``sampling`` record (outcome rows name their method;
-    Monte-Carlo rows record their rollout settings)."""
-    try:
-        method = json.loads(sampling).get("method")
-    except (TypeError, ValueError, AttributeError):
-        method = None
-    return OUTCOME if method == OUTCOME else MONTECARLO
+def label_kind(rollout_counts: Sequence[int]) -> str:
+    """``montecarlo`` for a row whose earlier steps have rollouts behind them, else ``outcome`` (the final verdict on
+    every step; a single-step row has only its clean label and counts as outcome)."""
+    return MONTECARLO if any(int(n) > 0 for n in rollout_counts) else OUTCOME
 
 
 def multi_step_sample(rows: pd.DataFrame, sides: Mapping[str, str], limit: int,
@@ -62,12 +57,12 @@ def overlay(rows: pd.DataFrame, replacements: pd.DataFrame) -> pd.DataFrame:
 def step_label_counts(rows: pd.DataFrame) -> dict[str, int]:
     """How many step labels of each kind: ``clean_labels`` (each candidate's final step: its own verdict),
     ``outcome_step_labels`` (earlier steps given the final verdict), ``montecarlo_step_labels`` (earlier steps given
-    the rollout pass fraction), and how many candidates carry Monte-Carlo labels."""
-    kinds = rows["sampling"].map(label_kind) if len(rows) else pd.Series(dtype=str)
-    noisy = rows["clean"].map(lambda c: sum(1 for x in c if not x)) if len(rows) else pd.Series(dtype=int)
-    return {
-        "clean_labels": int(rows["clean"].map(lambda c: sum(1 for x in c if x)).sum()) if len(rows) else 0,
-        "outcome_step_labels": int(noisy[kinds == OUTCOME].sum()),
-        "montecarlo_step_labels": int(noisy[kinds == MONTECARLO].sum()),
-        "montecarlo_candidates": int((kinds == MONTECARLO).sum()),
-    }
+    the pass fraction of their rollouts), and ``montecarlo_candidates``, the rows with rollouts behind them."""
+    counts = dict.fromkeys(("clean_labels", "outcome_step_labels", "montecarlo_step_labels",
+                            "montecarlo_candidates"), 0)
+    for clean, rollouts in zip(rows["clean"], rows["rollout_counts"]):
+        for is_clean, n in zip(clean, rollouts):
+            key = "clean_labels" if is_clean else "montecarlo_step_labels" if int(n) > 0 else "outcome_step_labels"
+            counts[key] += 1
+        counts["montecarlo_candidates"] += label_kind(rollouts) == MONTECARLO
+    return counts

@@ -235,6 +235,10 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
             from dreamprm.evaluate.report import _json_safe
 
             reports[n]["fusion"] = _json_safe(fusion.summary())
+        trained = {name: m.provenance["step_labels"] for name, m in loaded.items()
+                   if "step_labels" in m.provenance}
+        if trained:  # what each model learned from, by label kind (models trained before this was recorded: none)
+            reports[n]["training_labels"] = trained
         if outputs is not None:
             from dreamprm.evaluate.consensus import consensus_coverage
 

@@ -22,6 +22,7 @@ def run_train(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_
     import mlflow
 
     from dreamprm.errors import InputDataError
+    from dreamprm.labeling.mixed import step_label_counts
     from dreamprm.prm.correct import split_by_problem
     from dreamprm.prm.model import PRMConfig, ProcessRewardModel
     from dreamprm.prm.train import TrainConfig, outcome_rows, train_prm, training_identity
@@ -50,7 +51,8 @@ def run_train(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_
                         backbone=prm_cfg.backbone, seed=cfg.seed)
     params = {**{f"prm.{k}": v for k, v in prm_cfg.to_dict().items() if k != "template"},
               **{f"train.{k}": v for k, v in asdict(cfg).items()}, "train_rows": len(train_rows),
-              "eval_rows": 0 if eval_rows is None else len(eval_rows), **prm.parameter_counts()}
+              "eval_rows": 0 if eval_rows is None else len(eval_rows), **prm.parameter_counts(),
+              **{f"labels.{k}": v for k, v in step_label_counts(rows).items()}}
     with stage_run(ident, params=params) as run:
         mlflow.set_tag("dreamprm.identity", training_identity(prm, train_rows, eval_rows, cfg))
         summary = train_prm(prm, train_rows, eval_rows, cfg, Path(out_dir), resume=resume,
@@ -59,7 +61,8 @@ def run_train(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_
         final = Path(out_dir) / "final"
         prm.provenance = {"trained_on": sorted(set(train_rows["problem_id"].astype(str))
                                                | set(() if eval_rows is None else eval_rows["problem_id"].astype(str))),
-                          "manifest_digest": str(rows["manifest_digest"].iloc[0]) if "manifest_digest" in rows else None}
+                          "manifest_digest": str(rows["manifest_digest"].iloc[0]) if "manifest_digest" in rows else None,
+                          "step_labels": step_label_counts(rows)}
         prm.save_pretrained(final)
         mlflow.log_metrics({k: float(v) for k, v in summary.items() if isinstance(v, (int, float))})
         mlflow.log_dict(summary, "train_summary.json")

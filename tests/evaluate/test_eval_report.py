@@ -127,3 +127,13 @@ def test_plots_are_written_and_non_empty(frame: pd.DataFrame, tmp_path: Path) ->
     for p in paths.values():
         data = Path(p).read_bytes()
         assert len(data) > 1000 and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_markdown_names_what_each_model_trained_on(frame: pd.DataFrame) -> None:
+    r = build_report(frame, n_resamples=50)
+    assert "trained on" not in render_markdown(r)  # models saved before the counts were recorded: no claim made
+    r["training_labels"] = {"prm-warmup": {"clean_labels": 600, "outcome_step_labels": 70,
+                                           "montecarlo_step_labels": 35, "montecarlo_candidates": 30}}
+    md = render_markdown(r)
+    assert ("prm-warmup trained on 600 clean labels (final verdicts), 70 outcome step labels and 35 Monte-Carlo "
+            "step labels (30 candidates rolled out by the local policy)") in md

@@ -54,6 +54,9 @@ def test_sigkilled_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
     env = _env(tmp_path)
     unbroken = subprocess.run(_cmd("unbroken"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert unbroken.returncode == 0, unbroken.stdout[-3000:] + unbroken.stderr[-3000:]
+    provenance = json.loads((tmp_path / "unbroken" / "final" / "provenance.json").read_text())
+    assert provenance["step_labels"] == {"clean_labels": 24, "outcome_step_labels": 0,
+                                         "montecarlo_step_labels": 48, "montecarlo_candidates": 24}
 
     first = subprocess.Popen(_cmd("out"), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)

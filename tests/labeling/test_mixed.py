@@ -93,7 +93,7 @@ def test_overlay_replaces_in_place_and_refuses_strays(tmp_path: Path) -> None:
     a = out.iloc[0]
     assert list(a["soft_labels"][:-1]) == [0.5] * (len(a["completions"]) - 1)  # rollout pass fractions
     assert a["soft_labels"][-1] == 0.0  # its own verdict stays the clean label
-    assert [label_kind(s) for s in out["sampling"]] == [MONTECARLO, OUTCOME, OUTCOME, OUTCOME]
+    assert [label_kind(c) for c in out["rollout_counts"]] == [MONTECARLO, OUTCOME, OUTCOME, OUTCOME]
     stray = mc.assign(candidate_id="zz")
     with pytest.raises(ValueError, match="zz"):
         overlay(rows, stray)
@@ -169,7 +169,7 @@ def test_label_stage_mixes_outcome_and_montecarlo_labels(project_root: Path, dou
                         method="outcome", montecarlo=1, rollout_tests="public")
     rows = pd.read_parquet(out)
     assert list(rows["candidate_id"]) == ["a", "b", "c", "d"]  # nothing dropped, order kept
-    kinds = dict(zip(rows["candidate_id"], rows["sampling"].map(label_kind)))
+    kinds = dict(zip(rows["candidate_id"], rows["rollout_counts"].map(label_kind)))
     assert kinds == {"a": MONTECARLO, "b": OUTCOME, "c": OUTCOME, "d": OUTCOME}
     assert [j.tests for j in doubles["judges"]] == ["public"] and doubles["judges"][0].closed
     assert summary["montecarlo_candidates"] == 1 and summary["montecarlo_step_labels"] > 0
