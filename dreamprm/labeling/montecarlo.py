@@ -155,7 +155,9 @@ def label_candidates(
 ) -> pd.DataFrame:
     """Monte-Carlo step labels for every candidate (see the module docstring). ``clean_verdicts`` maps candidate_id
     to the full program's own verdict (from the execute stage, or the official verdict of imported candidates).
-    ``stats``, when given, receives ``new_rollouts``: rollouts sampled by this call (0 on a fully cached re-run)."""
+    ``stats``, when given, receives ``new_rollouts``: rollouts sampled by this call (0 on a fully cached re-run), and
+    ``rollouts_<rule>``: how many rollouts became programs by each rule (e.g. ``rollouts_refused``: the policy added
+    no code to the prefix)."""
     new_rollouts = 0
     by_id = {str(r["problem_id"]): r for r in problems.to_dict("records")}
     rows = []
@@ -173,6 +175,7 @@ def label_candidates(
             progress(min(start + config.prompt_batch, len(jobs)), len(jobs) + total)
     # Then run every rollout program in the sandbox, in one batch.
     plans = []
+    rules: dict[str, int] = {}  # how each rollout became a program (rollouts.py): refused, prefilled, kept, ...
     all_jobs: list[tuple[Mapping[str, Any], str]] = []
     for cand in records:
         cid = str(cand["candidate_id"])
@@ -187,14 +190,18 @@ def label_candidates(
         for prefix in split.prefixes[:-1]:
             # A failed sample (timeout, server error) says nothing about the prefix: left out of the count, its
             # reason kept in the rollout cache (and the prompt retried by a later run).
-            programs = [(p, rule) for p, rule in _rollout_programs(policy, cache, problem, prefix, config)
-                        if not rule.startswith(FAILED)]
+            sampled = _rollout_programs(policy, cache, problem, prefix, config)
+            for _, rule in sampled:
+                key = "failed" if rule.startswith(FAILED) else rule
+                rules[key] = rules.get(key, 0) + 1
+            programs = [(p, rule) for p, rule in sampled if not rule.startswith(FAILED)]
             runnable = [p for p, rule in programs if not (rule == "rewritten" and config.rewritten == "fail")]
             per_prefix.append((len(programs), len(all_jobs), len(runnable)))
             all_jobs += [(problem, p) for p in runnable]
         plans.append((cand, problem, split, per_prefix))
     if stats is not None:
         stats["new_rollouts"] = new_rollouts
+        stats.update({f"rollouts_{rule}": n for rule, n in sorted(rules.items())})
     verdicts = _judge_cached(judge, cache, all_jobs) if all_jobs else []
     for done, (cand, problem, split, per_prefix) in enumerate(plans):
         cid = str(cand["candidate_id"])

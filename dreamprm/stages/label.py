@@ -110,6 +110,7 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
         "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "new_rollouts": stats["new_rollouts"],
         "montecarlo_eligible": stats["eligible"], "montecarlo_skipped_no_tests": stats["without_tests"],
         **{f"candidates_{side}": int((rows["split"] == side).sum()) for side in ("train", "meta")},
+        **{k: v for k, v in stats.items() if k.startswith("rollouts_")},
         "seconds": time.perf_counter() - t0,
     }
     ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)

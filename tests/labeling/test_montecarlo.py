@@ -98,6 +98,11 @@ def test_second_run_repeats_no_rollout_or_execution(tmp_path: Path, tables) -> N
         second = label_candidates(problems, candidates, {"c1": True}, policy, judge, cache, cfg, stats=stats2)
     assert policy.calls == 0 and judge.jobs == 0
     assert stats1["new_rollouts"] == 4 * (len(first.iloc[0]["completions"]) - 1) and stats2["new_rollouts"] == 0
+    # the scripted policy answers in the starter-code form: the right program keeps the prefix or appends to it,
+    # the wrong one ("prefix + # gave up") keeps it too; every sampled rollout is counted under one rule
+    assert sum(v for k, v in stats1.items() if k.startswith("rollouts_")) == stats1["new_rollouts"]
+    assert {k: v for k, v in stats2.items() if k.startswith("rollouts_")} == \
+        {k: v for k, v in stats1.items() if k.startswith("rollouts_")}
     pd.testing.assert_frame_equal(first, second)
 
 
