@@ -18,7 +18,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
 .PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb eval-lcb-consensus-val eval-lcb-execution \
-	eval-lcb-baselines eval-lcb-window eval-lcb-tune services services-stop clean \
+	eval-lcb-baselines eval-lcb-window eval-lcb-tune eval-lcb-mc-window services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
 help:
@@ -212,6 +212,15 @@ eval-lcb-tune: venv
 	cd $(LCB_ROOT) && export $(LCB_ENV) && \
 	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_window_grid.py --grid $(LCB_GRID) \
 	    --train-args "$(LCB_HEAD_ARGS)"
+
+# Do Monte-Carlo labels from the local policy help? In the eval-lcb folder, after its label step (make
+# eval-lcb-execution): outcome-only labels against outcome + Monte-Carlo labels for every eligible train-side
+# multi-step candidate, each training a warm-up and an uncorrected PRM, both evaluated on the window
+# (benchmarks/lcb_mc_window.py; reports-mc/comparison.json, with the pre-registered rule's verdict).
+eval-lcb-mc-window: venv sandbox-up
+	cd $(LCB_ROOT) && export $(LCB_ENV) && \
+	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_mc_window.py --rollouts $(LCB_MC_ROLLOUTS) \
+	    --max-tokens $(LCB_MC_TOKENS) --train-args "$(LCB_TRAIN_ARGS)" --iterations $(LCB_ITERATIONS)
 
 # Execution-evidence baselines without any model (issue 14): every recorded candidate of release_v6's 175 problems run
 # on its statement's examples in the sandbox (LiveCodeBench's 6 s per test; DREAMPRM_SANDBOX__TEST_TIMEOUT_S to
