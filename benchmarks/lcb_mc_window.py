@@ -29,7 +29,7 @@ from pathlib import Path
 TRAIN_SIDE = ["--candidates", "data-train/candidates.parquet", "--problems", "data-train/problems.parquet"]
 WINDOW = ["--problems", "data-window/problems.parquet", "--candidates", "data-window/candidates.parquet",
           "--executions", "data-window/executions.parquet", "--probes", "data-window/probes.parquet"]
-# The two selectors the pre-registered rule compares (report.json method names, maybe with an aggregation suffix).
+# The two selectors the pre-registered rule compares (report.json names them with the step aggregation, if any).
 RULE_METHODS = ("filter:prm-warmup", "filter:consensus>prm-none")
 
 
@@ -38,12 +38,13 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
     subprocess.run(cmd, env=env, check=True)
 
 
-def method_key(methods: dict, stem: str) -> str:
-    """The report's name for selector ``stem``: itself or ``stem:<aggregation>``; exactly one must exist."""
-    keys = [k for k in methods if k == stem or k.startswith(stem + ":")]
-    if len(keys) != 1:
-        raise SystemExit(f"report.json: expected one method named {stem}[:aggregation], found {keys}")
-    return keys[0]
+def method_key(methods: dict, stem: str, aggregation: str = "mean") -> str:
+    """The report's name for selector ``stem``: itself (a selector without step scores) or, for a model, the one
+    with the eval-lcb step aggregation, ``stem:<aggregation>``."""
+    for key in (stem, f"{stem}:{aggregation}"):
+        if key in methods:
+            return key
+    raise SystemExit(f"report.json has no method {stem} or {stem}:{aggregation} (it has {sorted(methods)})")
 
 
 def verdict(outcome: dict[str, float], mixed: dict[str, float]) -> bool:
@@ -63,6 +64,7 @@ def main() -> None:
                                             "--objective pairwise --rank-weight 0.5",
                     help="`dreamprm train` options (the window-chosen eval-lcb defaults)")
     ap.add_argument("--iterations", default="200", help="`correct --mode none` iterations")
+    ap.add_argument("--aggregation", default="mean", help="step aggregation the compared PRM selectors use")
     ap.add_argument("--resamples", default="1000")
     ap.add_argument("--out", type=Path, default=Path("reports-mc"))
     args = ap.parse_args()
@@ -88,7 +90,7 @@ def main() -> None:
         provenance = json.loads((Path(env["DREAMPRM_PATHS__MODELS_DIR"]) / "prm-warmup" / "final"
                                  / "provenance.json").read_text())
         methods = report["methods"]
-        keys = {stem: method_key(methods, stem) for stem in ("random", "filter:random", *RULE_METHODS)}
+        keys = {stem: method_key(methods, stem, args.aggregation) for stem in ("random", "filter:random", *RULE_METHODS)}
         results[name] = {"pass_at_1": {stem: methods[k]["pass_at_1"]["estimate"] for stem, k in keys.items()},
                          "methods": keys,
                          "step_labels": provenance.get("step_labels"),

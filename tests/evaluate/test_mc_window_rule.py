@@ -24,11 +24,12 @@ def test_rule_needs_no_loss_and_one_gain(warmup, consensus, adopt):
     assert verdict(outcome, {WARMUP: warmup, CONSENSUS: consensus}) is adopt
 
 
-def test_method_key_finds_the_aggregation_suffix_and_refuses_ambiguity():
-    methods = {"filter:prm-warmup:mean": {}, "filter:prm-warmup-x:mean": {}, "random": {}}
+def test_method_key_takes_the_chosen_aggregation_and_names_a_missing_method():
+    methods = {"filter:prm-warmup:min": {}, "filter:prm-warmup:mean": {}, "filter:consensus>prm-none": {},
+               "random": {}}
     assert method_key(methods, "filter:prm-warmup") == "filter:prm-warmup:mean"
+    assert method_key(methods, "filter:prm-warmup", "min") == "filter:prm-warmup:min"
+    assert method_key(methods, "filter:consensus>prm-none") == "filter:consensus>prm-none"
     assert method_key(methods, "random") == "random"
-    with pytest.raises(SystemExit, match="filter:consensus>prm-none"):
-        method_key(methods, "filter:consensus>prm-none")
-    with pytest.raises(SystemExit, match="found"):
-        method_key({"a:min": {}, "a:mean": {}}, "a")
+    with pytest.raises(SystemExit, match="no method filter:prm-none or filter:prm-none:mean"):
+        method_key(methods, "filter:prm-none")
