@@ -184,8 +184,11 @@ eval-lcb: venv sandbox-up
 # eval-lcb folder's fetch and label steps (data/step_labels.parquet names the problems the models saw).
 # Then the same probe run three ways (benchmarks/consensus_ablation.py): as recorded, without the wide probes, and
 # without them and the whole-output digests (harness 5's comparison).
+# LCB_VAL_ARGS=--models (after make eval-lcb's train and correct steps) evaluates it with the saved models too, for
+# the consensus ties a model breaks (reports-consensus-val-models/).
+LCB_VAL_ARGS ?=
 eval-lcb-consensus-val: venv sandbox-up
-	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_consensus_val.py && \
+	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_consensus_val.py $(LCB_VAL_ARGS) && \
 	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/consensus_ablation.py --candidates data-train/val60-candidates.parquet \
 	    --problems data-train/problems.parquet --executions data-train/executions-val60.parquet \
 	    --probes data-train/probes-val60.parquet --split train,meta --out reports-ablation-val60

@@ -9,7 +9,10 @@ on) are a second validation set, at the test's N. Run inside the eval-lcb projec
 2. their runs on the statement examples, then the survivors' runs on the probe inputs (sandbox, cached);
 3. `dreamprm evaluate --execution-only --probes ...` into reports-consensus-val/ (no model: consensus, the example
    filter and its variants, random, oracle), and the pass@1 table and the filter:consensus - filter:random
-   interval printed.
+   interval printed;
+4. with ``--models``, the same evaluation with the saved models as well, into reports-consensus-val-models/: the
+   survivors and each problem's first candidate scored (``--hybrid-only-above 1``), so the consensus methods whose
+   ties a model breaks (``filter:consensus>m``, ``filter:consensus>speedbin>m``) are validated at N=60 too.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--at-least", type=int, default=60, help="candidates per problem (the test set's N)")
     ap.add_argument("--out", default="reports-consensus-val")
+    ap.add_argument("--models", action="store_true",
+                    help="also evaluate with the saved models (their scores break the consensus ties)")
     args = ap.parse_args(argv)
     dreamprm = str(Path(sys.executable).parent / "dreamprm")
     subset = unseen_problem_candidates(read_parquet("data-train/candidates.parquet"),
@@ -59,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     d = report["differences"]["filter:consensus - filter:random"]
     print(f"filter:consensus - filter:random: {100 * d['estimate']:+.1f} [{100 * d['low']:.1f}, {100 * d['high']:.1f}]")
     print("within-survivor AUC of consensus:", report["ranking_survivors"]["consensus"])
+    if args.models:
+        out = f"{args.out}-models"
+        subprocess.run([dreamprm, "evaluate", *side, "--executions", "data-train/executions-val60.parquet",
+                        "--split", "train,meta", "--challenger", "none", "--hybrid-only-above", "1",
+                        "--probes", "data-train/probes-val60.parquet", "--output", out],
+                       check=True, stdout=subprocess.DEVNULL)
+        methods = json.loads((Path(out) / "report.json").read_text())["methods"]
+        for m in sorted(m for m in methods if m.startswith("filter:consensus")):
+            print(f"{m:>40}: {100 * methods[m]['pass_at_1']['estimate']:.1f}")
     return 0
 
 

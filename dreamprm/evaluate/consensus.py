@@ -24,7 +24,10 @@ the seconds their probe runs took in all (:func:`probe_seconds`; fewer first). L
 judged under a time limit, and programs that print the same on the probes often differ in how their running time
 grows: the grown probes are at the statement's size bound, so a quadratic program is slower there by orders of
 magnitude, while two programs of the same complexity differ by noise and the order between them is as good as
-random.
+random. ``consensus>speedbin>m`` keeps the complexity signal and drops that noise: the survivors that agree equally
+are ordered by their speed bin, ``floor(log2(seconds / fastest))`` with ``fastest`` the problem's fastest complete
+probe run in the evaluated pool (so every survivor within a factor of 2 of the fastest shares bin 0), and model m
+breaks the ties left within a bin.
 
 Outputs are compared whole: the sandbox records, per probe, the sha256 of the entire output in normalized form
 (``stdout_sha256``; :func:`sandbox.harness.normalize_probe_output`: lines stripped, blank lines at either end dropped,
@@ -70,6 +73,9 @@ def _probe_value(record: dict) -> str:
 
 NOT_RUN = "\x00not_run"
 SPEED = "speed"  # the name of the speed tie-breaker (``scores:consensus>speed``)
+SPEED_BIN = "speedbin"  # speed by factors of 2, then a model (``scores:consensus>speedbin>m``)
+_MIN_SECONDS = 1e-3  # a total probe time below the clock's resolution counts as this (no log of zero)
+_STOPPED_BIN = 1e6  # the speed bin of a stopped run: below every complete run's (finite, so a model still orders them)
 
 
 def _probe_rows(probes: pd.DataFrame, path: str | None) -> Iterator[tuple[int, str, list[dict], int]]:
@@ -171,6 +177,17 @@ def _speed_rank(frame: pd.DataFrame, seconds: Mapping[str, float]) -> pd.Series:
     return _rank_in_problem(frame, -frame["candidate_id"].astype(str).map(seconds).astype(float))
 
 
+def _speed_bin_rank(frame: pd.DataFrame, seconds: Mapping[str, float], model_rank: pd.Series) -> pd.Series:
+    """Each row's within-problem rank by (speed bin, model rank): the bin is ``floor(log2(seconds / fastest))``
+    with ``fastest`` the problem's fastest complete run among the rows, lower bins first, the model's rank
+    (in [0, 1)) ordering each bin; a stopped run (infinite time) ranks below every complete one, the model ordering
+    the stopped ones too, and an unprobed row at 0."""
+    t = frame["candidate_id"].astype(str).map(seconds).astype(float).clip(lower=_MIN_SECONDS)
+    fastest = t.where(np.isfinite(t)).groupby(frame["problem_id"]).transform("min")
+    bins = np.floor(np.log2(t / fastest)).mask(np.isinf(t), _STOPPED_BIN)  # NaN where unprobed
+    return _rank_in_problem(frame, -bins + 0.5 * model_rank)
+
+
 def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]],
                          tie_breakers: Mapping[str, str] | None = None, aggregation: str = "mean",
                          seconds: Mapping[str, float] | None = None) -> pd.DataFrame:
@@ -178,14 +195,17 @@ def add_consensus_scores(frame: pd.DataFrame, outputs: Mapping[str, list[str]],
     ``scores:consensus>name``: the consensus plus the model's rank scaled below the smallest consensus step
     (1 / (probes x pool) >= 1 / 10^4 here), so the sum orders exactly as (consensus, model rank) and stays a
     probability in [0, 1]. With ``seconds`` (:func:`probe_seconds`), ``scores:consensus>speed`` likewise breaks the
-    ties by total probe time, fastest first."""
+    ties by total probe time, fastest first, and per model m ``scores:consensus>speedbin>m`` by the speed bin, then
+    m (module docstring)."""
     out = frame.copy()
     base = consensus_scores(frame, outputs)
     out[CONSENSUS_COLUMN] = _as_score_lists(base)
     ranks = {name: _model_rank(frame, column, aggregation) for name, column in (tie_breakers or {}).items()}
     if seconds is not None:
-        if SPEED in ranks:
-            raise ValueError(f"a model may not be named {SPEED!r}: the speed tie-breaker has that name")
+        for reserved in (SPEED, SPEED_BIN):
+            if reserved in ranks:
+                raise ValueError(f"a model may not be named {reserved!r}: a speed tie-breaker has that name")
+        ranks |= {f"{SPEED_BIN}>{name}": _speed_bin_rank(frame, seconds, rank) for name, rank in ranks.items()}
         ranks[SPEED] = _speed_rank(frame, seconds)
     for name, rank in ranks.items():
         out[f"{CONSENSUS_COLUMN}>{name}"] = _as_score_lists((1 - _TIE_STEP) * base + _TIE_STEP * rank)

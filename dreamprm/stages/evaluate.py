@@ -93,7 +93,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
 
     ``probes_path``: the survivors' executions on probe inputs (``dreamprm execute --tests probes``); adds
     ``filter:consensus``, per model m ``filter:consensus>m`` (consensus, ties broken by m) and
-    ``filter:consensus>speed`` (ties broken by total probe time, fastest first), each computed
+    ``filter:consensus>speed`` (ties broken by total probe time, fastest first) and per model m
+    ``filter:consensus>speedbin>m`` (ties broken by speed in factors of 2, then m), each computed
     within every evaluated size's own candidates (:mod:`dreamprm.evaluate.consensus`)."""
     import mlflow
     import pandas as pd

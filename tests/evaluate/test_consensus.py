@@ -163,6 +163,34 @@ def test_speed_breaks_consensus_ties_fastest_first_and_a_stopped_run_ranks_last(
         add_consensus_scores(frame, outs, {"speed": "scores:m"}, "mean", {})
 
 
+def test_speed_bin_lets_the_model_order_survivors_within_a_factor_of_two_of_the_fastest():
+    frame = _frame()  # the model scores a 0.1, every other candidate 0.9
+    outs = {"a": ["1"], "b": ["1"], "c": ["1"]}
+    key = f"{CONSENSUS_COLUMN}>speedbin>m"
+
+    def picks(seconds):
+        out = add_consensus_scores(frame, outs, {"m": "scores:m"}, "mean", seconds)
+        return [v[0] if v else None for v in out[key]], [v[0] for v in out[f"{CONSENSUS_COLUMN}>speed"][:3]]
+
+    # a is fastest, b 1.9x slower: one bin, so the model's choice b wins; exact speed would pick a
+    binned, exact = picks({"a": 1.0, "b": 1.9, "c": 10.0})
+    assert binned[1] > binned[0] > binned[2] and binned[3] is None
+    assert exact[0] > exact[1]
+    # b 2.1x slower: a bin below a, so a wins whatever the model says; c (10x) is lowest
+    binned, _ = picks({"a": 1.0, "b": 2.1, "c": 10.0})
+    assert binned[0] > binned[1] > binned[2]
+    # stopped runs rank below every complete one, and the model still orders them
+    binned, _ = picks({"a": float("inf"), "b": float("inf"), "c": 50.0})
+    assert binned[2] > binned[1] > binned[0]
+    # speed bins only break consensus ties: the survivor that agrees more still wins
+    out = add_consensus_scores(frame, {"a": ["1"], "b": ["2"], "c": ["1"]}, {"m": "scores:m"}, "mean",
+                               {"a": 9.0, "b": 0.1, "c": 5.0})
+    binned = [v[0] if v else None for v in out[key]]
+    assert min(binned[0], binned[2]) > binned[1]
+    with pytest.raises(ValueError, match="speedbin"):
+        add_consensus_scores(frame, outs, {"speedbin": "scores:m"}, "mean", {})
+
+
 def test_probe_seconds_errors_name_the_row():
     bad = pd.DataFrame([{"candidate_id": "a", "num_tests": 1,
                          "per_test": json.dumps([{"verdict": "passed", "time_s": "soon"}])}])
