@@ -90,7 +90,16 @@ FAILS_OFFICIALLY_PASSES_HERE: dict[tuple[str, str], str] = {
     ("3235", "Qwen-3-8B__Scenario.codegeneration"): (
         "nondeterministic candidate: its Dijkstra builds dist from a set of str, whose order follows the per-process "
         "hash seed; it raises KeyError('b') (the official verdict) in some runs and passes in others"),
+    ("3453", "Qwen2.5-Ins-7B__Scenario.codegeneration"): (
+        "nondeterministic candidate: it returns list(set_of_str), whose order follows the per-process hash seed; "
+        "the test wants the sorted order, so it gets the recorded wrong answer in nearly every run (40 of 40 reruns "
+        "here) and passed once in CI"),
 }
+
+# The harness reruns every officially failing candidate that passed here (benchmarks/fidelity.py,
+# flakiness_evidence); one that fails some of those reruns is nondeterministic (set order, thread timing), not a
+# harness disagreement, so it is allowed even when not listed above.
+_NONDETERMINISTIC = "nondeterministic candidate"
 
 
 def src(c: dict) -> str:
@@ -147,8 +156,8 @@ def test_recorded_failing_tests_agree(fid, cands, backend):
     assert every["cases"] > 200 and known["cases"] > 30
     bad = []
     for r in (every, known):
-        for c, x, _why in r["exc_fail"]:
-            if (c["qid"], src(c)) not in FAILS_OFFICIALLY_PASSES_HERE:
+        for c, x, why in r["exc_fail"]:
+            if (c["qid"], src(c)) not in FAILS_OFFICIALLY_PASSES_HERE and not why.startswith(_NONDETERMINISTIC):
                 bad.append(("fails officially, passes here", c["qid"], src(c)))
         for p, c, x, _why in r["exc_pass"]:
             if (c["qid"], src(c)) not in FAILING_TEST_ALLOWED or x["verdict"] not in ("wrong_answer", "runtime_error"):
