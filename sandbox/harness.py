@@ -37,6 +37,14 @@ recorded; a timeout or a death does, as the child is gone. The digest is what te
 grown to 20,000 items often prints more than the 4,096 characters kept. Consensus selection compares these outputs across candidates
 (``dreamprm.evaluate.consensus``); tests with an expected output behave exactly as before.
 
+Every per-test record carries two clocks: ``time_s``, the wall-clock seconds from sending the input to the answer
+(what LiveCodeBench's time limit is judged on, and what the timeouts here use), and ``cpu_s``, the CPU seconds (user
++ system, all threads) the candidate's process spent on the test, read by the harness from that process's POSIX
+CPU-time clock (:func:`process_cpu_seconds`; the candidate cannot alter it), None where it could not be read (the
+process was gone). Wall time counts the time the process waited for a core too, so on a loaded machine it varies
+from run to run; CPU time barely does, which is what ranking programs by speed needs
+(``dreamprm.evaluate.consensus``). Work a candidate hands to a subprocess of its own is not counted.
+
 Wire format (``--run``/``--serve``): frames of a 4-byte big-endian length followed by UTF-8 JSON; ``--run`` also
 accepts a bare JSON document on stdin. Job: ``{"code", "tests": [{"input", "output", "testtype"}], "func_name",
 "limits": {...}}``. Result: ``{"verdict", "passed", "num_tests", "num_passed", "per_test", "time_s", "error",
@@ -59,7 +67,7 @@ import re
 import time
 from decimal import Decimal
 
-HARNESS_VERSION = "6"  # 6: probe records carry stdout_sha256
+HARNESS_VERSION = "7"  # 6: probe records carry stdout_sha256; 7: every per-test record carries cpu_s
 # LiveCodeBench's evaluator (lcb_runner/evaluation/testing_util.py) raises Python's int<->str digit limit to this, in
 # the process that runs the candidate; the harness sets it in itself and in every candidate process.
 INT_MAX_STR_DIGITS = 50000
@@ -624,6 +632,16 @@ class _ForkedProcess:
             pass
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system, every thread) process ``pid`` has used so far, at nanosecond resolution, from
+    its POSIX CPU-time clock (the clock id ``clock_getcpuclockid(3)`` returns, built here as Linux encodes it:
+    ``(~pid << 3) | CPUCLOCK_SCHED``). Linux lets any process read another's; None once the process is reaped."""
+    try:
+        return time.clock_gettime((~pid << 3) | 2)
+    except (OSError, OverflowError, ValueError):
+        return None
+
+
 def _raise_digit_limit() -> None:
     try:
         sys.set_int_max_str_digits(INT_MAX_STR_DIGITS)
@@ -671,6 +689,10 @@ class Child:
     def alive(self) -> bool:
         """False once the child died without replying (see :meth:`death_verdict`)."""
         return not self.dead
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the candidate's process has used so far (:func:`process_cpu_seconds`)."""
+        return process_cpu_seconds(self.proc.pid)
 
     def begin(self, setup: dict) -> None:
         """Start reading the child's output and hand it the job's code and limits."""
@@ -844,20 +866,31 @@ def _drive(child: Child, mode: str, tests: list, job: dict, per_test: list, tto:
     def timeout_verdict(start: float) -> str:
         return "global_timeout" if time.monotonic() >= deadline - 1e-3 and remaining() < tto else "time_limit"
 
-    # Loading the candidate counts against the first test's time budget, as in LiveCodeBench.
+    cpu_mark = child.cpu_seconds() or 0.0
+
+    def with_cpu(entry: dict) -> dict:
+        """``entry`` with the CPU seconds the child spent since the previous test ended (module docstring)."""
+        nonlocal cpu_mark
+        now = child.cpu_seconds()
+        entry["cpu_s"] = None if now is None else round(max(0.0, now - cpu_mark), 6)
+        cpu_mark = now if now is not None else cpu_mark
+        return entry
+
+    # Loading the candidate counts against the first test's time budget (and its CPU time), as in LiveCodeBench.
     start = time.monotonic()
     try:
         hello = child.recv(remaining())
     except _Timeout:
-        per_test.append(_entry(timeout_verdict(start), time.monotonic() - start, child, error="timeout while loading"))
+        per_test.append(with_cpu(_entry(timeout_verdict(start), time.monotonic() - start, child,
+                                        error="timeout while loading")))
         return _result(per_test[-1]["verdict"], tests, per_test, t0, "timeout while loading the candidate")
     if hello is None:
         v, why = child.death_verdict()
-        per_test.append(_entry(v, time.monotonic() - start, child, error=why))
+        per_test.append(with_cpu(_entry(v, time.monotonic() - start, child, error=why)))
         return _result(v, tests, per_test, t0, why)
     if not hello.get("ok"):
         v = hello.get("kind", "runtime_error")
-        per_test.append(_entry(v, time.monotonic() - start, child, error=hello.get("error", "")))
+        per_test.append(with_cpu(_entry(v, time.monotonic() - start, child, error=hello.get("error", ""))))
         return _result(v, tests, per_test, t0, hello.get("error", ""))
     load_time = time.monotonic() - start
     names = hello.get("names")
@@ -869,7 +902,7 @@ def _drive(child: Child, mode: str, tests: list, job: dict, per_test: list, tto:
             entry = _run_assert_test(child, test, job, names, remaining, timeout_verdict, start)
         else:
             entry = _run_io_test(child, mode, test, remaining, timeout_verdict, start, cap)
-        per_test.append(entry)
+        per_test.append(with_cpu(entry))
         if entry["verdict"] != "passed":
             if _is_probe(test) and entry["verdict"] not in _FATAL_VERDICTS and child.alive():
                 continue  # the child answered with an error: the next probe still runs

@@ -29,6 +29,12 @@ are ordered by their speed bin, ``floor(log2(seconds / fastest))`` with ``fastes
 probe run in the evaluated pool (so every survivor within a factor of 2 of the fastest shares bin 0), and model m
 breaks the ties left within a bin.
 
+Speed is measured in CPU seconds where the probe records carry them (harness version 7 on: ``cpu_s``, the
+candidate process's own CPU clock, :func:`sandbox.harness.process_cpu_seconds`), else in wall-clock seconds
+(``time_s``); :func:`speed_clock` says which, and the report names it. Wall time includes waiting for a core, so on
+a machine running two sandboxes at once it moves between runs by more than two programs of the same complexity
+differ, and ``consensus>speed`` picked differently when the same probes ran twice; CPU time does not wait.
+
 Outputs are compared whole: the sandbox records, per probe, the sha256 of the entire output in normalized form
 (``stdout_sha256``; :func:`sandbox.harness.normalize_probe_output`: lines stripped, blank lines at either end dropped,
 decimals with a point rounded to 6 places), beside the first 4,096 characters it keeps for people to read. That is
@@ -107,17 +113,38 @@ def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, li
     return out
 
 
-def probe_seconds(probes: pd.DataFrame, path: str | None = None) -> dict[str, float]:
-    """candidate_id -> the seconds its probe runs took in all (a run stopped at the time limit counts the time it
-    took); infinite where fewer records than probes were kept (the run stopped), so such a candidate ranks last."""
+SPEED_CLOCKS = {"cpu": "cpu_s", "wall": "time_s"}  # clock -> the per-test record's field that holds it
+
+
+def speed_clock(probes: pd.DataFrame, path: str | None = None) -> str:
+    """``"cpu"`` when every complete probe run of the table records its CPU seconds (harness version 7 on), else
+    ``"wall"``: one clock for the whole table, so no two survivors are compared on different clocks. A stopped run
+    (fewer records than probes) is not asked: it ranks last on either clock."""
+    for _, _, records, n in _probe_rows(probes, path):
+        if len(records) >= n and any(not isinstance(r.get("cpu_s"), (int, float)) for r in records):
+            return "wall"
+    return "cpu"
+
+
+def probe_seconds(probes: pd.DataFrame, path: str | None = None, clock: str = "wall") -> dict[str, float]:
+    """candidate_id -> the seconds its probe runs took in all on ``clock`` (``"cpu"`` or ``"wall"``,
+    :data:`SPEED_CLOCKS`; a run stopped at the time limit counts the time it took); infinite where fewer records
+    than probes were kept (the run stopped), so such a candidate ranks last. A complete run's record without a
+    number in the clock's field is an error naming the row."""
+    if clock not in SPEED_CLOCKS:
+        raise ValueError(f"unknown speed clock {clock!r}: expected one of {sorted(SPEED_CLOCKS)}")
+    field = SPEED_CLOCKS[clock]
     out: dict[str, float] = {}
     for row, cid, records, n in _probe_rows(probes, path):
+        if len(records) < n:
+            out[cid] = float("inf")
+            continue
         try:
-            total = sum(float(r.get("time_s") or 0.0) for r in records)
-        except (TypeError, ValueError) as exc:
-            raise InputDataError(f"row {row} (candidate {cid}): a probe record's time_s is not a number ({exc})",
-                                 path=path, field="per_test", expected="the sandbox's per-test records") from exc
-        out[cid] = total if len(records) >= n else float("inf")
+            out[cid] = sum(float(r[field]) for r in records)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputDataError(f"row {row} (candidate {cid}): a probe record's {field} is not a number ({exc!r})",
+                                 path=path, field="per_test",
+                                 expected=f"the sandbox's per-test records with {field}") from exc
     return out
 
 

@@ -47,6 +47,7 @@ from dreamprm.evaluate.stats import paired_bootstrap, ranking_quality
 from dreamprm.io import atomic_path
 
 REPORT_SCHEMA_VERSION = 1
+_CLOCK_WORDS = {"cpu": "CPU time", "wall": "wall-clock time"}  # consensus.speed_clock -> the footer's words
 DEFAULT_AGGREGATIONS: tuple[str, ...] = tuple(AGGREGATIONS)
 
 RULES = {
@@ -75,8 +76,9 @@ RULES = {
                  "its output on the probe inputs agrees with the other survivors' of the evaluated set (mean share "
                  "of the pool printing the same; a failed probe counts as its verdict: time_limit, runtime_error, "
                  "not_run); a problem whose examples give no probe scores its survivors alike; `consensus>m` breaks its ties "
-                 "by model m's within-problem rank, `consensus>speed` by the survivors' total probe time (fastest "
-                 "first; a stopped run last), `consensus>speedbin>m` by the speed bin floor(log2(time / the "
+                 "by model m's within-problem rank, `consensus>speed` by the survivors' total probe time (CPU seconds "
+                 "where the sandbox recorded them, else wall-clock; fastest first; a stopped run last), "
+                 "`consensus>speedbin>m` by the speed bin floor(log2(time / the "
                  "fastest survivor's)), then model m; non-survivors and unprobed candidates get no score (a problem "
                  "with one survivor is not probed: the filter picks it anyway); reported only as filter:consensus... (it "
                  "is defined on survivors); no curve (the score depends on the pool)",
@@ -432,7 +434,8 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
                  f"{c.get('n_survivors_compared_by_kept_text', 0)} compared by their kept 4,096 characters, their "
                  "records carrying no whole-output digest; "
                  f"{c.get('n_problems_without_probes', 0)} problems whose examples give no probe: their survivors tie); "
-                 "consensus>m breaks its ties by model m, consensus>speed by total probe time (fastest first), "
+                 "consensus>m breaks its ties by model m, consensus>speed by total probe "
+                 f"{_CLOCK_WORDS.get(c.get('speed_clock', 'wall'), c.get('speed_clock'))} (fastest first), "
                  "consensus>speedbin>m by speed in factors of 2 of the fastest, then model m.\n")
     for name, c in (report.get("training_labels") or {}).items():
         foot += (f"{name} trained on {c['clean_labels']} clean labels (final verdicts), {c['outcome_step_labels']} "

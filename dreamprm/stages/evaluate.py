@@ -198,7 +198,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     validate_scores(frame)  # GX: the scores hand-off to selection
     outputs = None
     if probes_path and probes_path.lower() != "none":
-        from dreamprm.evaluate.consensus import probe_outputs, probe_seconds
+        from dreamprm.evaluate.consensus import probe_outputs, probe_seconds, speed_clock
 
         if not Path(probes_path).exists():
             raise InputDataError("no probe executions at this path", path=probes_path, field="probes",
@@ -209,7 +209,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                                  expected="`dreamprm execute --tests public` first")
         probe_table = read_parquet(probes_path)
         outputs = probe_outputs(probe_table, probes_path)
-        seconds = probe_seconds(probe_table, probes_path)
+        clock = speed_clock(probe_table, probes_path)
+        seconds = probe_seconds(probe_table, probes_path, clock)
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
     if "examples_passed" in frame and frame["examples_passed"].notna().any():
@@ -243,7 +244,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         if outputs is not None:
             from dreamprm.evaluate.consensus import consensus_coverage
 
-            reports[n]["consensus"] = {"probes": probes_path, **consensus_coverage(frames[n], outputs)}
+            reports[n]["consensus"] = {"probes": probes_path, "speed_clock": clock,
+                                       **consensus_coverage(frames[n], outputs)}
         write_json(reports[n], folder / "report.json")
         md = render_markdown(reports[n])
         (folder / "report.md").write_text(md + "\n")

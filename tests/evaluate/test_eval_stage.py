@@ -156,8 +156,9 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
     survivors = restrict_to_survivors(cands, paths["executions_path"])
     assert sorted(set(survivors["sample_index"])) == [1, 2]
     probes = [execution_row(c, {"verdict": "passed", "num_tests": 3, "num_passed": 3,
-                                "per_test": [{"verdict": "passed", "stdout": "A" if c["sample_index"] == 2
-                                              else c["candidate_id"]}] * 3}, "docker", public_tests=3)
+                                "per_test": [{"verdict": "passed", "time_s": 0.1,
+                                              "stdout": "A" if c["sample_index"] == 2 else c["candidate_id"]}] * 3},
+                              "docker", public_tests=3)
               for c in survivors.to_dict("records")]
     probes_path = project_root / "data" / "probes.parquet"
     pd.DataFrame(probes).to_parquet(probes_path, index=False)
@@ -169,7 +170,8 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
     assert res["sizes"]["per-problem-6"]["filter:consensus"] == 0.0  # its survivors are the wrong sample-1s only
     assert "0 without a probe record" in (out / "report.md").read_text()
     coverage = json.loads((out / "report.json").read_text())["consensus"]
-    assert coverage == {"probes": str(probes_path), "n_problems_compared": 2, "n_survivors_compared": 12,
+    assert coverage == {"probes": str(probes_path), "speed_clock": "wall", "n_problems_compared": 2,
+                        "n_survivors_compared": 12,
                         "n_survivors_not_probed": 0, "n_survivors_compared_by_kept_text": 12,
                         "n_problems_without_probes": 0}
     assert "filter:consensus>speed" in res["sizes"]["all"] and "filter:consensus>speed" in res["sizes"]["per-problem-6"]
@@ -182,13 +184,15 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
 
 def test_speed_breaks_the_consensus_tie_when_every_survivor_prints_the_same(project_root: Path) -> None:
     """Every survivor prints the same on the probes, but the correct sample-2s run them in a tenth of the wrong
-    sample-1s' time: the earliest-sample tie-break picks a wrong sample-1, consensus>speed a correct sample-2."""
+    sample-1s' CPU time: the earliest-sample tie-break picks a wrong sample-1, consensus>speed a correct sample-2.
+    The wall clock (which a loaded machine inflates) says the opposite here; the CPU clock is the one used."""
     from dreamprm.execution import restrict_to_survivors
 
     paths = _project(project_root)
     survivors = restrict_to_survivors(pd.read_parquet(paths["candidates_path"]), paths["executions_path"])
     probes = [execution_row(c, {"verdict": "passed", "num_tests": 2, "num_passed": 2, "per_test": [
-        {"verdict": "passed", "stdout": "A", "time_s": 0.1 if c["sample_index"] == 2 else 1.0}] * 2},
+        {"verdict": "passed", "stdout": "A", "time_s": 2.0 if c["sample_index"] == 2 else 1.0,
+         "cpu_s": 0.1 if c["sample_index"] == 2 else 1.0}] * 2},
         "docker", public_tests=2) for c in survivors.to_dict("records")]
     probes_path = project_root / "data" / "probes.parquet"
     pd.DataFrame(probes).to_parquet(probes_path, index=False)
@@ -196,3 +200,6 @@ def test_speed_breaks_the_consensus_tie_when_every_survivor_prints_the_same(proj
                        aggregation="min", n_resamples=50, execution_only=True, probes_path=str(probes_path))
     assert res["sizes"]["all"]["filter:consensus"] == 0.0
     assert res["sizes"]["all"]["filter:consensus>speed"] == 1.0
+    report = project_root / "reports"
+    assert json.loads((report / "report.json").read_text())["consensus"]["speed_clock"] == "cpu"
+    assert "consensus>speed by total probe CPU time" in (report / "report.md").read_text()

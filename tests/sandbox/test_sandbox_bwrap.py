@@ -130,3 +130,21 @@ def test_bwrap_probe_functional_and_timeout_stops(bw):
     slow = "import time\nn = int(input())\ntime.sleep(n)\nprint(n)"
     r = run(bw, slow, [P("0"), P("30"), P("0")], limits={"test_timeout_s": 1.0})
     assert [t["verdict"] for t in r["per_test"]] == ["passed", "time_limit"]  # the child is gone after a timeout
+
+
+# A program that burns about 0.3 s of CPU, and one that waits 0.3 s without using any.
+_SPIN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3:\n    pass\nprint(1)"
+_NAP = "import time\ntime.sleep(0.3)\nprint(1)"
+
+
+def test_bwrap_records_cpu_seconds_beside_wall_seconds(bw):
+    """cpu_s is the candidate's own CPU time: a busy loop has as much CPU as wall time, a sleep almost none."""
+    spin = run(bw, _SPIN, [P("")])["per_test"][0]
+    nap = run(bw, _NAP, [P("")])["per_test"][0]
+    assert spin["cpu_s"] >= 0.25 and spin["time_s"] >= 0.25
+    assert nap["time_s"] >= 0.25 and nap["cpu_s"] < 0.1
+    # every record carries it, probe or not, and each test counts only its own time
+    r = run(bw, "n = int(input())\nimport time\nt = time.process_time()\nwhile time.process_time() - t < n / 10:\n"
+                "    pass\nprint(n * 2)", [T("0", "0"), T("3", "6"), T("0", "0")])
+    cpu = [t["cpu_s"] for t in r["per_test"]]
+    assert r["verdict"] == "passed" and cpu[1] >= 0.25 and cpu[0] < 0.2 and cpu[2] < 0.1, cpu

@@ -30,6 +30,15 @@ def test_passed_and_per_test_times(pool):
     assert all(p["time_s"] >= 0 for p in r["per_test"]) and r["backend"] == "docker"
 
 
+def test_cpu_seconds_are_read_inside_the_container(pool):
+    """The harness reads the candidate's CPU clock across the container's pid namespace: a busy loop of about
+    0.3 s shows as about 0.3 CPU seconds, a 0.3 s sleep as almost none."""
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3:\n    pass\nprint(6)"
+    nap = "import time\ntime.sleep(0.3)\nprint(6)"
+    busy, idle = run(pool, spin)["per_test"][0], run(pool, nap)["per_test"][0]
+    assert busy["cpu_s"] >= 0.25 and idle["time_s"] >= 0.25 and idle["cpu_s"] < 0.1, (busy, idle)
+
+
 def test_wrong_answer_stops_at_first_failure(pool):
     r = run(pool, "print(int(input()) * 2)", [T("1", "2"), T("2", "5"), T("3", "6")])
     assert r["verdict"] == "wrong_answer" and r["num_passed"] == 1 and len(r["per_test"]) == 2

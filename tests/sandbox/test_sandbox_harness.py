@@ -154,3 +154,26 @@ def test_probe_digest_is_of_the_whole_normalized_output():
     assert H.probe_digest("2") != H.probe_digest("2.0")  # integers and decimals stay apart (documented)
     head = "1 " * 3000
     assert H.probe_digest(head + "7") != H.probe_digest(head + "8")
+
+
+def test_process_cpu_seconds_reads_another_process_and_none_once_reaped():
+    """The harness reads the candidate's CPU clock from outside; here a helper process (no candidate code) spins."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                             "while time.process_time() - t < 0.3:\n    pass\ntime.sleep(5)"])
+    try:
+        first = H.process_cpu_seconds(proc.pid)
+        deadline = time.monotonic() + 10
+        while (H.process_cpu_seconds(proc.pid) or 0) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        later = H.process_cpu_seconds(proc.pid)
+        assert first is not None and first < later and later >= 0.3
+        time.sleep(0.3)  # sleeping costs no CPU
+        assert H.process_cpu_seconds(proc.pid) - later < 0.1
+    finally:
+        proc.kill()
+        proc.wait()
+    assert H.process_cpu_seconds(proc.pid) is None
