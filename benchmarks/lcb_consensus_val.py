@@ -13,6 +13,9 @@ on) are a second validation set, at the test's N. Run inside the eval-lcb projec
 4. with ``--models``, the same evaluation with the saved models as well, into reports-consensus-val-models/: the
    survivors and each problem's first candidate scored (``--hybrid-only-above 1``), so the consensus methods whose
    ties a model breaks (``filter:consensus>m``, ``filter:consensus>speedbin>m``) are validated at N=60 too.
+
+``--speed-clock cpu`` ranks the speed keys by the programs' CPU seconds (``dreamprm evaluate --speed-clock``) and
+writes into <out>-cpu/ (and <out>-cpu-models/) instead.
 """
 
 from __future__ import annotations
@@ -41,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="reports-consensus-val")
     ap.add_argument("--models", action="store_true",
                     help="also evaluate with the saved models (their scores break the consensus ties)")
+    ap.add_argument("--speed-clock", choices=("wall", "cpu"), default="wall",
+                    help="the clock the speed keys read (README, 'Which clock'); cpu writes into <out>-cpu")
     args = ap.parse_args(argv)
+    if args.speed_clock != "wall":
+        args.out = f"{args.out}-{args.speed_clock}"
     dreamprm = str(Path(sys.executable).parent / "dreamprm")
     subset = unseen_problem_candidates(read_parquet("data-train/candidates.parquet"),
                                        read_parquet("data/step_labels.parquet"), args.at_least)
@@ -55,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
          "--output", "data-train/probes-val60.parquet", "--no-track"],
         [dreamprm, "evaluate", *side, "--executions", "data-train/executions-val60.parquet", "--execution-only",
          "--split", "train,meta", "--challenger", "none", "--probes", "data-train/probes-val60.parquet",
-         "--output", args.out],
+         "--speed-clock", args.speed_clock, "--output", args.out],
     ):
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     report = json.loads((Path(args.out) / "report.json").read_text())
@@ -68,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         out = f"{args.out}-models"
         subprocess.run([dreamprm, "evaluate", *side, "--executions", "data-train/executions-val60.parquet",
                         "--split", "train,meta", "--challenger", "none", "--hybrid-only-above", "1",
-                        "--probes", "data-train/probes-val60.parquet", "--output", out],
+                        "--probes", "data-train/probes-val60.parquet", "--speed-clock", args.speed_clock,
+                        "--output", out],
                        check=True, stdout=subprocess.DEVNULL)
         methods = json.loads((Path(out) / "report.json").read_text())["methods"]
         for m in sorted(m for m in methods if m.startswith("filter:consensus")):

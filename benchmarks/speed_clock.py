@@ -9,7 +9,8 @@ survivors give, side by side and from the same executions:
 - per clock and run, pass@1 of ``filter:consensus>speed`` (and ``filter:consensus``, which no clock touches);
 - per clock, how many problems' picks are the same in both runs (what "re-running reproduces the numbers" needs);
 - per clock, the Spearman correlation between the runs of the survivors' total probe seconds (complete runs), and
-  among pairs of survivors of one problem tied on consensus, the share whose speed order flips between the runs.
+  among pairs of survivors of one problem tied on consensus, the share whose speed order flips between the runs
+  and the share whose speed-bin order (factors of 2, ``consensus>speedbin>m``) changes.
 
 Run inside a project folder after two probe runs into different caches, e.g. on the window (runs/lcb-v6):
 
@@ -40,6 +41,7 @@ from dreamprm.evaluate.consensus import (
     consensus_scores,
     probe_outputs,
     probe_seconds,
+    speed_bins,
 )
 from dreamprm.evaluate.scoring import evaluation_frame, first_per_problem
 from dreamprm.evaluate.select import CandidateTable
@@ -58,12 +60,15 @@ def _selection(frame: pd.DataFrame, outputs: dict, seconds: dict) -> tuple[dict[
             table.picked_ids(["filter:consensus>speed"])["filter:consensus>speed"])
 
 
-def _flip_share(frame: pd.DataFrame, outputs: dict, first: dict, second: dict) -> tuple[float, int]:
-    """Among pairs of complete survivors of one problem with equal consensus (the pairs speed decides), the share
-    whose order by seconds differs between the two runs, and the number of such pairs."""
+def _flip_share(frame: pd.DataFrame, outputs: dict, first: dict, second: dict) -> dict:
+    """Among pairs of complete survivors of one problem with equal consensus (the pairs speed decides): how many,
+    the share whose order by seconds differs between the two runs, and the share whose order by speed bin
+    (factors of 2 of the fastest, ``consensus>speedbin>m``: faster bin, same bin, slower bin) differs."""
     cons = consensus_scores(frame, outputs)
-    flips = pairs = 0
-    for _, rows in frame[cons.notna()].groupby("problem_id", sort=False):
+    pool = frame[cons.notna()]
+    bins = (speed_bins(pool, first), speed_bins(pool, second))
+    flips = bin_flips = pairs = 0
+    for _, rows in pool.groupby("problem_id", sort=False):
         ids = rows["candidate_id"].astype(str).tolist()
         for a, b in itertools.combinations(range(len(ids)), 2):
             x, y = ids[a], ids[b]
@@ -74,7 +79,10 @@ def _flip_share(frame: pd.DataFrame, outputs: dict, first: dict, second: dict) -
                 continue
             pairs += 1
             flips += (times[0] < times[1]) != (times[2] < times[3])
-    return (flips / pairs if pairs else float("nan")), pairs
+            i, j = rows.index[a], rows.index[b]
+            bin_flips += np.sign(bins[0][i] - bins[0][j]) != np.sign(bins[1][i] - bins[1][j])
+    share = (lambda k: round(k / pairs, 4) if pairs else float("nan"))
+    return {"tied_pairs": pairs, "tied_pairs_flipped": share(flips), "tied_pairs_bin_order_changed": share(bin_flips)}
 
 
 def compare(frame: pd.DataFrame, runs: list[pd.DataFrame], paths: list[str]) -> dict:
@@ -87,10 +95,9 @@ def compare(frame: pd.DataFrame, runs: list[pd.DataFrame], paths: list[str]) -> 
         common = [c for c in seconds[0] if c in seconds[1] and np.isfinite(seconds[0][c])
                   and np.isfinite(seconds[1][c])]
         rho = spearmanr([seconds[0][c] for c in common], [seconds[1][c] for c in common]).statistic
-        flips, pairs = _flip_share(frame, outputs[0], seconds[0], seconds[1])
         result[clock] = {"pass_at_1": list(passes), "same_pick": int((picks[0] == picks[1]).sum()),
                          "spearman_seconds": round(float(rho), 4), "n_complete_survivors": len(common),
-                         "tied_pairs_flipped": round(flips, 4), "tied_pairs": pairs}
+                         **_flip_share(frame, outputs[0], seconds[0], seconds[1])}
     return result
 
 
@@ -119,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['pass_at_1'][1]['filter:consensus>speed']:.1f}; same pick in {r['same_pick']} of "
               f"{result['n_problems']} problems; Spearman of seconds {r['spearman_seconds']:.3f} "
               f"({r['n_complete_survivors']} survivors); {100 * r['tied_pairs_flipped']:.1f}% of "
-              f"{r['tied_pairs']} consensus-tied pairs flip")
+              f"{r['tied_pairs']} consensus-tied pairs flip, {100 * r['tied_pairs_bin_order_changed']:.1f}% change "
+              "speed-bin order")
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

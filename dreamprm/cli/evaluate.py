@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from dreamprm.cli._common import console, handle_errors, stage_flow
+
+
+class SpeedClock(str, Enum):
+    """The clocks the sandbox records per test (:data:`dreamprm.evaluate.consensus.SPEED_CLOCKS`)."""
+
+    wall = "wall"
+    cpu = "cpu"
 
 
 @handle_errors
@@ -36,6 +44,9 @@ def evaluate(
     probes: Optional[str] = typer.Option(None, help="the survivors' executions on probe inputs (dreamprm execute "
                                          "--tests probes --survivors-of <executions>) for the `consensus` methods "
                                          "(default: probes.parquet beside the executions table when it exists; none: no consensus)"),
+    speed_clock: SpeedClock = typer.Option(SpeedClock.wall, help="the clock consensus>speed and "
+                                           "consensus>speedbin>m read: wall (chosen on validation, README) or cpu "
+                                           "(the program's own CPU seconds, harness version 7 on)"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
     evaluate_flow = stage_flow("evaluate")
@@ -47,6 +58,6 @@ def evaluate(
                         challenger=None if (challenger or "").lower() in ("", "none") else challenger,
                         aggregation=aggregation, n_resamples=resamples, per_problem=per_problem,
                         execution_only=execution_only, hybrid_only_above=hybrid_only_above, fusion_dir=fusion,
-                        probes_path=probes)
+                        probes_path=probes, speed_clock=speed_clock.value)
     console.print(out["markdown"])
     console.print(f"report: {out['report']}   promotion: {out['promotion']}")

@@ -47,7 +47,7 @@ from dreamprm.evaluate.stats import paired_bootstrap, ranking_quality
 from dreamprm.io import atomic_path
 
 REPORT_SCHEMA_VERSION = 1
-_CLOCK_WORDS = {"cpu": "CPU time", "wall": "wall-clock time"}  # consensus.speed_clock -> the footer's words
+_CLOCK_WORDS = {"cpu": "CPU time", "wall": "wall-clock time"}  # report['consensus']['speed_clock'] -> the footer's words
 DEFAULT_AGGREGATIONS: tuple[str, ...] = tuple(AGGREGATIONS)
 
 RULES = {
@@ -76,8 +76,8 @@ RULES = {
                  "its output on the probe inputs agrees with the other survivors' of the evaluated set (mean share "
                  "of the pool printing the same; a failed probe counts as its verdict: time_limit, runtime_error, "
                  "not_run); a problem whose examples give no probe scores its survivors alike; `consensus>m` breaks its ties "
-                 "by model m's within-problem rank, `consensus>speed` by the survivors' total probe time (CPU seconds "
-                 "where the sandbox recorded them, else wall-clock; fastest first; a stopped run last), "
+                 "by model m's within-problem rank, `consensus>speed` by the survivors' total probe wall-clock time "
+                 "(the clock chosen on validation, named in the footer; fastest first; a stopped run last), "
                  "`consensus>speedbin>m` by the speed bin floor(log2(time / the "
                  "fastest survivor's)), then model m; non-survivors and unprobed candidates get no score (a problem "
                  "with one survivor is not probed: the filter picks it anyway); reported only as filter:consensus... (it "

@@ -72,7 +72,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
                   n_resamples: int, per_problem: int | str | Sequence[int] = 0, progress: Progress | None = None,
                   execution_only: bool = False, hybrid_only_above: int = 0,
-                  fusion_dir: str | None = None, probes_path: str | None = None) -> dict[str, Any]:
+                  fusion_dir: str | None = None, probes_path: str | None = None,
+                  speed_clock: str = "wall") -> dict[str, Any]:
     """Evaluate at every best-of-N size of ``per_problem`` (``"0,6"``: all candidates and the first 6 of each
     problem). The candidates are scored once (the largest size); the first size's report is written into
     ``out_dir`` (report.json, report.md, metrics.json, plots) and decides promotion, every further size's into
@@ -95,7 +96,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     ``filter:consensus``, per model m ``filter:consensus>m`` (consensus, ties broken by m) and
     ``filter:consensus>speed`` (ties broken by total probe time, fastest first) and per model m
     ``filter:consensus>speedbin>m`` (ties broken by speed in factors of 2, then m), each computed
-    within every evaluated size's own candidates (:mod:`dreamprm.evaluate.consensus`)."""
+    within every evaluated size's own candidates (:mod:`dreamprm.evaluate.consensus`). ``speed_clock`` (``"wall"``,
+    the validated default :data:`~dreamprm.evaluate.consensus.SPEED_CLOCK`, or ``"cpu"``) is the clock both speed keys
+    read; the report names it."""
     import mlflow
     import pandas as pd
 
@@ -198,7 +201,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     validate_scores(frame)  # GX: the scores hand-off to selection
     outputs = None
     if probes_path and probes_path.lower() != "none":
-        from dreamprm.evaluate.consensus import probe_outputs, probe_seconds, speed_clock
+        from dreamprm.evaluate.consensus import probe_outputs, probe_seconds
 
         if not Path(probes_path).exists():
             raise InputDataError("no probe executions at this path", path=probes_path, field="probes",
@@ -209,8 +212,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                                  expected="`dreamprm execute --tests public` first")
         probe_table = read_parquet(probes_path)
         outputs = probe_outputs(probe_table, probes_path)
-        clock = speed_clock(probe_table, probes_path)
-        seconds = probe_seconds(probe_table, probes_path, clock)
+        seconds = probe_seconds(probe_table, probes_path, speed_clock)
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
     references = ["random", "majority"] + ([f"orm:{aggregation}"] if "orm" in loaded else [])
     if "examples_passed" in frame and frame["examples_passed"].notna().any():
@@ -244,7 +246,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         if outputs is not None:
             from dreamprm.evaluate.consensus import consensus_coverage
 
-            reports[n]["consensus"] = {"probes": probes_path, "speed_clock": clock,
+            reports[n]["consensus"] = {"probes": probes_path, "speed_clock": speed_clock,
                                        **consensus_coverage(frames[n], outputs)}
         write_json(reports[n], folder / "report.json")
         md = render_markdown(reports[n])
@@ -263,6 +265,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     decision = None
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
                                   "fusion": fusion_dir, "probes": probes_path,
+                                  "speed_clock": speed_clock if probes_path else None,
                                   "n_resamples": n_resamples, "problems": len(problems),
                                   "per_problem": ",".join(map(str, sizes)), "execution_only": execution_only,
                                   "hybrid_only_above": hybrid_only_above,

@@ -12,13 +12,13 @@ import pytest
 from dreamprm.errors import InputDataError
 from dreamprm.evaluate.consensus import (
     CONSENSUS_COLUMN,
+    SPEED_CLOCK,
     add_consensus_scores,
     consensus_coverage,
     consensus_scores,
     normalize_output,
     probe_outputs,
     probe_seconds,
-    speed_clock,
 )
 from dreamprm.evaluate.report import build_report
 
@@ -204,20 +204,18 @@ def test_probe_seconds_errors_name_the_row():
         probe_seconds(bad, None, "sundial")
 
 
-def test_speed_clock_is_cpu_only_when_every_complete_run_recorded_it():
-    """One clock per table: CPU seconds where every complete run has them (harness 7), else wall seconds for all;
-    a stopped run is not asked (it ranks last on either clock)."""
+def test_probe_seconds_sums_the_chosen_clock_and_defaults_to_wall():
+    """Each clock sums its own field; consensus ranks by SPEED_CLOCK (wall, chosen on validation); a stopped run
+    is infinite (ranks last) on either clock, whatever its records hold."""
     def table(records: dict[str, list[dict]], stopped: set[str] = frozenset()) -> pd.DataFrame:
         return pd.DataFrame([{"candidate_id": c, "per_test": json.dumps(r), "num_tests": len(r) + (c in stopped)}
                              for c, r in records.items()])
 
     both = {"verdict": "passed", "stdout": "1", "time_s": 3.0, "cpu_s": 0.5}
-    wall_only = {"verdict": "passed", "stdout": "1", "time_s": 0.2}
-    new = table({"a": [both, both], "b": [both, {**both, "cpu_s": 2.0}]})
-    assert speed_clock(new) == "cpu"
+    new = table({"a": [both, both], "b": [both, {**both, "cpu_s": 2.0, "time_s": 1.0}]})
+    assert SPEED_CLOCK == "wall"
     assert probe_seconds(new, None, "cpu") == {"a": pytest.approx(1.0), "b": pytest.approx(2.5)}
-    assert probe_seconds(new, None, "wall") == {"a": pytest.approx(6.0), "b": pytest.approx(6.0)}
-    assert speed_clock(table({"a": [both], "b": [wall_only]})) == "wall"
-    assert speed_clock(table({"a": [both], "b": [{**both, "cpu_s": None}]})) == "wall"  # unreadable: not a number
+    assert probe_seconds(new, None, "wall") == {"a": pytest.approx(6.0), "b": pytest.approx(4.0)}
+    assert probe_seconds(new) == probe_seconds(new, None, "wall")
     stopped = table({"a": [both], "b": [{**both, "cpu_s": None}]}, stopped={"b"})
-    assert speed_clock(stopped) == "cpu" and probe_seconds(stopped, None, "cpu")["b"] == np.inf
+    assert probe_seconds(stopped, None, "cpu")["b"] == np.inf and probe_seconds(stopped)["b"] == np.inf

@@ -183,16 +183,16 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
 
 
 def test_speed_breaks_the_consensus_tie_when_every_survivor_prints_the_same(project_root: Path) -> None:
-    """Every survivor prints the same on the probes, but the correct sample-2s run them in a tenth of the wrong
-    sample-1s' CPU time: the earliest-sample tie-break picks a wrong sample-1, consensus>speed a correct sample-2.
-    The wall clock (which a loaded machine inflates) says the opposite here; the CPU clock is the one used."""
+    """Every survivor prints the same on the probes, but the correct sample-2s run them in half the wrong
+    sample-1s' wall-clock time: the earliest-sample tie-break picks a wrong sample-1, consensus>speed a correct
+    sample-2. Their CPU seconds say the opposite here; the wall clock is the one chosen on validation."""
     from dreamprm.execution import restrict_to_survivors
 
     paths = _project(project_root)
     survivors = restrict_to_survivors(pd.read_parquet(paths["candidates_path"]), paths["executions_path"])
     probes = [execution_row(c, {"verdict": "passed", "num_tests": 2, "num_passed": 2, "per_test": [
-        {"verdict": "passed", "stdout": "A", "time_s": 2.0 if c["sample_index"] == 2 else 1.0,
-         "cpu_s": 0.1 if c["sample_index"] == 2 else 1.0}] * 2},
+        {"verdict": "passed", "stdout": "A", "time_s": 0.5 if c["sample_index"] == 2 else 1.0,
+         "cpu_s": 2.0 if c["sample_index"] == 2 else 0.1}] * 2},
         "docker", public_tests=2) for c in survivors.to_dict("records")]
     probes_path = project_root / "data" / "probes.parquet"
     pd.DataFrame(probes).to_parquet(probes_path, index=False)
@@ -201,5 +201,24 @@ def test_speed_breaks_the_consensus_tie_when_every_survivor_prints_the_same(proj
     assert res["sizes"]["all"]["filter:consensus"] == 0.0
     assert res["sizes"]["all"]["filter:consensus>speed"] == 1.0
     report = project_root / "reports"
-    assert json.loads((report / "report.json").read_text())["consensus"]["speed_clock"] == "cpu"
-    assert "consensus>speed by total probe CPU time" in (report / "report.md").read_text()
+    assert json.loads((report / "report.json").read_text())["consensus"]["speed_clock"] == "wall"
+    assert "consensus>speed by total probe wall-clock time" in (report / "report.md").read_text()
+    # Asked for the CPU clock, the same probes rank the other way: the wrong sample-1s used less CPU.
+    res = run_evaluate(**paths, scorers={}, out_dir=str(project_root / "reports-cpu"), split="eval", challenger=None,
+                       aggregation="min", n_resamples=50, execution_only=True, probes_path=str(probes_path),
+                       speed_clock="cpu")
+    assert res["sizes"]["all"]["filter:consensus>speed"] == 0.0
+    assert "consensus>speed by total probe CPU time" in (project_root / "reports-cpu" / "report.md").read_text()
+
+
+def test_the_speed_clock_defaults_agree_with_the_validated_choice() -> None:
+    """The stage, the flow and the CLI all default to consensus.SPEED_CLOCK (README, "Which clock")."""
+    import inspect
+
+    from dreamprm.cli.evaluate import evaluate
+    from dreamprm.evaluate.consensus import SPEED_CLOCK
+    from flows.evaluate import evaluate_flow
+
+    assert inspect.signature(run_evaluate).parameters["speed_clock"].default == SPEED_CLOCK
+    assert inspect.signature(evaluate_flow.fn).parameters["speed_clock"].default == SPEED_CLOCK
+    assert inspect.signature(evaluate).parameters["speed_clock"].default.default.value == SPEED_CLOCK
