@@ -36,7 +36,9 @@ which do not include waiting for a core. Which clock ranks was settled by a rule
 the same program in both runs more often on each set without losing more than one problem of pass@1. CPU was more
 repeatable (215 vs 212 of 279 window picks, 83 vs 80 of 116) but cost 0.55 points on the window, so wall stays; on
 either clock about a third of the consensus-tied pairs swap order between runs, which is why ``consensus>speedbin>m``
-compares speed only in factors of 2. ``benchmarks/speed_clock.py`` repeats the comparison.
+compares speed only in factors of 2 (those bins changed order for 13-17% of the tied pairs on the CPU clock, 32-40% on
+the wall clock). ``benchmarks/speed_clock.py`` repeats the comparison; ``dreamprm evaluate --speed-clock cpu`` ranks
+by CPU seconds instead.
 
 Outputs are compared whole: the sandbox records, per probe, the sha256 of the entire output in normalized form
 (``stdout_sha256``; :func:`sandbox.harness.normalize_probe_output`: lines stripped, blank lines at either end dropped,

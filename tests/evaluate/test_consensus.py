@@ -19,6 +19,7 @@ from dreamprm.evaluate.consensus import (
     normalize_output,
     probe_outputs,
     probe_seconds,
+    speed_bins,
 )
 from dreamprm.evaluate.report import build_report
 
@@ -219,3 +220,13 @@ def test_probe_seconds_sums_the_chosen_clock_and_defaults_to_wall():
     assert probe_seconds(new) == probe_seconds(new, None, "wall")
     stopped = table({"a": [both], "b": [{**both, "cpu_s": None}]}, stopped={"b"})
     assert probe_seconds(stopped, None, "cpu")["b"] == np.inf and probe_seconds(stopped)["b"] == np.inf
+
+
+def test_speed_bins_are_factors_of_two_of_the_problems_fastest():
+    """Bin 0 holds every run within a factor of 2 of the problem's fastest, a stopped run sits above every complete
+    one, an unprobed row is NaN; each problem has its own fastest."""
+    frame = pd.DataFrame({"problem_id": ["p"] * 6 + ["q"], "candidate_id": list("abcdefg")})
+    seconds = {"a": 1.0, "b": 1.9, "c": 2.0, "d": 4.1, "e": np.inf, "g": 8.0}
+    bins = speed_bins(frame, seconds)
+    assert bins.iloc[:4].tolist() == [0.0, 0.0, 1.0, 2.0]
+    assert bins.iloc[4] > bins.iloc[3] and np.isnan(bins.iloc[5]) and bins.iloc[6] == 0.0
