@@ -259,7 +259,7 @@ def flakiness_evidence(backend, c: dict, reruns: int = 12) -> str:
 def run_batch_nocache(backend, jobs: list[dict]):
     from sandbox import run_batch
 
-    return run_batch(backend, jobs)
+    return run_batch(backend, jobs, share_identical=False)  # each rerun really runs
 
 
 def check_failing(backend, cands: list[dict], limit: int | None, skip_tle: bool, qids: set[str] | None = None,

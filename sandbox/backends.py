@@ -123,17 +123,18 @@ _UNCACHED = ("global_timeout",)
 
 
 def run_batch(backend, jobs: Iterable[dict], cache: ResultCache | None = None,
-              concurrency: int | None = None) -> Iterator[tuple[int, dict]]:
+              concurrency: int | None = None, share_identical: bool = True) -> Iterator[tuple[int, dict]]:
     """Yield (index, result) for each job as it finishes; cached results first come straight back.
 
     Identical jobs (the same key: code, tests and limits; LLM samples often repeat a program) run once per batch and
     share the result, so a program's record, its timings included, is the same whether the batch ran it or read it
-    from the cache, and a re-run reproduces what a fresh run recorded. Each result carries ``key`` (the job key) and
+    from the cache, and a re-run reproduces what a fresh run recorded; ``share_identical=False`` runs every job (to
+    rerun one program on purpose, e.g. to catch a nondeterministic one). Each result carries ``key`` (the job key) and
     ``cached`` (bool: returned without running it here, from the cache or from an identical job of this batch)."""
     size = concurrency or getattr(backend, "size", 1)
     it = iter(enumerate(jobs))
-    pending: dict[Future, str] = {}
-    waiting: dict[str, list[int]] = {}  # key in flight -> the indices of the jobs that share it
+    pending: dict[Future, tuple[int, str]] = {}
+    sharing: dict[str, list[int]] = {}  # key in flight -> the further jobs that take its result
     finished: dict[str, dict] = {}  # key -> its result, for identical jobs later in the batch
     with ThreadPoolExecutor(max_workers=size, thread_name_prefix="sandbox") as pool:
         exhausted = False
@@ -145,26 +146,28 @@ def run_batch(backend, jobs: Iterable[dict], cache: ResultCache | None = None,
                     exhausted = True
                     break
                 key = job_key(job)
-                if key in waiting:
-                    waiting[key].append(i)
+                if share_identical and key in sharing:
+                    sharing[key].append(i)
                     continue
-                hit = finished.get(key) or (cache.get(key) if cache is not None else None)
+                hit = finished.get(key) if share_identical else None
+                if hit is None and cache is not None:
+                    hit = cache.get(key)
                 if hit is not None:
                     yield i, {**hit, "key": key, "cached": True}
                     continue
-                waiting[key] = [i]
-                pending[pool.submit(backend.run, job)] = key
+                if share_identical:
+                    sharing[key] = []
+                pending[pool.submit(backend.run, job)] = (i, key)
             if not pending:
                 return
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in done:
-                key = pending.pop(fut)
+                i, key = pending.pop(fut)
                 res = fut.result()
-                first, *same = waiting.pop(key)
                 if res.get("verdict") not in _UNCACHED:  # the machine's state, not the program's: ran again
                     finished[key] = res
                     if cache is not None:
                         cache.put(key, res)
-                yield first, {**res, "key": key, "cached": False}
-                for i in same:
-                    yield i, {**res, "key": key, "cached": True}
+                yield i, {**res, "key": key, "cached": False}
+                for j in sharing.pop(key, []):
+                    yield j, {**res, "key": key, "cached": True}

@@ -48,6 +48,16 @@ def test_without_a_cache_duplicates_still_run_once() -> None:
     assert backend.runs == {"a=1": 1} and len({r["time_s"] for r in got.values()}) == 1
 
 
+def test_share_identical_false_runs_every_job(tmp_path) -> None:
+    """Reruns on purpose (benchmarks/fidelity.py's flakiness check): every job runs, none is read back."""
+    backend = CountingBackend()
+    cache = ResultCache(tmp_path / "c.sqlite")
+    list(run_batch(backend, _jobs(["a=1"]), cache=cache))
+    got = dict(run_batch(backend, _jobs(["a=1"] * 4), share_identical=False))
+    assert backend.runs == {"a=1": 5} and len({r["time_s"] for r in got.values()}) == 4
+    assert not any(r["cached"] for r in got.values())
+
+
 def test_a_machine_state_verdict_is_not_shared_with_later_jobs() -> None:
     """A global timeout says the machine was busy, not what the program does: an identical job that comes after it
     finished runs again (jobs in flight together share it)."""
