@@ -135,7 +135,7 @@ def run_batch(backend, jobs: Iterable[dict], cache: ResultCache | None = None,
     it = iter(enumerate(jobs))
     pending: dict[Future, tuple[int, str]] = {}
     sharing: dict[str, list[int]] = {}  # key in flight -> the further jobs that take its result
-    finished: dict[str, dict] = {}  # key -> its result, for identical jobs later in the batch
+    finished: dict[str, dict] = {}  # without a cache: key -> its result, for identical jobs later in the batch
     with ThreadPoolExecutor(max_workers=size, thread_name_prefix="sandbox") as pool:
         exhausted = False
         while True:
@@ -165,9 +165,10 @@ def run_batch(backend, jobs: Iterable[dict], cache: ResultCache | None = None,
                 i, key = pending.pop(fut)
                 res = fut.result()
                 if res.get("verdict") not in _UNCACHED:  # the machine's state, not the program's: ran again
-                    finished[key] = res
                     if cache is not None:
                         cache.put(key, res)
+                    elif share_identical:
+                        finished[key] = res
                 yield i, {**res, "key": key, "cached": False}
                 for j in sharing.pop(key, []):
                     yield j, {**res, "key": key, "cached": True}
