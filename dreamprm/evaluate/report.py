@@ -248,11 +248,9 @@ def build_report(
     are evaluated only inside the ``filter:`` hybrids, never alone (:data:`RULES` ``hybrid_only``).
     """
     group_cols = [g for g in group_columns if g == "difficulty" or g in candidates.columns]
-    methods_spec = score_methods_for(candidates, score_columns, aggregations)
-    table = CandidateTable.from_frame(candidates, methods_spec, group_columns=group_cols)
-    # consensus is defined on the example survivors: it is reported inside the filter only
-    methods = [m for m in table.methods if not (m in table.scores and (
-        hybrid_only or str(table.score_sources[m][0]).startswith(POOL_DEPENDENT_PREFIX)))]
+    table = CandidateTable.from_frame(candidates, score_methods_for(candidates, score_columns, aggregations),
+                                      group_columns=group_cols)
+    methods = _reported_methods(table, hybrid_only)
     for r in references:
         if r not in methods:
             raise InputDataError(f"reference method {r!r} is not evaluated", field="references",
@@ -330,6 +328,37 @@ def build_report(
         report["ranking_survivors"] = {m: ranking_quality(table.scores[m], table.passed, survivors).to_dict()
                                        for m in table.scores}
     return _json_safe(report)
+
+
+def _reported_methods(table: CandidateTable, hybrid_only: bool) -> list[str]:
+    """The methods a report lists: consensus is defined on the example survivors, so it is reported inside the
+    filter only; with ``hybrid_only`` no score method is reported alone."""
+    return [m for m in table.methods if not (m in table.scores and (
+        hybrid_only or str(table.score_sources[m][0]).startswith(POOL_DEPENDENT_PREFIX)))]
+
+
+def selection_picks(
+    candidates: pd.DataFrame,
+    *,
+    score_columns: Sequence[str] | None = None,
+    aggregations: Sequence[str] = DEFAULT_AGGREGATIONS,
+    hybrid_only: bool = False,
+) -> pd.DataFrame:
+    """What every reported method submitted, per problem: the audit trail behind the report's pass@1.
+
+    Long format, one row per (problem, method): ``candidate_id`` the submitted candidate (None for ``random``,
+    ``filter:random`` and ``oracle``, which submit no single program) and ``value`` the problem's pass value (1/0 for
+    a pick; the expected pass rate for random), so a method's mean ``value`` is its pass@1 in the report built from
+    the same frame. Why a selector won or lost a problem can then be read by joining on the candidates table."""
+    table = CandidateTable.from_frame(candidates, score_methods_for(candidates, score_columns, aggregations))
+    methods = _reported_methods(table, hybrid_only)
+    values = table.per_problem(methods)
+    picked = table.picked_ids(methods)
+    long = values.reset_index().melt(id_vars="problem_id", var_name="method", value_name="value")
+    ids = picked.reset_index().melt(id_vars="problem_id", var_name="method", value_name="candidate_id")
+    out = long.merge(ids, on=["problem_id", "method"], how="left")
+    out["candidate_id"] = out["candidate_id"].astype(object).where(out["candidate_id"].notna(), None)
+    return out[["problem_id", "method", "candidate_id", "value"]]
 
 
 def _execution_counts(candidates: pd.DataFrame) -> dict[str, int | None]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dreamprm.io import read_parquet, write_json
+from dreamprm.io import read_parquet, write_json, write_parquet
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
@@ -104,7 +104,13 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
 
     from dreamprm.data.split import check_disjoint, problems_on_sides
     from dreamprm.errors import InputDataError
-    from dreamprm.evaluate.report import build_report, dvc_metrics, render_markdown, write_plots
+    from dreamprm.evaluate.report import (
+        build_report,
+        dvc_metrics,
+        render_markdown,
+        selection_picks,
+        write_plots,
+    )
     from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame, first_per_problem
     from dreamprm.registry import (
         CHAMPION,
@@ -229,8 +235,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     reports: dict[int, dict[str, Any]] = {}
     sections: list[str] = []
     plots: dict[int, dict[str, Path]] = {}
-    for i, n in enumerate(sizes):
-        folder = out if i == 0 else out / size_label(n)
+    folders = {n: out if i == 0 else out / size_label(n) for i, n in enumerate(sizes)}
+    for n, folder in folders.items():
         hybrid_only = n in hybrid_sizes and bool(loaded)
         refs = [f"filter:{r}" if hybrid_only and r.startswith("orm:") else r for r in references]
         reports[n] = build_report(frames[n], n_resamples=n_resamples, seed=s.seed, references=refs,
@@ -249,6 +255,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
             reports[n]["consensus"] = {"probes": probes_path, "speed_clock": speed_clock,
                                        **consensus_coverage(frames[n], outputs)}
         write_json(reports[n], folder / "report.json")
+        write_parquet(selection_picks(frames[n], hybrid_only=hybrid_only), folder / "picks.parquet")
         md = render_markdown(reports[n])
         (folder / "report.md").write_text(md + "\n")
         plots[n] = write_plots(reports[n], folder)
@@ -278,7 +285,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                 mlflow.log_metric(f"{prefix}pass_at_1.{key}", entry["pass_at_1"]["estimate"])
             where = None if i == 0 else size_label(n)
             mlflow.log_dict(reports[n], "report.json" if i == 0 else f"{where}/report.json")
-            for path in plots[n].values():
+            for path in [*plots[n].values(), folders[n] / "picks.parquet"]:
                 mlflow.log_artifact(str(path), artifact_path=where)
         mlflow.log_text(markdown, "report.md")
         method = f"{challenger}:{aggregation}" if challenger else None

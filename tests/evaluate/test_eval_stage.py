@@ -103,6 +103,10 @@ def test_execution_only_at_two_sizes_in_one_run(project_root: Path) -> None:
     run = mlflow.search_runs(experiment_names=None, search_all_experiments=True).iloc[0]
     assert run["metrics.pass_at_1.filter.random"] == pytest.approx(0.5)
     assert run["metrics.per_problem_3.pass_at_1.oracle"] == 0.0
+    artifacts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run["run_id"])}
+    assert "picks.parquet" in artifacts
+    assert "per-problem-3/picks.parquet" in {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(
+        run["run_id"], "per-problem-3")}
 
 
 def test_hybrid_only_scores_survivors_and_first_k(project_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,6 +173,14 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
     assert res["sizes"]["all"]["filter:consensus"] == 1.0
     assert res["sizes"]["per-problem-6"]["filter:consensus"] == 0.0  # its survivors are the wrong sample-1s only
     assert "0 without a probe record" in (out / "report.md").read_text()
+    # the audit trail: what each method submitted per problem; its mean value is the reported pass@1
+    picks = pd.read_parquet(out / "picks.parquet")
+    assert picks.groupby("method")["value"].mean().to_dict() == pytest.approx(res["sizes"]["all"])
+    assert len(picks) == 2 * len(res["sizes"]["all"])  # two problems, every reported method
+    assert picks.loc[picks["method"] == "filter:consensus", "candidate_id"].str.endswith("-2").all()
+    assert picks.loc[picks["method"].isin(["random", "filter:random", "oracle"]), "candidate_id"].isna().all()
+    small = pd.read_parquet(out / "per-problem-6" / "picks.parquet")
+    assert not small.loc[small["method"] == "filter:consensus", "candidate_id"].str.endswith("-2").any()
     coverage = json.loads((out / "report.json").read_text())["consensus"]
     assert coverage == {"probes": str(probes_path), "speed_clock": "wall", "n_problems_compared": 2,
                         "n_survivors_compared": 12,
