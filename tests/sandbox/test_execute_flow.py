@@ -33,6 +33,15 @@ def test_execute_flow_on_humaneval(project_root, docker_client, monkeypatch):
     problems.to_parquet(project_root / "problems.parquet")
     pd.DataFrame(cands).to_parquet(project_root / "candidates.parquet")
 
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    def execute_flow_runs() -> list:
+        with get_client(sync_client=True) as client:
+            return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["execute"])))
+
+    # The Prefect database may hold other execute runs (other tests', or an earlier session's on a reused machine).
+    before = {r.id for r in execute_flow_runs()}
     res = CliRunner().invoke(app, ["execute", "--candidates", "candidates.parquet", "--problems", "problems.parquet",
                                    "--output", "executions.parquet", "--backend", "docker", "--workers", "2"])
     assert res.exit_code == 0, res.output
@@ -54,12 +63,7 @@ def test_execute_flow_on_humaneval(project_root, docker_client, monkeypatch):
     assert m["metrics.verdict_wrong_answer"] == 1 and m["metrics.verdict_syntax_error"] == 1
     assert m["metrics.candidates_per_s"] > 0 and m["metrics.tests_per_s"] > 0
 
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
-
-    with get_client(sync_client=True) as client:
-        flow_runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["execute"])))
-    # the Prefect database is shared by the whole test session: other tests' execute runs are there too
+    flow_runs = [r for r in execute_flow_runs() if r.id not in before]
     ours = [r for r in flow_runs if r.parameters.get("candidates_path") == "candidates.parquet"]
     assert len(ours) == 1, [r.parameters for r in flow_runs]
     assert ours[0].state.is_completed()
