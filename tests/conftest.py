@@ -16,9 +16,11 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("DREAMPRM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
 
-# One Prefect home for the whole test session, outside the repo, with analytics off (see RECIPES.md).
-_PREFECT_HOME = tempfile.mkdtemp(prefix="dreamprm-prefect-")
-os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+# One Prefect home for the whole test session, outside the repo, with analytics off (see RECIPES.md). Set even where
+# PREFECT_HOME is already set (the Makefile exports the project's .prefect for the demo): test flow runs must neither
+# land in the user's Prefect history nor meet an earlier session's runs. DREAMPRM_TEST_PREFECT_HOME overrides it.
+os.environ["PREFECT_HOME"] = (os.environ.get("DREAMPRM_TEST_PREFECT_HOME")
+                              or tempfile.mkdtemp(prefix="dreamprm-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # A busy 2-core machine can take longer than the default 20 s to start the ephemeral API server.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
