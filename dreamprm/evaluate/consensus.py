@@ -256,3 +256,32 @@ def consensus_coverage(frame: pd.DataFrame, outputs: Mapping[str, list[str]]) ->
             "n_survivors_not_probed": int(missing.sum()),
             "n_survivors_compared_by_kept_text": int(by_text),
             "n_problems_without_probes": int(no_probe["problem_id"].nunique())}
+
+
+def tie_break_ceiling(frame: pd.DataFrame) -> dict[str, float | int]:
+    """How much any tie-breaker could add to consensus: the pass@1 that ``filter:consensus>m`` would reach if model m
+    (or speed) broke every tie perfectly, i.e. the share of problems whose top consensus group among the example
+    survivors holds an officially correct candidate (a survivor without a consensus score ranks below the scored
+    ones; a problem without survivors counts whether any of its candidates is correct, as the filter falls back to
+    all of them there). Beside it, the number of problems whose top group mixes correct and wrong candidates: the
+    only ones a tie-breaker decides (a problem without survivors among them: its candidates all tie). A PRM or speed key cannot lift a consensus hybrid above this ceiling; only a
+    different grouping (other probes) or a selector that leaves the top group can. Needs ``scores:consensus``
+    (:func:`add_consensus_scores`) and the official ``passed`` verdicts (missing: a failure, as in pass@1)."""
+    for col in (CONSENSUS_COLUMN, "passed", "examples_passed"):
+        if col not in frame:
+            raise InputDataError(f"the tie-break ceiling needs a {col!r} column", field=col,
+                                 expected="an evaluation frame with consensus scores (add_consensus_scores)")
+    correct = (frame["passed"] == True).to_numpy()  # object column, None = no verdict = not passed
+    survived = (frame["examples_passed"] == True).to_numpy()
+    score = np.array([-1.0 if v is None or (isinstance(v, float) and np.isnan(v)) else float(v[0])
+                      for v in frame[CONSENSUS_COLUMN]])
+    reachable = mixed = 0
+    groups = frame.groupby("problem_id", sort=False).indices
+    for rows in groups.values():
+        rows = rows[survived[rows]] if survived[rows].any() else rows
+        top = rows[score[rows] >= score[rows].max() - 1e-12]
+        reachable += bool(correct[top].any())
+        mixed += bool(correct[top].any() and not correct[top].all())
+    n = len(groups)
+    return {"tie_break_ceiling": reachable / n if n else float("nan"), "n_problems_top_reachable": reachable,
+            "n_problems_top_mixed": mixed}

@@ -373,13 +373,17 @@ def _execution_counts(candidates: pd.DataFrame) -> dict[str, int | None]:
 
 def dvc_metrics(report: Mapping[str, Any]) -> dict[str, Any]:
     """The flat numbers of a report that ``dvc metrics show/diff`` compares between runs (reports/metrics.json):
-    pass@1 of every method, the evaluation set's size, and each method's difference from each reference."""
-    return {
+    pass@1 of every method, the evaluation set's size, each method's difference from each reference, and with probes
+    the consensus tie-break ceiling (:func:`dreamprm.evaluate.consensus.tie_break_ceiling`)."""
+    metrics = {
         "pass_at_1": {m: e["pass_at_1"]["estimate"] for m, e in report["methods"].items()},
         "difference": {name: d["estimate"] for name, d in report["differences"].items()},
         "problems": report["n_problems"],
         "candidates": report["n_candidates"],
     }
+    if "tie_break_ceiling" in (report.get("consensus") or {}):
+        metrics["consensus_tie_break_ceiling"] = report["consensus"]["tie_break_ceiling"]
+    return metrics
 
 
 def _differences(boot: Any, methods: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
@@ -467,6 +471,11 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
                  "consensus>m breaks its ties by model m, consensus>speed by total probe "
                  f"{_CLOCK_WORDS.get(c.get('speed_clock', 'wall'), c.get('speed_clock'))} (fastest first), "
                  "consensus>speedbin>m by speed in factors of 2 of the fastest, then model m.\n")
+        if "tie_break_ceiling" in c:
+            foot += (f"tie-break ceiling: a perfect tie-breaker of consensus would reach "
+                     f"{100 * c['tie_break_ceiling']:.1f}% pass@1 ({c['n_problems_top_reachable']} problems whose top "
+                     f"consensus group holds a correct survivor; a tie-breaker decides only the "
+                     f"{c['n_problems_top_mixed']} whose top group mixes correct and wrong).\n")
     for name, c in (report.get("training_labels") or {}).items():
         foot += (f"{name} trained on {c['clean_labels']} clean labels (final verdicts), {c['outcome_step_labels']} "
                  f"outcome step labels and {c['montecarlo_step_labels']} Monte-Carlo step labels "

@@ -250,10 +250,10 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         if trained:  # what each model learned from, by label kind (models trained before this was recorded: none)
             reports[n]["training_labels"] = trained
         if outputs is not None:
-            from dreamprm.evaluate.consensus import consensus_coverage
+            from dreamprm.evaluate.consensus import consensus_coverage, tie_break_ceiling
 
             reports[n]["consensus"] = {"probes": probes_path, "speed_clock": speed_clock,
-                                       **consensus_coverage(frames[n], outputs)}
+                                       **consensus_coverage(frames[n], outputs), **tie_break_ceiling(frames[n])}
         write_json(reports[n], folder / "report.json")
         write_parquet(selection_picks(frames[n], hybrid_only=hybrid_only), folder / "picks.parquet")
         md = render_markdown(reports[n])
@@ -283,6 +283,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                 # MLflow metric names allow alphanumerics, _ - . space : /; anything else becomes "_".
                 key = re.sub(r"[^\w\-. /]", "_", method.replace(":", "."))
                 mlflow.log_metric(f"{prefix}pass_at_1.{key}", entry["pass_at_1"]["estimate"])
+            if "tie_break_ceiling" in (reports[n].get("consensus") or {}):
+                mlflow.log_metric(f"{prefix}consensus.tie_break_ceiling", reports[n]["consensus"]["tie_break_ceiling"])
             where = None if i == 0 else size_label(n)
             mlflow.log_dict(reports[n], "report.json" if i == 0 else f"{where}/report.json")
             for path in [*plots[n].values(), folders[n] / "picks.parquet"]:

@@ -20,6 +20,7 @@ from dreamprm.evaluate.consensus import (
     probe_outputs,
     probe_seconds,
     speed_bins,
+    tie_break_ceiling,
 )
 from dreamprm.evaluate.report import build_report
 
@@ -230,3 +231,25 @@ def test_speed_bins_are_factors_of_two_of_the_problems_fastest():
     bins = speed_bins(frame, seconds)
     assert bins.iloc[:4].tolist() == [0.0, 0.0, 1.0, 2.0]
     assert bins.iloc[4] > bins.iloc[3] and np.isnan(bins.iloc[5]) and bins.iloc[6] == 0.0
+
+
+def test_tie_break_ceiling_counts_problems_whose_top_consensus_group_holds_a_correct_survivor():
+    """p: a and b (correct) agree, c (wrong) is the odd one out: the top group is all correct. q: x (wrong) and y
+    (correct) print alike, z (correct) alone: the top group mixes, so a tie-breaker decides. r: the wrong u and v
+    agree against the correct w: no tie-breaker reaches w. s: nobody survives but t is correct (the filter falls
+    back to every candidate, which all tie on consensus: the tie-breaker decides there too). Ceiling 3 of 4, two
+    problems decided by the tie-breaker."""
+    frame = _frame()
+    extra = [("q", "x", True, False), ("q", "y", True, True), ("q", "z", True, True),
+             ("r", "u", True, False), ("r", "v", True, False), ("r", "w", True, True),
+             ("s", "t", False, True), ("s", "t2", False, False)]
+    frame = pd.concat([frame, pd.DataFrame([{"problem_id": pid, "candidate_id": cid, "sample_index": i,
+                                             "difficulty": "easy", "passed": ok, "signature": None,
+                                             "examples_passed": surv, "scores:m": [0.5]}
+                                            for i, (pid, cid, surv, ok) in enumerate(extra)])], ignore_index=True)
+    outputs = probe_outputs(_probes(OUTPUTS | {"x": ["1", "1"], "y": ["1", "1"], "z": ["2", "2"],
+                                               "u": ["4"], "v": ["4"], "w": ["5"]}))
+    ceiling = tie_break_ceiling(add_consensus_scores(frame, outputs))
+    assert ceiling == {"tie_break_ceiling": 0.75, "n_problems_top_reachable": 3, "n_problems_top_mixed": 2}
+    with pytest.raises(InputDataError, match="scores:consensus"):
+        tie_break_ceiling(frame)
