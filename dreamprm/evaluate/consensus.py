@@ -264,9 +264,10 @@ def tie_break_ceiling(frame: pd.DataFrame) -> dict[str, float | int]:
     survivors holds an officially correct candidate (a survivor without a consensus score ranks below the scored
     ones; a problem without survivors counts whether any of its candidates is correct, as the filter falls back to
     all of them there). Beside it, the number of problems whose top group mixes correct and wrong candidates: the
-    only ones a tie-breaker decides (a problem without survivors among them: its candidates all tie). A PRM or speed key cannot lift a consensus hybrid above this ceiling; only a
-    different grouping (other probes) or a selector that leaves the top group can. Needs ``scores:consensus``
-    (:func:`add_consensus_scores`) and the official ``passed`` verdicts (missing: a failure, as in pass@1)."""
+    only ones a tie-breaker decides (a problem without survivors among them: its candidates all tie). A PRM or speed
+    key cannot lift a consensus hybrid above this ceiling; only a different grouping (other probes) or a selector
+    that leaves the top group can. Needs ``scores:consensus`` (:func:`add_consensus_scores`) and the official
+    ``passed`` verdicts (missing: a failure, as in pass@1)."""
     for col in (CONSENSUS_COLUMN, "passed", "examples_passed"):
         if col not in frame:
             raise InputDataError(f"the tie-break ceiling needs a {col!r} column", field=col,

@@ -143,7 +143,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     if executions is not None:
         validate_executions(executions)  # GX when read
     # Only the manifest's eval side (or the sides asked for), never a silent fall-back to every problem.
-    problems, manifest, sides = problems_on_sides(problems, problems_path, split, "eval")
+    problems, _, _ = problems_on_sides(problems, problems_path, split, "eval")
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
     subsets = {n: None if n == 0 else set(first_per_problem(candidates, n)["candidate_id"].astype(str))
                for n in sizes}
@@ -160,7 +160,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     if hybrid_sizes and not execution_only:
         head = set(first_per_problem(candidates, hybrid_only_above)["candidate_id"].astype(str))
         ids = frame["candidate_id"].astype(str)
-        to_score = (frame["examples_passed"] == True) | ids.isin(head)  # noqa: E712 - object column, None = unknown
+        to_score = (frame["examples_passed"] == True) | ids.isin(head)  # object column, None = unknown
     loaded: dict[str, Any] = {}
     if scorers:
         from dreamprm.prm.model import ProcessRewardModel
