@@ -259,30 +259,27 @@ def consensus_coverage(frame: pd.DataFrame, outputs: Mapping[str, list[str]]) ->
 
 
 def tie_break_ceiling(frame: pd.DataFrame) -> dict[str, float | int]:
-    """How much any tie-breaker could add to consensus: the pass@1 that ``filter:consensus>m`` would reach if model m
-    (or speed) broke every tie perfectly, i.e. the share of problems whose top consensus group among the example
-    survivors holds an officially correct candidate (a survivor without a consensus score ranks below the scored
-    ones; a problem without survivors counts whether any of its candidates is correct, as the filter falls back to
-    all of them there). Beside it, the number of problems whose top group mixes correct and wrong candidates: the
-    only ones a tie-breaker decides (a problem without survivors among them: its candidates all tie). A PRM or speed
-    key cannot lift a consensus hybrid above this ceiling; only a different grouping (other probes) or a selector
-    that leaves the top group can. Needs ``scores:consensus`` (:func:`add_consensus_scores`) and the official
-    ``passed`` verdicts (missing: a failure, as in pass@1)."""
+    """How much any tie-breaker could add to consensus, measured with the selector itself: ``filter:consensus>m``
+    with m = the official verdict (a perfect tie-breaker) and with m = its opposite (the worst one). The first's
+    pass@1 is the ceiling no model or speed key can lift a consensus hybrid above (a correct program outside the top
+    consensus group is out of its reach; only a different grouping, i.e. other probes, or a selector that leaves the
+    top group can get it); the problems where the two differ are the only ones a tie-breaker decides. The selector's
+    own rules hold: a problem without survivors, or whose survivors have no probe record, submits its earliest
+    candidate whatever the tie-breaker says. Needs ``scores:consensus`` (:func:`add_consensus_scores`), the
+    official ``passed`` verdicts (missing: a failure, as in pass@1) and the columns every selector needs."""
+    from dreamprm.evaluate.select import CandidateTable
+
     for col in (CONSENSUS_COLUMN, "passed", "examples_passed"):
         if col not in frame:
             raise InputDataError(f"the tie-break ceiling needs a {col!r} column", field=col,
                                  expected="an evaluation frame with consensus scores (add_consensus_scores)")
-    correct = (frame["passed"] == True).to_numpy()  # object column, None = no verdict = not passed
-    survived = (frame["examples_passed"] == True).to_numpy()
-    score = np.array([-1.0 if v is None or (isinstance(v, float) and np.isnan(v)) else float(v[0])
-                      for v in frame[CONSENSUS_COLUMN]])
-    reachable = mixed = 0
-    groups = frame.groupby("problem_id", sort=False).indices
-    for rows in groups.values():
-        rows = rows[survived[rows]] if survived[rows].any() else rows
-        top = rows[score[rows] >= score[rows].max() - 1e-12]
-        reachable += bool(correct[top].any())
-        mixed += bool(correct[top].any() and not correct[top].all())
-    n = len(groups)
-    return {"tie_break_ceiling": reachable / n if n else float("nan"), "n_problems_top_reachable": reachable,
-            "n_problems_top_mixed": mixed}
+    base = pd.Series([np.nan if v is None or (isinstance(v, float) and np.isnan(v)) else float(v[0])
+                      for v in frame[CONSENSUS_COLUMN]], index=frame.index)
+    verdict = (frame["passed"] == True).astype(float)  # object column, None = no verdict = not passed
+    probe = frame.assign(**{"scores:_best": _as_score_lists((1 - _TIE_STEP) * base + _TIE_STEP * verdict),
+                            "scores:_worst": _as_score_lists((1 - _TIE_STEP) * base + _TIE_STEP * (1 - verdict))})
+    table = CandidateTable.from_frame(probe, score_methods={"best": ("scores:_best", "min"),
+                                                            "worst": ("scores:_worst", "min")}, group_columns=())
+    best, worst = table.pass_values("filter:best"), table.pass_values("filter:worst")
+    return {"tie_break_ceiling": float(best.mean()), "tie_break_floor": float(worst.mean()),
+            "n_problems_top_reachable": int(best.sum()), "n_problems_top_mixed": int((best > worst).sum())}

@@ -472,10 +472,10 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
                  f"{_CLOCK_WORDS.get(c.get('speed_clock', 'wall'), c.get('speed_clock'))} (fastest first), "
                  "consensus>speedbin>m by speed in factors of 2 of the fastest, then model m.\n")
         if "tie_break_ceiling" in c:
-            foot += (f"tie-break ceiling: a perfect tie-breaker of consensus would reach "
-                     f"{100 * c['tie_break_ceiling']:.1f}% pass@1 ({c['n_problems_top_reachable']} problems whose top "
-                     f"consensus group holds a correct survivor; a tie-breaker decides only the "
-                     f"{c['n_problems_top_mixed']} whose top group mixes correct and wrong).\n")
+            foot += (f"tie-break ceiling: with a perfect tie-breaker filter:consensus would reach "
+                     f"{100 * c['tie_break_ceiling']:.1f}% pass@1 ({c['n_problems_top_reachable']} problems), with the "
+                     f"worst {100 * c.get('tie_break_floor', float('nan')):.1f}%; a tie-breaker decides only "
+                     f"{c['n_problems_top_mixed']} problems (the top consensus group mixes correct and wrong).\n")
     for name, c in (report.get("training_labels") or {}).items():
         foot += (f"{name} trained on {c['clean_labels']} clean labels (final verdicts), {c['outcome_step_labels']} "
                  f"outcome step labels and {c['montecarlo_step_labels']} Monte-Carlo step labels "

@@ -233,23 +233,26 @@ def test_speed_bins_are_factors_of_two_of_the_problems_fastest():
     assert bins.iloc[4] > bins.iloc[3] and np.isnan(bins.iloc[5]) and bins.iloc[6] == 0.0
 
 
-def test_tie_break_ceiling_counts_problems_whose_top_consensus_group_holds_a_correct_survivor():
+def test_tie_break_ceiling_is_the_selector_with_a_perfect_and_with_the_worst_tie_breaker():
     """p: a and b (correct) agree, c (wrong) is the odd one out: the top group is all correct. q: x (wrong) and y
     (correct) print alike, z (correct) alone: the top group mixes, so a tie-breaker decides. r: the wrong u and v
-    agree against the correct w: no tie-breaker reaches w. s: nobody survives but t is correct (the filter falls
-    back to every candidate, which all tie on consensus: the tie-breaker decides there too). Ceiling 3 of 4, two
-    problems decided by the tie-breaker."""
+    agree against the correct w: no tie-breaker reaches w. s: nobody survives; the selector submits the earliest
+    candidate (wrong t2) whatever the tie-breaker says, though t is correct. o: the earliest survivor (correct o1)
+    has no probe record and ranks below the probed wrong o2. Ceiling 2 of 5, floor 1 of 5 (p only), one problem
+    decided by the tie-breaker."""
     frame = _frame()
     extra = [("q", "x", True, False), ("q", "y", True, True), ("q", "z", True, True),
              ("r", "u", True, False), ("r", "v", True, False), ("r", "w", True, True),
-             ("s", "t", False, True), ("s", "t2", False, False)]
+             ("s", "t2", False, False), ("s", "t", False, True),
+             ("o", "o1", True, True), ("o", "o2", True, False)]
     frame = pd.concat([frame, pd.DataFrame([{"problem_id": pid, "candidate_id": cid, "sample_index": i,
                                              "difficulty": "easy", "passed": ok, "signature": None,
                                              "examples_passed": surv, "scores:m": [0.5]}
                                             for i, (pid, cid, surv, ok) in enumerate(extra)])], ignore_index=True)
     outputs = probe_outputs(_probes(OUTPUTS | {"x": ["1", "1"], "y": ["1", "1"], "z": ["2", "2"],
-                                               "u": ["4"], "v": ["4"], "w": ["5"]}))
+                                               "u": ["4"], "v": ["4"], "w": ["5"], "o2": ["9"]}))
     ceiling = tie_break_ceiling(add_consensus_scores(frame, outputs))
-    assert ceiling == {"tie_break_ceiling": 0.75, "n_problems_top_reachable": 3, "n_problems_top_mixed": 2}
+    assert ceiling == {"tie_break_ceiling": 0.4, "tie_break_floor": 0.2, "n_problems_top_reachable": 2,
+                       "n_problems_top_mixed": 1}
     with pytest.raises(InputDataError, match="scores:consensus"):
         tie_break_ceiling(frame)

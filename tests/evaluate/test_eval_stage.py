@@ -185,13 +185,15 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
     assert coverage == {"probes": str(probes_path), "speed_clock": "wall", "n_problems_compared": 2,
                         "n_survivors_compared": 12,
                         "n_survivors_not_probed": 0, "n_survivors_compared_by_kept_text": 12,
-                        "n_problems_without_probes": 0, "tie_break_ceiling": 1.0, "n_problems_top_reachable": 2,
+                        "n_problems_without_probes": 0, "tie_break_ceiling": 1.0, "tie_break_floor": 1.0,
+                        "n_problems_top_reachable": 2,
                         "n_problems_top_mixed": 0}
     # among the first six only wrong sample-1s survive: no tie-breaker of consensus could pick a correct one there
     small_report = json.loads((out / "per-problem-6" / "report.json").read_text())["consensus"]
     assert small_report["tie_break_ceiling"] == 0.0 == res["sizes"]["per-problem-6"]["filter:consensus"]
     assert json.loads((out / "metrics.json").read_text())["consensus_tie_break_ceiling"] == 1.0
-    assert "a perfect tie-breaker of consensus would reach 100.0% pass@1" in (out / "report.md").read_text()
+    assert "with a perfect tie-breaker filter:consensus would reach 100.0% pass@1 (2 problems), with the worst 100.0%" \
+        in (out / "report.md").read_text()
     assert "filter:consensus>speed" in res["sizes"]["all"] and "filter:consensus>speed" in res["sizes"]["per-problem-6"]
     with pytest.raises(InputDataError, match="execute --tests probes"):
         run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
