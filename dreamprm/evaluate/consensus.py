@@ -267,14 +267,14 @@ def tie_break_ceiling(frame: pd.DataFrame) -> dict[str, float | int]:
     own rules hold: a problem without survivors, or whose survivors have no probe record, submits its earliest
     candidate whatever the tie-breaker says. Needs ``scores:consensus`` (:func:`add_consensus_scores`), the
     official ``passed`` verdicts (missing: a failure, as in pass@1) and the columns every selector needs."""
+    from dreamprm.evaluate.aggregate import aggregate_many
     from dreamprm.evaluate.select import CandidateTable
 
     for col in (CONSENSUS_COLUMN, "passed", "examples_passed"):
         if col not in frame:
             raise InputDataError(f"the tie-break ceiling needs a {col!r} column", field=col,
                                  expected="an evaluation frame with consensus scores (add_consensus_scores)")
-    base = pd.Series([np.nan if v is None or (isinstance(v, float) and np.isnan(v)) else float(v[0])
-                      for v in frame[CONSENSUS_COLUMN]], index=frame.index)
+    base = pd.Series(aggregate_many(frame[CONSENSUS_COLUMN], "min"), index=frame.index)  # one score each; NaN: none
     verdict = (frame["passed"] == True).astype(float)  # object column, None = no verdict = not passed
     probe = frame.assign(**{"scores:_best": _as_score_lists((1 - _TIE_STEP) * base + _TIE_STEP * verdict),
                             "scores:_worst": _as_score_lists((1 - _TIE_STEP) * base + _TIE_STEP * (1 - verdict))})
