@@ -140,6 +140,9 @@ LCB_MC ?= 1000
 LCB_MC_ROLLOUTS ?= 4
 LCB_MC_TOKENS ?= 512
 LCB_TRAIN_SIDE = --problems data-train/problems.parquet --candidates data-train/candidates.parquet
+# The generator prior (evaluate --prior-from): each candidate ranked by its policy's pass rate over the train side's
+# recorded verdicts, the evaluated problems left out; what a PRM must beat before its reading of the code adds anything.
+LCB_PRIOR = --prior-from data-train/candidates.parquet
 LCB_ENV = DREAMPRM_ROOT=$(LCB_ROOT) PREFECT_HOME=$(LCB_ROOT)/.prefect DREAMPRM_PRM__BACKBONE=$(LCB_BACKBONE) \
 	DREAMPRM_PRM__NUM_LAYERS=$(LCB_LAYERS) DREAMPRM_PRM__FINETUNE=$(LCB_FINETUNE)
 
@@ -175,9 +178,9 @@ eval-lcb: venv sandbox-up
 	$$D fuse $(LCB_TRAIN_SIDE) --executions data-train/executions.parquet --aggregation $(LCB_FUSE_AGGREGATION) --survivors-only && \
 	$$D evaluate --problems data-window/problems.parquet --candidates data-window/candidates.parquet \
 	    --executions data-window/executions.parquet --output reports-window --challenger none --hybrid-only-above 1 \
-	    --probes data-window/probes.parquet && \
+	    --probes data-window/probes.parquet $(LCB_PRIOR) && \
 	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_SIZES) \
-	    --hybrid-only-above $(LCB_HYBRID_ABOVE) --probes data/probes.parquet
+	    --hybrid-only-above $(LCB_HYBRID_ABOVE) --probes data/probes.parquet $(LCB_PRIOR)
 
 # Consensus selection at N=60 on the train side's Codeforces problems that no model saw (60 candidates of the test's
 # six policies each; the window has only 5): their runs on the examples and the survivors' on the probe inputs, then
@@ -206,9 +209,9 @@ eval-lcb-execution: venv sandbox-up
 	cd $(LCB_ROOT) && export $(LCB_ENV) && D=$(CURDIR)/$(BIN)/dreamprm && \
 	$$D evaluate --execution-only --problems data-window/problems.parquet --candidates data-window/candidates.parquet \
 	    --executions data-window/executions.parquet --probes data-window/probes.parquet --challenger none \
-	    --output reports-window-execution && \
+	    --output reports-window-execution $(LCB_PRIOR) && \
 	$$D evaluate --execution-only --candidates data/candidates.parquet --per-problem $(LCB_BASELINE_SIZES) \
-	    --probes data/probes.parquet --challenger none --output reports-execution
+	    --probes data/probes.parquet --challenger none --output reports-execution $(LCB_PRIOR)
 
 # Which clock consensus>speed ranks by (benchmarks/speed_clock.py, README): after eval-lcb-execution (or its window
 # probe step and eval-lcb-consensus-val), the window's and the N=60 validation's survivors run on their probes a

@@ -8,11 +8,13 @@ on) are a second validation set, at the test's N. Run inside the eval-lcb projec
 1. data-train/val60-candidates.parquet: the unseen problems' candidates (written atomically);
 2. their runs on the statement examples, then the survivors' runs on the probe inputs (sandbox, cached);
 3. `dreamprm evaluate --execution-only --probes ...` into reports-consensus-val/ (no model: consensus, the example
-   filter and its variants, random, oracle), and the pass@1 table and the filter:consensus - filter:random
-   interval printed;
+   filter and its variants, the generator prior from the other train-side problems' verdicts, random, oracle) at
+   N=60 and at the test's N=6 (sample 0 of each model, per-problem-6/), and the pass@1 table and the
+   filter:consensus - filter:random interval printed;
 4. with ``--models``, the same evaluation with the saved models as well, into reports-consensus-val-models/: the
-   survivors and each problem's first candidate scored (``--hybrid-only-above 1``), so the consensus methods whose
-   ties a model breaks (``filter:consensus>m``, ``filter:consensus>speedbin>m``) are validated at N=60 too.
+   survivors and each problem's first 6 candidates scored (``--hybrid-only-above 6``), so the consensus methods
+   whose ties a model breaks (``filter:consensus>m``, ``filter:consensus>speedbin>m``) are validated at N=60 too,
+   and each model alone at N=6, beside the generator prior, on the test's six models.
 
 ``--speed-clock cpu`` ranks the speed keys by the programs' CPU seconds (``dreamprm evaluate --speed-clock``) and
 writes into <out>-cpu/ (and <out>-cpu-models/) instead.
@@ -62,11 +64,13 @@ def main(argv: list[str] | None = None) -> int:
          "--output", "data-train/probes-val60.parquet", "--no-track"],
         [dreamprm, "evaluate", *side, "--executions", "data-train/executions-val60.parquet", "--execution-only",
          "--split", "train,meta", "--challenger", "none", "--probes", "data-train/probes-val60.parquet",
-         "--speed-clock", args.speed_clock, "--output", args.out],
+         "--speed-clock", args.speed_clock, "--output", args.out, "--per-problem", "0,6",
+         "--prior-from", "data-train/candidates.parquet"],
     ):
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     report = json.loads((Path(args.out) / "report.json").read_text())
-    for m in ("random", "filter:random", "filter:first", "filter:consensus", "filter:consensus>speed", "oracle"):
+    for m in ("random", "prior", "filter:random", "filter:first", "filter:consensus", "filter:consensus>speed",
+              "oracle"):
         print(f"{m:>24}: {100 * report['methods'][m]['pass_at_1']['estimate']:.1f}")
     d = report["differences"]["filter:consensus - filter:random"]
     print(f"filter:consensus - filter:random: {100 * d['estimate']:+.1f} [{100 * d['low']:.1f}, {100 * d['high']:.1f}]")
@@ -74,13 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.models:
         out = f"{args.out}-models"
         subprocess.run([dreamprm, "evaluate", *side, "--executions", "data-train/executions-val60.parquet",
-                        "--split", "train,meta", "--challenger", "none", "--hybrid-only-above", "1",
+                        "--split", "train,meta", "--challenger", "none", "--hybrid-only-above", "6",
                         "--probes", "data-train/probes-val60.parquet", "--speed-clock", args.speed_clock,
-                        "--output", out],
+                        "--output", out, "--per-problem", "0,6", "--prior-from", "data-train/candidates.parquet"],
                        check=True, stdout=subprocess.DEVNULL)
         methods = json.loads((Path(out) / "report.json").read_text())["methods"]
         for m in sorted(m for m in methods if m.startswith("filter:consensus")):
             print(f"{m:>40}: {100 * methods[m]['pass_at_1']['estimate']:.1f}")
+        at6 = json.loads((Path(out) / "per-problem-6" / "report.json").read_text())
+        print("N=6, each model alone beside the generator prior:")
+        for m in ("random", "prior", *sorted(m for m in at6["methods"] if m.endswith(":mean")), "oracle"):
+            d = at6["differences"].get(f"{m} - random")
+            gap = f"  vs random {100 * d['estimate']:+.1f} [{100 * d['low']:.1f}, {100 * d['high']:.1f}]" if d else ""
+            print(f"{m:>40}: {100 * at6['methods'][m]['pass_at_1']['estimate']:.1f}{gap}")
     return 0
 
 

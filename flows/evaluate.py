@@ -24,14 +24,16 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
                   n_resamples: int, per_problem: int | str = 0, execution_only: bool = False,
                   hybrid_only_above: int = 0, fusion_dir: str | None = None,
-                  probes_path: str | None = None, speed_clock: str = "wall") -> dict[str, Any]:
+                  probes_path: str | None = None, speed_clock: str = "wall",
+                  prior_path: str | None = None) -> dict[str, Any]:
     from dreamprm.stages.evaluate import run_evaluate
 
     out = run_evaluate(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
                        aggregation, n_resamples, per_problem,
                        progress=progress_reporter("evaluate-progress", "scoring candidates"),
                        execution_only=execution_only, hybrid_only_above=hybrid_only_above,
-                       fusion_dir=fusion_dir, probes_path=probes_path, speed_clock=speed_clock)
+                       fusion_dir=fusion_dir, probes_path=probes_path, speed_clock=speed_clock,
+                       prior_path=prior_path)
     create_markdown_artifact(key="evaluation-report", markdown=out["markdown"], description="best-of-N evaluation")
     return out
 
@@ -43,7 +45,7 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
                   n_resamples: int = 10_000, per_problem: int | str = 0,
                   execution_only: bool = False, hybrid_only_above: int = 0,
                   fusion_dir: str | None = None, probes_path: str | None = None,
-                  speed_clock: str = "wall") -> dict[str, Any]:
+                  speed_clock: str = "wall", prior_path: str | None = None) -> dict[str, Any]:
     """pass@1 of PRM best-of-N (each saved variant, each aggregation) against random, first, majority vote, the
     example filter and the oracle, with paired bootstrap intervals; reports/ gets JSON, markdown and plots; the
     registered challenger is promoted to champion when it beats the current champion on the same set.
@@ -54,7 +56,8 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     and ``filter:fusion``; the survivors' probe executions in probes.parquet beside the executions table
     (``dreamprm execute --tests probes``; ``probes_path``: another table, "none": no consensus) add
     ``filter:consensus``, ``filter:consensus>m`` and ``filter:consensus>speed``, whose speed keys read
-    ``speed_clock`` ("wall", chosen on validation, or "cpu")."""
+    ``speed_clock`` ("wall", chosen on validation, or "cpu"); ``prior_path``, a candidates table with recorded
+    verdicts (the train side's), adds the generator prior ``prior``, ``filter:prior`` and ``consensus>prior``."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     from dreamprm.data.schema import default_candidates_path
@@ -74,4 +77,4 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
         probes_path = str(default) if default.exists() else None
     return evaluate_task(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
                          aggregation, n_resamples, per_problem, execution_only, hybrid_only_above, fusion_dir,
-                         probes_path, speed_clock)
+                         probes_path, speed_clock, prior_path)

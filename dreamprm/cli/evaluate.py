@@ -47,6 +47,10 @@ def evaluate(
     speed_clock: SpeedClock = typer.Option(SpeedClock.wall, help="the clock consensus>speed and "
                                            "consensus>speedbin>m read: wall (chosen on validation, README) or cpu "
                                            "(the program's own CPU seconds, harness version 7 on)"),
+    prior_from: Optional[Path] = typer.Option(None, help="a candidates table with recorded verdicts (e.g. "
+                                              "data-train/candidates.parquet) for the generator prior: `prior`, "
+                                              "`filter:prior`, `consensus>prior` rank by the pass rate of the "
+                                              "policy that wrote each candidate there, evaluated problems left out"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
     evaluate_flow = stage_flow("evaluate")
@@ -58,6 +62,7 @@ def evaluate(
                         challenger=None if (challenger or "").lower() in ("", "none") else challenger,
                         aggregation=aggregation, n_resamples=resamples, per_problem=per_problem,
                         execution_only=execution_only, hybrid_only_above=hybrid_only_above, fusion_dir=fusion,
-                        probes_path=probes, speed_clock=speed_clock.value)
+                        probes_path=probes, speed_clock=speed_clock.value,
+                        prior_path=str(prior_from) if prior_from else None)
     console.print(out["markdown"])
     console.print(f"report: {out['report']}   promotion: {out['promotion']}")

@@ -34,6 +34,7 @@ from dreamprm.errors import InputDataError
 from dreamprm.evaluate.aggregate import AGGREGATIONS, as_probability
 from dreamprm.evaluate.consensus import CONSENSUS_COLUMN, POOL_DEPENDENT_PREFIX
 from dreamprm.evaluate.fusion import FUSION_COLUMN
+from dreamprm.evaluate.prior import PRIOR_COLUMN, PRIOR_RULE
 from dreamprm.evaluate.select import (
     BASELINES,
     FILTER_BASELINES,
@@ -72,6 +73,7 @@ RULES = {
               "within-problem-centred examples passed, the model's logit, log lines of code and log example time "
               "(fitted on training-side candidates only); candidates its model did not score get no fusion score, and "
               "a fusion fitted on example survivors only scores survivors only",
+    "prior": PRIOR_RULE,
     "consensus": "with probe executions (evaluate --probes): `consensus` scores each example survivor by how often "
                  "its output on the probe inputs agrees with the other survivors' of the evaluated set (mean share "
                  "of the pool printing the same; a failed probe counts as its verdict: time_limit, runtime_error, "
@@ -98,9 +100,9 @@ RULES = {
 # --------------------------------------------------------------------------------------------------------------------
 
 def single_score_columns(columns: Sequence[str]) -> set[str]:
-    """The score columns that hold one score per candidate (the fusion, the consensus and its tie-broken variants):
-    nothing to aggregate, so they are reported under their own name."""
-    return {c for c in columns if c == FUSION_COLUMN or str(c).startswith(CONSENSUS_COLUMN)}
+    """The score columns that hold one score per candidate (the fusion, the generator prior, the consensus and its
+    tie-broken variants): nothing to aggregate, so they are reported under their own name."""
+    return {c for c in columns if c in (FUSION_COLUMN, PRIOR_COLUMN) or str(c).startswith(CONSENSUS_COLUMN)}
 
 
 def score_methods_for(candidates: pd.DataFrame, score_columns: Sequence[str] | None = None,
@@ -332,9 +334,13 @@ def build_report(
 
 def _reported_methods(table: CandidateTable, hybrid_only: bool) -> list[str]:
     """The methods a report lists: consensus is defined on the example survivors, so it is reported inside the
-    filter only; with ``hybrid_only`` no score method is reported alone."""
-    return [m for m in table.methods if not (m in table.scores and (
-        hybrid_only or str(table.score_sources[m][0]).startswith(POOL_DEPENDENT_PREFIX)))]
+    filter only; with ``hybrid_only`` no model's score method is reported alone (the generator prior, which scores
+    every candidate without a model, still is)."""
+    def hidden(m: str) -> bool:
+        column = str(table.score_sources[m][0])
+        return column.startswith(POOL_DEPENDENT_PREFIX) or (hybrid_only and column != PRIOR_COLUMN)
+
+    return [m for m in table.methods if not (m in table.scores and hidden(m))]
 
 
 def selection_picks(
@@ -460,6 +466,15 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
                  f"fitted on {fitted.get('candidates')} training-side candidates of {fitted.get('problems')} problems "
                  f"{'(example survivors only; it scores survivors only) ' if f.get('survivors_only') else ''}"
                  f"(L2 {f['l2']}); weight per unit: {coefs}.\n")
+    if report.get("prior"):
+        pr = report["prior"]
+        rates = ", ".join(f"{k} {100 * v:.1f} % (n={pr['counts'][k]})" for k, v in
+                          sorted(pr["rates"].items(), key=lambda kv: -kv[1]))
+        foot += (f"prior: each policy's pass rate over the recorded verdicts of {pr['source']} on "
+                 f"{pr['n_problems']} problems not evaluated here ({pr['n_excluded_problems']} evaluated problems "
+                 f"left out, {pr['n_without_verdict']} candidates without a verdict): {rates}; "
+                 f"{pr['n_candidates_without_prior']} evaluated candidates of a policy without a rate "
+                 f"({', '.join(pr['unknown_policies']) or 'none'}) rank below the rest.\n")
     if report.get("consensus"):
         c = report["consensus"]
         foot += (f"consensus: agreement on the probe inputs of {c['probes']} among the survivors of "

@@ -72,9 +72,11 @@ def first_per_problem(candidates: pd.DataFrame, n: int) -> pd.DataFrame:
 
 def evaluation_frame(problems: pd.DataFrame, candidates: pd.DataFrame, executions: pd.DataFrame | None) -> pd.DataFrame:
     """One row per candidate: problem_id, difficulty, platform, candidate_id, sample_index, passed, signature,
-    code, statement, starter_code; with an executions table also examples_passed, n_examples and example_time_s."""
+    code, statement, starter_code (and policy, when the candidates have it: the generator prior reads it); with an
+    executions table also examples_passed, n_examples and example_time_s."""
     p = problems.set_index("problem_id")
-    df = candidates[["candidate_id", "problem_id", "sample_index", "code"]].copy()
+    keep = ["candidate_id", "problem_id", "sample_index", "code"] + (["policy"] if "policy" in candidates else [])
+    df = candidates[keep].copy()
     df["difficulty"] = df["problem_id"].map(p["difficulty"]).fillna("unknown")
     df["platform"] = df["problem_id"].map(p["platform"]).fillna("unknown")
     df["statement"] = df["problem_id"].map(p["statement"]).fillna("")

@@ -73,7 +73,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                   n_resamples: int, per_problem: int | str | Sequence[int] = 0, progress: Progress | None = None,
                   execution_only: bool = False, hybrid_only_above: int = 0,
                   fusion_dir: str | None = None, probes_path: str | None = None,
-                  speed_clock: str = "wall") -> dict[str, Any]:
+                  speed_clock: str = "wall", prior_path: str | None = None) -> dict[str, Any]:
     """Evaluate at every best-of-N size of ``per_problem`` (``"0,6"``: all candidates and the first 6 of each
     problem). The candidates are scored once (the largest size); the first size's report is written into
     ``out_dir`` (report.json, report.md, metrics.json, plots) and decides promotion, every further size's into
@@ -98,7 +98,12 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     ``filter:consensus>speedbin>m`` (ties broken by speed in factors of 2, then m), each computed
     within every evaluated size's own candidates (:mod:`dreamprm.evaluate.consensus`). ``speed_clock`` (``"wall"``,
     the validated default :data:`~dreamprm.evaluate.consensus.SPEED_CLOCK`, or ``"cpu"``) is the clock both speed keys
-    read; the report names it."""
+    read; the report names it.
+
+    ``prior_path``: a candidates table with recorded verdicts (the train side's) for the generator prior
+    (:mod:`dreamprm.evaluate.prior`): each candidate ranked by its policy's pass rate there, the evaluated problems
+    left out; adds ``prior``, ``filter:prior`` and, with probes, ``filter:consensus>prior``. It needs no model, so it
+    is evaluated with ``execution_only`` too and reported alone at every size."""
     import mlflow
     import pandas as pd
 
@@ -204,6 +209,12 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         from dreamprm.evaluate.fusion import add_fusion_scores
 
         frame = add_fusion_scores(frame, fusion)
+    prior = None
+    if prior_path and prior_path.lower() != "none":
+        from dreamprm.evaluate.prior import GeneratorPrior, add_prior_scores
+
+        prior = GeneratorPrior.load(prior_path, frame["problem_id"].astype(str).unique())
+        frame = add_prior_scores(frame, prior)
     validate_scores(frame)  # GX: the scores hand-off to selection
     outputs = None
     if probes_path and probes_path.lower() != "none":
@@ -229,7 +240,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     if outputs is not None:  # the consensus of each size's own pool of survivors
         from dreamprm.evaluate.consensus import add_consensus_scores
 
-        breakers = {name: f"scores:{name}" for name in loaded if f"scores:{name}" in frame}
+        breakers = {name: f"scores:{name}" for name in [*loaded, *(["prior"] if prior else [])]
+                    if f"scores:{name}" in frame}
         frames = {n: add_consensus_scores(f, outputs, breakers, aggregation, seconds) for n, f in frames.items()}
     primary = frames[sizes[0]]  # its report decides promotion and names the evaluation set
     reports: dict[int, dict[str, Any]] = {}
@@ -249,6 +261,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                    if "step_labels" in m.provenance}
         if trained:  # what each model learned from, by label kind (models trained before this was recorded: none)
             reports[n]["training_labels"] = trained
+        if prior is not None:
+            reports[n]["prior"] = prior.summary(frames[n]["policy"])
         if outputs is not None:
             from dreamprm.evaluate.consensus import consensus_coverage, tie_break_ceiling
 
@@ -271,7 +285,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
     decision = None
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
-                                  "fusion": fusion_dir, "probes": probes_path,
+                                  "fusion": fusion_dir, "probes": probes_path, "prior": prior_path,
                                   "speed_clock": speed_clock if probes_path else None,
                                   "n_resamples": n_resamples, "problems": len(problems),
                                   "per_problem": ",".join(map(str, sizes)), "execution_only": execution_only,

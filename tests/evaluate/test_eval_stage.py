@@ -242,3 +242,33 @@ def test_the_speed_clock_defaults_agree_with_the_validated_choice() -> None:
     assert inspect.signature(run_evaluate).parameters["speed_clock"].default == SPEED_CLOCK
     assert inspect.signature(evaluate_flow.fn).parameters["speed_clock"].default == SPEED_CLOCK
     assert inspect.signature(evaluate).parameters["speed_clock"].default.default.value == SPEED_CLOCK
+
+
+def test_generator_prior_ranks_by_the_train_side_rate_of_each_policy(project_root: Path) -> None:
+    """Only m-c's candidates are right; the train-side table says m-c passes most often, its rows on the evaluated
+    problem p1 say the opposite and are left out: prior and filter:prior pick m-c, random is 1/3."""
+    paths = _project(project_root)
+    cands = pd.read_parquet(paths["candidates_path"])
+    cands["official_passed"] = cands["policy"] == "m-c"
+    cands.to_parquet(paths["candidates_path"], index=False)
+    train = [{"candidate_id": f"t{i}", "problem_id": f"t{i % 2}", "policy": m, "official_passed": ok}
+             for i, (m, ok) in enumerate([("m-a", False), ("m-b", False), ("m-c", True), ("m-a", True),
+                                          ("m-b", False), ("m-c", True)])]
+    train += [{"candidate_id": f"leak{i}", "problem_id": "p1", "policy": "m-a", "official_passed": True}
+              for i in range(20)]
+    prior_path = project_root / "data" / "train-candidates.parquet"
+    pd.DataFrame(train).to_parquet(prior_path, index=False)
+    out = project_root / "reports"
+    res = run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
+                       n_resamples=50, per_problem="0,3", execution_only=True, prior_path=str(prior_path))
+    for size in ("all", "per-problem-3"):
+        assert res["sizes"][size]["random"] == pytest.approx(1 / 3)
+        assert res["sizes"][size]["prior"] == 1.0 and res["sizes"][size]["filter:prior"] == 1.0
+    report = json.loads((out / "report.json").read_text())
+    assert report["prior"]["rates"] == {"m-a": 0.5, "m-b": 0.0, "m-c": 1.0}
+    assert report["prior"]["n_excluded_problems"] == 1 and report["prior"]["n_candidates_without_prior"] == 0
+    assert "prior: each policy's pass rate" in (out / "report.md").read_text()
+    assert "prior" in report["rules"]
+    with pytest.raises(InputDataError, match="no candidates table"):
+        run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
+                     n_resamples=50, execution_only=True, prior_path=str(project_root / "missing.parquet"))

@@ -1,0 +1,108 @@
+"""The generator prior: rank each candidate by how often the model that wrote it is right on the training side.
+
+When the N candidates of a problem come from several models (release_v6's six open models, sample 0 of each at
+N=6), the cheapest ranker a user can build knows nothing about the code: it trusts the model that passes most often.
+Its pass@1 is what a learned PRM or ORM must beat before its reading of the code adds anything (on the N=60
+validation set, the six models' training-side pass rates alone pick 23.3 % right against random's 14.8, where the
+trained PRM sat below random; README). It also breaks consensus ties (``consensus>prior``) like any model.
+
+Rule (:data:`PRIOR_RULE`): a candidate's score is its policy's pass rate over the source table's candidates with a
+recorded verdict (``official_passed``), counting only problems that are NOT evaluated here, so no evaluated
+problem's verdict reaches its own ranking, whatever table is passed; a policy the source has no verdict for gets no
+score (ranked below every scored candidate, and counted in the report); ties (the same policy, or equal rates) fall
+to the earliest sample, as for every score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dreamprm.errors import InputDataError
+
+PRIOR_COLUMN = "scores:prior"
+PRIOR_RULE = ("with evaluate --prior-from: method `prior` scores each candidate by its policy's pass rate over the "
+              "source table's recorded verdicts (official_passed) on problems that are not evaluated here; a "
+              "policy without verdicts there gets no score (ranked below the scored; counted); ties to the "
+              "earliest sample; `filter:prior` ranks the example survivors by it, `consensus>prior` breaks the "
+              "consensus ties by it")
+
+
+@dataclass(frozen=True)
+class GeneratorPrior:
+    """Per-policy pass rates measured on the source's problems outside the evaluated set."""
+
+    source: str
+    rates: dict[str, float]
+    counts: dict[str, int]
+    n_problems: int
+    n_excluded_problems: int  # source problems dropped because they are evaluated here
+    n_without_verdict: int  # source candidates with no recorded verdict (left out of the rates)
+    unknown_policies: list[str] = field(default_factory=list)  # evaluated policies with no rate (filled by score)
+
+    @classmethod
+    def from_table(cls, source: pd.DataFrame, evaluated_problems: Iterable[str], path: str | Path) -> GeneratorPrior:
+        """Rates from ``source`` (a candidates table: problem_id, policy, official_passed), leaving out every
+        problem in ``evaluated_problems``. A table without those columns, or with no verdict outside the evaluated
+        problems, is an error naming the file: a prior of nothing would rank every candidate alike."""
+        missing = [c for c in ("problem_id", "policy", "official_passed") if c not in source]
+        if missing:
+            raise InputDataError(f"the generator prior's source has no {', '.join(missing)} column", path=path,
+                                 field=missing[0], expected="a candidates table with recorded verdicts "
+                                                            "(dreamprm fetch --recorded ...)")
+        evaluated = {str(p) for p in evaluated_problems}
+        pid = source["problem_id"].astype(str)
+        outside = source[~pid.isin(evaluated)]
+        verdict = outside["official_passed"]
+        known = verdict.notna()
+        kept = outside[known]
+        if kept.empty:
+            raise InputDataError("the generator prior's source has no recorded verdict on a problem outside the "
+                                 "evaluated set", path=path, field="official_passed",
+                                 expected="training-side candidates with official verdicts")
+        passed = kept["official_passed"].astype(bool)
+        by_policy = passed.groupby(kept["policy"].astype(str))
+        return cls(source=str(path), rates={k: float(v) for k, v in by_policy.mean().items()},
+                   counts={k: int(v) for k, v in by_policy.size().items()},
+                   n_problems=int(kept["problem_id"].nunique()),
+                   n_excluded_problems=int(source.loc[pid.isin(evaluated), "problem_id"].nunique()),
+                   n_without_verdict=int((~known).sum()))
+
+    @classmethod
+    def load(cls, path: str | Path, evaluated_problems: Iterable[str]) -> GeneratorPrior:
+        from dreamprm.io import read_parquet
+
+        if not Path(path).exists():
+            raise InputDataError("no candidates table at this path for the generator prior", path=path,
+                                 field="prior_from", expected="a candidates table with recorded verdicts, e.g. "
+                                                              "data-train/candidates.parquet")
+        return cls.from_table(read_parquet(path), evaluated_problems, path)
+
+    def score_lists(self, policies: pd.Series) -> list[list[float] | None]:
+        """``scores:prior`` values for candidates written by ``policies``: one rate each (a one-step score list),
+        None for a policy without a rate."""
+        return [None if p not in self.rates else [self.rates[p]] for p in policies.astype(str)]
+
+    def summary(self, policies: pd.Series) -> dict[str, Any]:
+        """What the report shows: the source, each policy's rate and verdict count, what was left out."""
+        names = policies.astype(str)
+        unknown = sorted(set(names) - set(self.rates))
+        return {"source": self.source, "rates": self.rates, "counts": self.counts, "n_problems": self.n_problems,
+                "n_excluded_problems": self.n_excluded_problems, "n_without_verdict": self.n_without_verdict,
+                "unknown_policies": unknown, "n_candidates_without_prior": int(names.isin(unknown).sum())}
+
+
+def add_prior_scores(frame: pd.DataFrame, prior: GeneratorPrior | None) -> pd.DataFrame:
+    """``frame`` with ``scores:prior`` added when there is a prior (``frame`` needs the ``policy`` column)."""
+    if prior is None:
+        return frame
+    if "policy" not in frame:
+        raise InputDataError("the generator prior needs the evaluated candidates' policy column", field="policy",
+                             expected="a candidates table with the model that wrote each candidate")
+    out = frame.copy()
+    out[PRIOR_COLUMN] = prior.score_lists(out["policy"])
+    return out

@@ -1,0 +1,54 @@
+"""The generator prior: per-policy pass rates from recorded verdicts, never from an evaluated problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dreamprm.errors import InputDataError
+from dreamprm.evaluate.prior import PRIOR_COLUMN, GeneratorPrior, add_prior_scores
+
+
+def _source() -> pd.DataFrame:
+    """Train-side t1, t2: m-c always right, m-b half the time, m-a never; the evaluated p1 says the opposite, so a
+    prior that read it would rank m-a first."""
+    rows = [("t1", "m-a", False), ("t1", "m-b", True), ("t1", "m-c", True),
+            ("t2", "m-a", False), ("t2", "m-b", False), ("t2", "m-c", True), ("t2", "m-c", None)]
+    rows += [("p1", "m-a", True)] * 10 + [("p1", "m-c", False)] * 10
+    return pd.DataFrame([{"candidate_id": f"c{i}", "problem_id": p, "policy": m, "official_passed": v}
+                         for i, (p, m, v) in enumerate(rows)])
+
+
+def test_rates_leave_the_evaluated_problems_and_missing_verdicts_out() -> None:
+    prior = GeneratorPrior.from_table(_source(), ["p1", "p2"], "train.parquet")
+    assert prior.rates == {"m-a": 0.0, "m-b": 0.5, "m-c": 1.0}
+    assert prior.counts == {"m-a": 2, "m-b": 2, "m-c": 2}
+    assert (prior.n_problems, prior.n_excluded_problems, prior.n_without_verdict) == (2, 1, 1)
+    leaky = GeneratorPrior.from_table(_source(), [], "train.parquet")  # what reading p1 would do
+    assert leaky.rates["m-a"] > leaky.rates["m-c"]
+
+
+def test_scores_one_rate_per_candidate_and_none_for_an_unknown_policy() -> None:
+    prior = GeneratorPrior.from_table(_source(), ["p1"], "train.parquet")
+    frame = pd.DataFrame({"candidate_id": ["x", "y", "z"], "policy": ["m-c", "m-new", "m-b"]})
+    scored = add_prior_scores(frame, prior)
+    assert scored[PRIOR_COLUMN].tolist() == [[1.0], None, [0.5]]
+    assert "scores:prior" not in frame  # the input frame is left as it was
+    summary = prior.summary(frame["policy"])
+    assert summary["unknown_policies"] == ["m-new"] and summary["n_candidates_without_prior"] == 1
+    assert add_prior_scores(frame, None) is frame
+    with pytest.raises(InputDataError, match="policy"):
+        add_prior_scores(frame.drop(columns="policy"), prior)
+
+
+def test_bad_sources_name_the_file_and_the_field(tmp_path: Path) -> None:
+    with pytest.raises(InputDataError, match="official_passed") as err:
+        GeneratorPrior.from_table(_source().drop(columns="official_passed"), [], "train.parquet")
+    assert err.value.path == "train.parquet" and err.value.field == "official_passed"
+    with pytest.raises(InputDataError, match="outside the evaluated set"):  # every verdict is on an evaluated problem
+        GeneratorPrior.from_table(_source(), ["t1", "t2", "p1"], "train.parquet")
+    with pytest.raises(InputDataError, match="no candidates table") as err:
+        GeneratorPrior.load(tmp_path / "missing.parquet", [])
+    assert err.value.field == "prior_from"
