@@ -99,7 +99,8 @@ def evaluate_n6(frame: pd.DataFrame, scores: dict[str, np.ndarray], n_resamples:
             grid[i, : len(g)], ok[i, : len(g)], y[i, : len(g)] = s6[g], True, passed[g]
         d = paired_difference(pick, rand, n_resamples=n_resamples)
         q = ranking_quality(grid, y, ok)
-        out[name] = {"pass_at_1": float(pick.mean()), "vs_random": [d.interval.estimate, d.interval.low, d.interval.high],
+        gap = d.interval
+        out[name] = {"pass_at_1": float(pick.mean()), "vs_random": [gap.estimate, gap.low, gap.high],
                      "within_problem_auc": q.within_problem_auc, "problems_with_pass_and_fail": q.n_problems_within}
     return out
 
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     w = fit_pairwise_head(feats["other"], frames["other"], args.components, args.l2)
     result = {
         "settings": vars(args),
-        "validation_problems": int(len(ids)), "labelled_problems": int(frames["other"]["problem_id"].nunique()),
+        "validation_problems": len(ids), "labelled_problems": int(frames["other"]["problem_id"].nunique()),
         "cv": evaluate_n6(val, {"head": head, "prior": prior}, args.resamples),
         "transfer": evaluate_n6(val, {"head": xv @ w, "prior": prior_scores(frames["other"], val)}, args.resamples),
     }

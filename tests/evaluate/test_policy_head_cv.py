@@ -1,0 +1,48 @@
+"""benchmarks/policy_head_cv.py: the within-problem pairwise head and its N=6 scoring, on synthetic vectors."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from policy_head_cv import evaluate_n6, fit_pairwise_head, prior_scores  # noqa: E402
+
+
+def _frame(n_problems: int = 30, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Six models, one sample each; model m-0 is always right, the others never. Each vector carries a problem
+    offset (what a pointwise head would learn: difficulty) plus, in dimension 0, +1 for a passing program."""
+    rng = np.random.default_rng(seed)
+    rows, x = [], []
+    for p in range(n_problems):
+        offset = rng.normal(0, 5, 8)
+        for m in range(6):
+            ok = m == 0
+            rows.append({"problem_id": f"p{p}", "policy": f"m-{m}", "sample_index": 0, "passed": ok})
+            x.append(offset + rng.normal(0, 0.1, 8) + np.eye(8)[0] * (1.0 if ok else 0.0))
+    return pd.DataFrame(rows), np.array(x)
+
+
+def test_the_head_learns_the_within_problem_direction_and_picks_the_passing_program() -> None:
+    frame, x = _frame()
+    w = fit_pairwise_head(x[:90], frame.iloc[:90], components=8, l2=1e-3)
+    res = evaluate_n6(frame.iloc[90:].reset_index(drop=True), {"head": x[90:] @ w}, n_resamples=200)
+    assert res["random"]["pass_at_1"] == pytest.approx(1 / 6)
+    assert res["head"]["pass_at_1"] == 1.0 and res["head"]["within_problem_auc"] == 1.0
+    assert res["head"]["problems_with_pass_and_fail"] == 15
+    assert res["head"]["vs_random"][0] == pytest.approx(5 / 6)
+
+
+def test_prior_scores_read_the_training_rows_rates_and_rank_unknown_models_last() -> None:
+    frame, _ = _frame(4)
+    test = pd.DataFrame({"policy": ["m-0", "m-3", "m-new"]})
+    assert prior_scores(frame, test).tolist() == [1.0, 0.0, -1.0]
+
+
+def test_a_training_set_without_mixed_problems_is_refused() -> None:
+    frame, x = _frame(3)
+    with pytest.raises(SystemExit, match="no problem with a passing and a failing"):
+        fit_pairwise_head(x, frame.assign(passed=False), components=4, l2=1.0)
