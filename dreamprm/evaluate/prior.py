@@ -7,8 +7,10 @@ validation set, the six models' training-side pass rates alone pick 23.3 % right
 trained PRM sat below random; README). It also breaks consensus ties (``consensus>prior``) like any model.
 
 Rule (:data:`PRIOR_RULE`): a candidate's score is its policy's pass rate over the source table's candidates with a
-recorded verdict (``official_passed``), counting only problems that are NOT evaluated here, so no evaluated
-problem's verdict reaches its own ranking, whatever table is passed; a policy the source has no verdict for gets no
+recorded verdict (``official_passed``) on the training side of the split manifest beside that table (its train and
+meta sides; every problem when there is no manifest), counting only problems that are NOT evaluated here, so no
+evaluated problem's verdict reaches its own ranking, whatever table is passed, and no eval-side verdict (a test or
+validation problem the source also holds) reaches any ranking; a policy the source has no verdict for gets no
 score (ranked below every scored candidate, and counted in the report); ties (the same policy, or equal rates) fall
 to the earliest sample, as for every score.
 """
@@ -16,7 +18,7 @@ to the earliest sample, as for every score.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,10 @@ import pandas as pd
 from dreamprm.errors import InputDataError
 
 PRIOR_COLUMN = "scores:prior"
+TRAINING_SIDES = ("train", "meta")  # the manifest sides the rates may read: never a test or validation problem
 PRIOR_RULE = ("with evaluate --prior-from: method `prior` scores each candidate by its policy's pass rate over the "
-              "source table's recorded verdicts (official_passed) on problems that are not evaluated here; a "
+              "source table's recorded verdicts (official_passed) on the train and meta sides of the manifest beside "
+              "it (all its problems without one) that are not evaluated here; a "
               "policy without verdicts there gets no score (ranked below the scored; counted); ties to the "
               "earliest sample; `filter:prior` ranks the example survivors by it, `consensus>prior` breaks the "
               "consensus ties by it")
@@ -42,13 +46,16 @@ class GeneratorPrior:
     n_problems: int
     n_excluded_problems: int  # source problems dropped because they are evaluated here
     n_without_verdict: int  # source candidates with no recorded verdict (left out of the rates)
-    unknown_policies: list[str] = field(default_factory=list)  # evaluated policies with no rate (filled by score)
+    sides: str = "all"  # the manifest sides the rates read ("all": the source had no manifest beside it)
+    n_off_side_problems: int = 0  # source problems dropped because they are not on those sides
 
     @classmethod
-    def from_table(cls, source: pd.DataFrame, evaluated_problems: Iterable[str], path: str | Path) -> GeneratorPrior:
-        """Rates from ``source`` (a candidates table: problem_id, policy, official_passed), leaving out every
-        problem in ``evaluated_problems``. A table without those columns, or with no verdict outside the evaluated
-        problems, is an error naming the file: a prior of nothing would rank every candidate alike."""
+    def from_table(cls, source: pd.DataFrame, evaluated_problems: Iterable[str], path: str | Path,
+                   training_side: Iterable[str] | None = None, sides: str = "all") -> GeneratorPrior:
+        """Rates from ``source`` (a candidates table: problem_id, policy, official_passed), keeping only the
+        problems in ``training_side`` (None: all) and leaving out every problem in ``evaluated_problems``. A table
+        without those columns, or with no verdict left, is an error naming the file: a prior of nothing would rank
+        every candidate alike."""
         missing = [c for c in ("problem_id", "policy", "official_passed") if c not in source]
         if missing:
             raise InputDataError(f"the generator prior's source has no {', '.join(missing)} column", path=path,
@@ -56,13 +63,17 @@ class GeneratorPrior:
                                                             "(dreamprm fetch --recorded ...)")
         evaluated = {str(p) for p in evaluated_problems}
         pid = source["problem_id"].astype(str)
+        on_side = pid.isin({str(p) for p in training_side}) if training_side is not None else pd.Series(
+            True, index=source.index)
+        off_side = int(source.loc[~on_side, "problem_id"].nunique())
+        source, pid = source[on_side], pid[on_side]
         outside = source[~pid.isin(evaluated)]
         verdict = outside["official_passed"]
         known = verdict.notna()
         kept = outside[known]
         if kept.empty:
-            raise InputDataError("the generator prior's source has no recorded verdict on a problem outside the "
-                                 "evaluated set", path=path, field="official_passed",
+            raise InputDataError(f"the generator prior's source has no recorded verdict on a problem of its "
+                                 f"{sides} side(s) outside the evaluated set", path=path, field="official_passed",
                                  expected="training-side candidates with official verdicts")
         passed = kept["official_passed"].astype(bool)
         by_policy = passed.groupby(kept["policy"].astype(str))
@@ -70,17 +81,24 @@ class GeneratorPrior:
                    counts={k: int(v) for k, v in by_policy.size().items()},
                    n_problems=int(kept["problem_id"].nunique()),
                    n_excluded_problems=int(source.loc[pid.isin(evaluated), "problem_id"].nunique()),
-                   n_without_verdict=int((~known).sum()))
+                   n_without_verdict=int((~known).sum()), sides=sides, n_off_side_problems=off_side)
 
     @classmethod
     def load(cls, path: str | Path, evaluated_problems: Iterable[str]) -> GeneratorPrior:
+        """From a candidates table on disk, reading only the train and meta sides of the split manifest that
+        ``dreamprm fetch`` wrote beside it (every problem when there is none)."""
+        from dreamprm.data.split import SplitManifest, manifest_path_for
         from dreamprm.io import read_parquet
 
         if not Path(path).exists():
             raise InputDataError("no candidates table at this path for the generator prior", path=path,
                                  field="prior_from", expected="a candidates table with recorded verdicts, e.g. "
                                                               "data-train/candidates.parquet")
-        return cls.from_table(read_parquet(path), evaluated_problems, path)
+        manifest = manifest_path_for(path)
+        if not manifest.exists():
+            return cls.from_table(read_parquet(path), evaluated_problems, path)
+        training = SplitManifest.load(manifest).ids(*TRAINING_SIDES)
+        return cls.from_table(read_parquet(path), evaluated_problems, path, training, ",".join(TRAINING_SIDES))
 
     def score_lists(self, policies: pd.Series) -> list[list[float] | None]:
         """``scores:prior`` values for candidates written by ``policies``: one rate each (a one-step score list),
@@ -91,7 +109,8 @@ class GeneratorPrior:
         """What the report shows: the source, each policy's rate and verdict count, what was left out."""
         names = policies.astype(str)
         unknown = sorted(set(names) - set(self.rates))
-        return {"source": self.source, "rates": self.rates, "counts": self.counts, "n_problems": self.n_problems,
+        return {"source": self.source, "sides": self.sides, "rates": self.rates, "counts": self.counts,
+                "n_problems": self.n_problems, "n_off_side_problems": self.n_off_side_problems,
                 "n_excluded_problems": self.n_excluded_problems, "n_without_verdict": self.n_without_verdict,
                 "unknown_policies": unknown, "n_candidates_without_prior": int(names.isin(unknown).sum())}
 

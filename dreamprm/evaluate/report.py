@@ -471,8 +471,9 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
         rates = ", ".join(f"{k} {100 * v:.1f} % (n={pr['counts'][k]})" for k, v in
                           sorted(pr["rates"].items(), key=lambda kv: -kv[1]))
         foot += (f"prior: each policy's pass rate over the recorded verdicts of {pr['source']} on "
-                 f"{pr['n_problems']} problems not evaluated here ({pr['n_excluded_problems']} evaluated problems "
-                 f"left out, {pr['n_without_verdict']} candidates without a verdict): {rates}; "
+                 f"{pr['n_problems']} problems of its {pr.get('sides', 'all')} side(s) not evaluated here "
+                 f"({pr.get('n_off_side_problems', 0)} problems off those sides and {pr['n_excluded_problems']} "
+                 f"evaluated ones left out, {pr['n_without_verdict']} candidates without a verdict): {rates}; "
                  f"{pr['n_candidates_without_prior']} evaluated candidates of a policy without a rate "
                  f"({', '.join(pr['unknown_policies']) or 'none'}) rank below the rest.\n")
     if report.get("consensus"):

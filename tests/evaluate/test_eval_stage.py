@@ -256,7 +256,8 @@ def test_generator_prior_ranks_by_the_train_side_rate_of_each_policy(project_roo
                                           ("m-b", False), ("m-c", True)])]
     train += [{"candidate_id": f"leak{i}", "problem_id": "p1", "policy": "m-a", "official_passed": True}
               for i in range(20)]
-    prior_path = project_root / "data" / "train-candidates.parquet"
+    (project_root / "train").mkdir()  # no manifest beside it: every problem but the evaluated ones counts
+    prior_path = project_root / "train" / "candidates.parquet"
     pd.DataFrame(train).to_parquet(prior_path, index=False)
     out = project_root / "reports"
     res = run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",

@@ -43,6 +43,24 @@ def test_scores_one_rate_per_candidate_and_none_for_an_unknown_policy() -> None:
         add_prior_scores(frame.drop(columns="policy"), prior)
 
 
+def test_a_manifest_beside_the_source_keeps_its_train_and_meta_sides_only(tmp_path: Path) -> None:
+    """t1 is on the train side, t2 on the meta side; v1, on the eval side (a validation or test problem the source
+    also holds), would rank m-a first if it were read."""
+    from dreamprm.data.split import SplitConfig, SplitManifest
+
+    problems = pd.DataFrame({"problem_id": ["t1", "t2", "v1"], "split": ["train", "meta", "eval"],
+                             "contest_date": pd.to_datetime(["2024-01-01"] * 3, utc=True)})
+    SplitManifest.from_problems(problems, SplitConfig()).write(tmp_path / "split_manifest.json")
+    source = pd.concat([_source()[lambda d: d["problem_id"] != "p1"],
+                        pd.DataFrame([{"candidate_id": f"v{i}", "problem_id": "v1", "policy": "m-a",
+                                       "official_passed": True} for i in range(10)])])
+    source.to_parquet(tmp_path / "candidates.parquet", index=False)
+    prior = GeneratorPrior.load(tmp_path / "candidates.parquet", ["elsewhere"])
+    assert prior.rates == {"m-a": 0.0, "m-b": 0.5, "m-c": 1.0}
+    assert (prior.sides, prior.n_off_side_problems, prior.n_problems) == ("train,meta", 1, 2)
+    assert prior.summary(pd.Series(["m-a"]))["sides"] == "train,meta"
+
+
 def test_bad_sources_name_the_file_and_the_field(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match="official_passed") as err:
         GeneratorPrior.from_table(_source().drop(columns="official_passed"), [], "train.parquet")
