@@ -50,7 +50,8 @@ def evaluate(
     prior_from: Optional[Path] = typer.Option(None, help="a candidates table with recorded verdicts (e.g. "
                                               "data-train/candidates.parquet) for the generator prior: `prior`, "
                                               "`filter:prior`, `consensus>prior` rank by the pass rate of the "
-                                              "policy that wrote each candidate there, evaluated problems left out"),
+                                              "policy that wrote each candidate there (the train and meta sides "
+                                              "of the manifest beside it; evaluated problems left out)"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
     evaluate_flow = stage_flow("evaluate")
