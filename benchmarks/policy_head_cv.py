@@ -12,7 +12,8 @@ trunk's cached step-end vectors (mean over steps and the last step) and a within
 
 - ``cv``: grouped 5-fold cross-validation over the 116 validation problems (samples < ``--samples`` of each model),
   i.e. a head that learns from ~93 problems of the six models' code;
-- ``transfer``: a head trained on the 41 labelled problems (samples < ``--samples`` + 1) and tested on the 116;
+- ``transfer``: a head trained on the six models' other train-side problems (the 41 labelled ones; samples <
+  ``--samples`` + 1; the manifest's train and meta sides only) and tested on the 116;
 
 each against random and the generator prior (each model's pass rate on the training problems of the same run), at
 the test's N=6 (sample 0 of each model): pass@1 of the pick, paired bootstrap against random, and the
@@ -60,7 +61,7 @@ def fit_pairwise_head(x: np.ndarray, frame: pd.DataFrame, components: int, l2: f
     within-problem (pass, fail) pairs plus ``l2``·|w|², by L-BFGS."""
     mu, sd = x.mean(0), x.std(0) + 1e-6
     z = torch.from_numpy((x - mu) / sd)
-    _, _, v = torch.pca_lowrank(z, q=components, center=False, niter=4)
+    v = torch.linalg.svd(z, full_matrices=False).Vh[:components].T  # exact (no random projection): reproducible
     zp = z @ v
     passed = frame["passed"].to_numpy()
     pairs = [(a, b) for _, g in frame.reset_index(drop=True).groupby("problem_id").groups.items()
@@ -106,9 +107,12 @@ def evaluate_n6(frame: pd.DataFrame, scores: dict[str, np.ndarray], n_resamples:
 
 
 def prior_scores(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-    """Each test candidate's model's pass rate on the training rows (the generator prior of dreamprm.evaluate.prior)."""
-    rate = train.groupby("policy")["passed"].mean()
-    return test["policy"].map(rate).fillna(-1.0).to_numpy(dtype=float)
+    """Each test candidate's model's pass rate on the training rows: the generator prior of
+    :mod:`dreamprm.evaluate.prior` itself (a model without a rate there ranks last)."""
+    from dreamprm.evaluate.prior import GeneratorPrior
+
+    prior = GeneratorPrior.from_table(train.assign(official_passed=train["passed"]), test["problem_id"], "folds")
+    return np.array([-1.0 if s is None else s[0] for s in prior.score_lists(test["policy"])])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,15 +125,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resamples", type=int, default=10_000)
     ap.add_argument("--out", default="reports-policy-head-cv")
     args = ap.parse_args(argv)
+    from dreamprm.data.split import SplitManifest
+    from dreamprm.evaluate.prior import TRAINING_SIDES
+
     problems = read_parquet("data-train/problems.parquet")
+    training = SplitManifest.load("data-train/split_manifest.json").ids(*TRAINING_SIDES)  # never an eval-side problem
     val = read_parquet("data-train/val60-candidates.parquet")
     train_side = read_parquet("data-train/candidates.parquet")
     six = set(val["policy"])
-    other = train_side[train_side["policy"].isin(six) & ~train_side["problem_id"].isin(set(val["problem_id"]))]
-    frames = {"val": val[val["sample_index"] < args.samples], "other": other[other["sample_index"] <= args.samples]}
-    for k, f in frames.items():
-        f = f.sort_values(["problem_id", "sample_index", "policy"]).reset_index(drop=True)
+    other = train_side[train_side["policy"].isin(six) & ~train_side["problem_id"].isin(set(val["problem_id"]))
+                       & train_side["problem_id"].astype(str).isin(training)]
+    if not set(val["problem_id"].astype(str)) <= set(training):
+        raise SystemExit("data-train/val60-candidates.parquet holds problems off the train side's train/meta sides")
+    raw = {"val": val[val["sample_index"] < args.samples], "other": other[other["sample_index"] <= args.samples]}
+    frames = {}
+    for k, f in raw.items():
+        known = f["official_passed"].notna()
+        if not known.all():
+            print(f"{k}: {int((~known).sum())} candidates without a recorded verdict left out")
+        f = f[known].sort_values(["problem_id", "sample_index", "policy"]).reset_index(drop=True)
         frames[k] = f.assign(passed=f["official_passed"].astype(bool))
+    print(f"{len(six)} models; validation {frames['val']['problem_id'].nunique()} problems, "
+          f"{len(frames['val'])} candidates; other train-side problems of those models "
+          f"{frames['other']['problem_id'].nunique()}, {len(frames['other'])} candidates")
     feats = {k: pooled_features(f, problems, args.model) for k, f in frames.items()}
     val, xv = frames["val"], feats["val"]
 
@@ -145,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     w = fit_pairwise_head(feats["other"], frames["other"], args.components, args.l2)
     result = {
         "settings": vars(args),
-        "validation_problems": len(ids), "labelled_problems": int(frames["other"]["problem_id"].nunique()),
+        "validation_problems": len(ids), "other_problems": int(frames["other"]["problem_id"].nunique()),
         "cv": evaluate_n6(val, {"head": head, "prior": prior}, args.resamples),
         "transfer": evaluate_n6(val, {"head": xv @ w, "prior": prior_scores(frames["other"], val)}, args.resamples),
     }

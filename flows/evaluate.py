@@ -57,7 +57,7 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     (``dreamprm execute --tests probes``; ``probes_path``: another table, "none": no consensus) add
     ``filter:consensus``, ``filter:consensus>m`` and ``filter:consensus>speed``, whose speed keys read
     ``speed_clock`` ("wall", chosen on validation, or "cpu"); ``prior_path``, a candidates table with recorded
-    verdicts (the train side's), adds the generator prior ``prior``, ``filter:prior`` and ``consensus>prior``."""
+    verdicts (the train side's), adds the generator prior ``prior``, ``filter:prior``, ``consensus>prior`` and ``consensus>speedbin>prior``."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     from dreamprm.data.schema import default_candidates_path

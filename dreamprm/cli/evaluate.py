@@ -49,7 +49,7 @@ def evaluate(
                                            "(the program's own CPU seconds, harness version 7 on)"),
     prior_from: Optional[Path] = typer.Option(None, help="a candidates table with recorded verdicts (e.g. "
                                               "data-train/candidates.parquet) for the generator prior: `prior`, "
-                                              "`filter:prior`, `consensus>prior` rank by the pass rate of the "
+                                              "`filter:prior`, `consensus>(speedbin>)prior` rank by the pass rate of the "
                                               "policy that wrote each candidate there (the train and meta sides "
                                               "of the manifest beside it; evaluated problems left out)"),
 ) -> None:

@@ -22,9 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import logging
+
 import pandas as pd
 
 from dreamprm.errors import InputDataError
+
+log = logging.getLogger(__name__)
 
 PRIOR_COLUMN = "scores:prior"
 TRAINING_SIDES = ("train", "meta")  # the manifest sides the rates may read: never a test or validation problem
@@ -32,8 +36,8 @@ PRIOR_RULE = ("with evaluate --prior-from: method `prior` scores each candidate 
               "source table's recorded verdicts (official_passed) on the train and meta sides of the manifest beside "
               "it (all its problems without one) that are not evaluated here; a "
               "policy without verdicts there gets no score (ranked below the scored; counted); ties to the "
-              "earliest sample; `filter:prior` ranks the example survivors by it, `consensus>prior` breaks the "
-              "consensus ties by it")
+              "earliest sample; `filter:prior` ranks the example survivors by it, `consensus>prior` and "
+              "`consensus>speedbin>prior` break the consensus ties by it (after speed bins in the latter)")
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,10 @@ class GeneratorPrior:
         kept = outside[known]
         if kept.empty:
             raise InputDataError(f"the generator prior's source has no recorded verdict on a problem of its "
-                                 f"{sides} side(s) outside the evaluated set", path=path, field="official_passed",
+                                 f"{sides} side(s) outside the evaluated set ({off_side} problems off those sides, "
+                                 f"{int(source['problem_id'].astype(str).isin(evaluated).sum())} candidates on "
+                                 f"evaluated problems, {int(outside['official_passed'].isna().sum())} without a "
+                                 "verdict)", path=path, field="official_passed",
                                  expected="training-side candidates with official verdicts")
         passed = kept["official_passed"].astype(bool)
         by_policy = passed.groupby(kept["policy"].astype(str))
@@ -96,6 +103,8 @@ class GeneratorPrior:
                                                               "data-train/candidates.parquet")
         manifest = manifest_path_for(path)
         if not manifest.exists():
+            log.warning("no split manifest beside %s: the generator prior reads every problem of it but the "
+                        "evaluated ones (the report says sides 'all')", path)
             return cls.from_table(read_parquet(path), evaluated_problems, path)
         training = SplitManifest.load(manifest).ids(*TRAINING_SIDES)
         return cls.from_table(read_parquet(path), evaluated_problems, path, training, ",".join(TRAINING_SIDES))
@@ -115,13 +124,21 @@ class GeneratorPrior:
                 "unknown_policies": unknown, "n_candidates_without_prior": int(names.isin(unknown).sum())}
 
 
-def add_prior_scores(frame: pd.DataFrame, prior: GeneratorPrior | None) -> pd.DataFrame:
-    """``frame`` with ``scores:prior`` added when there is a prior (``frame`` needs the ``policy`` column)."""
+def add_prior_scores(frame: pd.DataFrame, prior: GeneratorPrior | None,
+                     candidates_path: str | Path | None = None) -> pd.DataFrame:
+    """``frame`` with ``scores:prior`` added when there is a prior (``frame`` needs the ``policy`` column). No
+    evaluated candidate with a rate (the two tables name their models differently) is an error: the prior would
+    quietly rank like ``first``."""
     if prior is None:
         return frame
     if "policy" not in frame:
-        raise InputDataError("the generator prior needs the evaluated candidates' policy column", field="policy",
+        raise InputDataError("the generator prior needs the evaluated candidates' policy column",
+                             path=candidates_path, field="policy",
                              expected="a candidates table with the model that wrote each candidate")
     out = frame.copy()
     out[PRIOR_COLUMN] = prior.score_lists(out["policy"])
+    if out[PRIOR_COLUMN].isna().all() and len(out):
+        raise InputDataError(f"no evaluated candidate's policy has a rate in {prior.source}: evaluated "
+                             f"{sorted(set(out['policy'].astype(str)))[:10]}", path=candidates_path, field="policy",
+                             expected=f"policies of the source: {sorted(prior.rates)[:10]}")
     return out

@@ -102,8 +102,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
 
     ``prior_path``: a candidates table with recorded verdicts (the train side's) for the generator prior
     (:mod:`dreamprm.evaluate.prior`): each candidate ranked by its policy's pass rate there, the evaluated problems
-    left out; adds ``prior``, ``filter:prior`` and, with probes, ``filter:consensus>prior``. It needs no model, so it
-    is evaluated with ``execution_only`` too and reported alone at every size."""
+    left out; adds ``prior``, ``filter:prior`` and, with probes, ``filter:consensus>prior`` and
+    ``filter:consensus>speedbin>prior``. It needs no model, so it is evaluated with ``execution_only`` too and
+    reported alone at every size."""
     import mlflow
     import pandas as pd
 
@@ -214,7 +215,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         from dreamprm.evaluate.prior import GeneratorPrior, add_prior_scores
 
         prior = GeneratorPrior.load(prior_path, frame["problem_id"].astype(str).unique())
-        frame = add_prior_scores(frame, prior)
+        frame = add_prior_scores(frame, prior, candidates_path)
     validate_scores(frame)  # GX: the scores hand-off to selection
     outputs = None
     if probes_path and probes_path.lower() != "none":
@@ -240,7 +241,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     if outputs is not None:  # the consensus of each size's own pool of survivors
         from dreamprm.evaluate.consensus import add_consensus_scores
 
-        breakers = {name: f"scores:{name}" for name in [*loaded, *(["prior"] if prior else [])]
+        breakers = {name: f"scores:{name}" for name in [*loaded, *(["prior"] if prior is not None else [])]
                     if f"scores:{name}" in frame}
         frames = {n: add_consensus_scores(f, outputs, breakers, aggregation, seconds) for n, f in frames.items()}
     primary = frames[sizes[0]]  # its report decides promotion and names the evaluation set

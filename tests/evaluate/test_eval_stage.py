@@ -259,17 +259,30 @@ def test_generator_prior_ranks_by_the_train_side_rate_of_each_policy(project_roo
     (project_root / "train").mkdir()  # no manifest beside it: every problem but the evaluated ones counts
     prior_path = project_root / "train" / "candidates.parquet"
     pd.DataFrame(train).to_parquet(prior_path, index=False)
+    # every survivor prints the same on every probe: consensus ties, and the prior (after speed bins) breaks them
+    from dreamprm.execution import restrict_to_survivors
+
+    survivors = restrict_to_survivors(cands, paths["executions_path"])
+    probes = [execution_row(c, {"verdict": "passed", "num_tests": 2, "num_passed": 2,
+                                "per_test": [{"verdict": "passed", "time_s": 0.1, "stdout": "same"}] * 2},
+                            "docker", public_tests=2) for c in survivors.to_dict("records")]
+    probes_path = project_root / "data" / "probes.parquet"
+    pd.DataFrame(probes).to_parquet(probes_path, index=False)
     out = project_root / "reports"
     res = run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
-                       n_resamples=50, per_problem="0,3", execution_only=True, prior_path=str(prior_path))
+                       n_resamples=50, per_problem="0,3", execution_only=True, prior_path=str(prior_path),
+                       probes_path=str(probes_path))
     for size in ("all", "per-problem-3"):
         assert res["sizes"][size]["random"] == pytest.approx(1 / 3)
         assert res["sizes"][size]["prior"] == 1.0 and res["sizes"][size]["filter:prior"] == 1.0
+    full = res["sizes"]["all"]
+    assert full["filter:consensus"] == 0.0  # ties go to the earliest sample: m-a's sample 1
+    assert full["filter:consensus>prior"] == 1.0 and full["filter:consensus>speedbin>prior"] == 1.0
     report = json.loads((out / "report.json").read_text())
     assert report["prior"]["rates"] == {"m-a": 0.5, "m-b": 0.0, "m-c": 1.0}
     assert report["prior"]["n_excluded_problems"] == 1 and report["prior"]["n_candidates_without_prior"] == 0
-    assert "prior: each policy's pass rate" in (out / "report.md").read_text()
-    assert "prior" in report["rules"]
+    assert report["prior"]["sides"] == "all"  # no manifest beside train/candidates.parquet
+    assert "m-c 100.0 % (n=2), m-a 50.0 % (n=2), m-b 0.0 % (n=2)" in (out / "report.md").read_text()
     with pytest.raises(InputDataError, match="no candidates table"):
         run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
                      n_resamples=50, execution_only=True, prior_path=str(project_root / "missing.parquet"))

@@ -70,3 +70,27 @@ def test_bad_sources_name_the_file_and_the_field(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match="no candidates table") as err:
         GeneratorPrior.load(tmp_path / "missing.parquet", [])
     assert err.value.field == "prior_from"
+
+
+def test_hybrid_only_reports_the_prior_alone_but_no_model_alone() -> None:
+    """With hybrid_only (models scored on survivors only) a model is reported only inside the filter; the prior
+    scores every candidate without a model, so it is reported alone too."""
+    from dreamprm.evaluate.report import build_report
+
+    frame = pd.DataFrame([{"problem_id": "p", "candidate_id": cid, "sample_index": i, "difficulty": "easy",
+                           "passed": ok, "signature": None, "examples_passed": surv,
+                           "scores:m": [0.5], PRIOR_COLUMN: [rate]}
+                          for i, (cid, surv, ok, rate) in enumerate([("a", True, False, 0.1), ("b", True, True, 0.9),
+                                                                     ("c", False, False, 0.5)])])
+    report = build_report(frame, n_resamples=50, hybrid_only=True)
+    assert report["methods"]["prior"]["pass_at_1"]["estimate"] == 1.0  # b, the best-rated policy's
+    assert report["methods"]["filter:prior"]["pass_at_1"]["estimate"] == 1.0
+    assert "filter:m:mean" in report["methods"] and not any(m.startswith("m:") for m in report["methods"])
+    assert "prior:mean" not in report["methods"]  # one score per candidate: reported once, under its own name
+
+
+def test_no_evaluated_policy_with_a_rate_is_an_error() -> None:
+    prior = GeneratorPrior.from_table(_source(), ["p1"], "train.parquet")
+    with pytest.raises(InputDataError, match="no evaluated candidate's policy has a rate") as err:
+        add_prior_scores(pd.DataFrame({"policy": ["gpt-x", "gpt-y"]}), prior, "data/candidates.parquet")
+    assert err.value.path == "data/candidates.parquet" and "m-c" in err.value.expected
