@@ -17,12 +17,11 @@ to the earliest sample, as for every score.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import logging
 
 import pandas as pd
 

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from policy_head_cv import evaluate_n6, fit_pairwise_head, prior_scores  # noqa: E402
+from policy_head_cv import evaluate_n6, fit_pairwise_head, prior_scores
 
 
 def _frame(n_problems: int = 30, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
