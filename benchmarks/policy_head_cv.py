@@ -37,16 +37,12 @@ from dreamprm.io import read_parquet, write_json
 def pooled_features(frame: pd.DataFrame, problems: pd.DataFrame, model_dir: str) -> np.ndarray:
     """(candidates x 2·hidden): the mean and the last of each candidate's step-end trunk vectors, read from (or
     written to) the project's feature cache through the same PRM input the models train and score on."""
+    from dreamprm.evaluate.scoring import evaluation_frame, prm_inputs
     from dreamprm.prm.features import FeatureCache
     from dreamprm.prm.model import ProcessRewardModel
-    from dreamprm.prm.template import PRMInput
 
     prm = ProcessRewardModel.from_pretrained(model_dir)
-    p = problems.set_index("problem_id")
-    starter = p["starter_code"] if "starter_code" in p else pd.Series("", index=p.index)
-    items = [PRMInput.build(p.at[pid, "statement"], starter.get(pid, "") or "", code=str(code))
-             for pid, code in zip(frame["problem_id"], frame["code"])]
-    encoded = prm.encode_items(items, too_long="none")
+    encoded = prm.encode_items(prm_inputs(evaluation_frame(problems, frame, None)), too_long="none")
     missing = [i for i, e in enumerate(encoded) if e is None]
     if missing:
         raise SystemExit(f"{len(missing)} candidates are too long for the PRM input (e.g. "

@@ -120,14 +120,20 @@ def _feature_cache(prm: Any, batch_size: int) -> Any:
     return FeatureCache(prm, batch_size=batch_size)
 
 
+def prm_inputs(frame: pd.DataFrame) -> list[Any]:
+    """The PRM input of each row of an evaluation frame (statement, starter code, the code's steps), built by
+    :class:`dreamprm.prm.template.PRMInput` exactly as in training, in row order."""
+    from dreamprm.prm.template import PRMInput
+
+    starters = frame["starter_code"] if "starter_code" in frame else [""] * len(frame)
+    return [PRMInput.build(s, st, code=str(c)) for s, st, c in zip(frame["statement"], starters, frame["code"])]
+
+
 def add_prm_scores(frame: pd.DataFrame, scorers: Mapping[str, Any], *, batch_size: int = 8,
                    progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Add a ``scores:<name>`` column per PRM (objects with ``score_batch([(problem, steps)])``)."""
-    from dreamprm.prm.template import PRMInput
-
     out = frame.copy()
-    starters = frame["starter_code"] if "starter_code" in frame else [""] * len(frame)
-    items = [PRMInput.build(s, st, code=str(c)) for s, st, c in zip(frame["statement"], starters, frame["code"])]
+    items = prm_inputs(frame)
     total = len(items) * len(scorers)
     done = 0
     # score_batch forms its batches from similar lengths and encodes each problem's tokens once for all its
