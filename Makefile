@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all bench eval-lcb eval-lcb-consensus-val eval-lcb-execution eval-lcb-policy-head-cv \
+.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all test-gpu bench eval-lcb eval-lcb-consensus-val eval-lcb-execution eval-lcb-policy-head-cv \
 	eval-lcb-baselines eval-lcb-window eval-lcb-speed-clock eval-lcb-tune eval-lcb-mc-window services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
@@ -26,6 +26,7 @@ help:
 	@echo "make demo-smollm2      the quick demo on SmolLM2-135M (about 8 min, weak model)"
 	@echo "make test              fast test suite (installs first)"
 	@echo "make test-integration  integration tests: real Docker daemon, sandbox image, servers"
+	@echo "make test-gpu          the PRM on a CUDA GPU against the CPU (tests/gpu; skipped without a GPU)"
 	@echo "make services          start local Prefect + MLflow servers; make services-stop stops them"
 	@echo "make stack-up          the production stack in containers (Postgres, Prefect, MLflow, worker); make stack-down"
 	@echo "make repro             the DVC pipeline stage by stage (dvc repro; params in params.yaml)"
@@ -94,6 +95,10 @@ test-integration: venv sandbox-up
 	$(BIN)/pytest -q -m "integration or slow" -p no:cacheprovider
 
 test-all: test test-integration
+
+# On a GPU machine: the PRM's CUDA path against the CPU (tests/gpu; skipped where torch sees no GPU).
+test-gpu: venv
+	$(BIN)/pytest -q -m gpu tests/gpu -p no:cacheprovider
 
 bench: venv sandbox-up
 	$(BIN)/python benchmarks/bench_sandbox.py

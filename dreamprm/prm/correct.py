@@ -118,8 +118,9 @@ def _encode(prm: ProcessRewardModel, rows: pd.DataFrame, clean: bool) -> list[_E
 
 
 def _collate(prm: ProcessRewardModel, items: list[_Encoded]) -> dict[str, torch.Tensor]:
+    """A batch's inputs, on the PRM's device."""
     if all(e.features is not None for e in items):
-        return {"features": torch.cat([e.features for e in items])}  # type: ignore[misc]
+        return {"features": torch.cat([e.features for e in items]).to(prm.device)}  # type: ignore[misc]
     width = max(len(e.ids) for e in items)
     pad = int(prm.tokenizer.pad_token_id)
     ids = torch.full((len(items), width), pad, dtype=torch.long)
@@ -129,7 +130,7 @@ def _collate(prm: ProcessRewardModel, items: list[_Encoded]) -> dict[str, torch.
         ids[i, : len(e.ids)] = torch.tensor(e.ids)
         attn[i, : len(e.ids)] = 1
         mask[i, e.markers] = True
-    return {"input_ids": ids, "attention_mask": attn, "marker_mask": mask}
+    return {"input_ids": ids.to(prm.device), "attention_mask": attn.to(prm.device), "marker_mask": mask.to(prm.device)}
 
 
 def correct_prm(
@@ -143,7 +144,7 @@ def correct_prm(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Run ``cfg.iterations`` bi-level iterations on ``prm`` (in place). Returns a summary and the corrections table
     (candidate_id, step_index, noisy_label, corrected_label, weight) of the noisy set. ``feature_dir``: the
-    trunk-feature cache of head mode (default: the settings')."""
+    trunk-feature cache of head mode (default: the settings'). It runs on the device ``prm`` is on."""
     torch.manual_seed(cfg.seed)
     lower_rows, meta_rows = rows_by_side(rows)
     noisy = _encode(prm, lower_rows, clean=False)
@@ -153,7 +154,8 @@ def correct_prm(
                              field="clean")
     if not clean:
         raise InputDataError("no clean full-program labels in the meta set", field="clean")
-    noisy_labels = torch.tensor([y for e in noisy for y in e.labels], dtype=torch.float32)
+    # Everything the correction computes lives on the PRM's device (the stage loads it on settings.prm.device).
+    noisy_labels = torch.tensor([y for e in noisy for y in e.labels], dtype=torch.float32, device=prm.device)
     extraction: dict[str, float] = {}
     if cfg.feature_cache and prm.config.finetune == "head":
         from dreamprm.prm.features import FeatureCache
@@ -183,7 +185,8 @@ def correct_prm(
         batch = rng.sample(noisy, min(cfg.batch_size, len(noisy)))
         meta_batch = rng.sample(clean, min(cfg.meta_batch_size, len(clean)))
         idx = torch.tensor([g for e in batch for g in e.global_idx])
-        clean_labels = torch.tensor([y for e in meta_batch for y in e.labels], dtype=torch.float32)
+        clean_labels = torch.tensor([y for e in meta_batch for y in e.labels], dtype=torch.float32,
+                                    device=prm.device)
         res = corrector.step(idx, _collate(prm, batch), _collate(prm, meta_batch), clean_labels)
         last = {"noisy_loss": res.noisy_loss}
         if res.clean_loss is not None:

@@ -105,9 +105,9 @@ class BilevelCorrector:
             y = self.noisy_labels.clamp(config.label_eps, 1 - config.label_eps)
             self.phi = torch.logit(y).clone().requires_grad_(True)
         elif config.mode == "weights":
-            self.phi = torch.ones(n, requires_grad=True)
+            self.phi = torch.ones(n, device=self.noisy_labels.device, requires_grad=True)
         else:
-            self.phi = torch.zeros(0, requires_grad=False)
+            self.phi = torch.zeros(0, device=self.noisy_labels.device, requires_grad=False)
         self.trainable = [name for name, p in model.named_parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
@@ -179,7 +179,9 @@ class BilevelCorrector:
         clean_inputs: Any | None = None,
         clean_labels: Tensor | None = None,
     ) -> MetaStepResult:
-        """One bi-level iteration: a correction update from the clean batch (if any), then a real PRM update."""
+        """One bi-level iteration: a correction update from the clean batch (if any), then a real PRM update. The
+        correction variables live on the noisy labels' device (the model's, for a PRM on a GPU)."""
+        idx = idx.to(self.noisy_labels.device)  # SparseAdam's sparse gradient needs its indices beside its values
         hyper_norm = None
         clean_loss = None
         if self.cfg.mode != "none" and clean_inputs is not None and clean_labels is not None:

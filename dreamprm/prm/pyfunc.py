@@ -49,9 +49,11 @@ class PRMPythonModel(mlflow.pyfunc.PythonModel):
         self.prm: Any = None
 
     def load_context(self, context: Any) -> None:
+        """Load the PRM on the serving host's device (``DREAMPRM_PRM__DEVICE``, default: a GPU where there is one)."""
+        from dreamprm.prm.device import settings_device
         from dreamprm.prm.model import ProcessRewardModel
 
-        self.prm = ProcessRewardModel.from_pretrained(context.artifacts[ARTIFACT_KEY])
+        self.prm = ProcessRewardModel.from_pretrained(context.artifacts[ARTIFACT_KEY], device=str(settings_device()))
 
     def _split(self, code: str) -> list[str]:
         fn = self.splitter or default_splitter

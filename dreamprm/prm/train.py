@@ -496,9 +496,12 @@ def train_prm(
     log: LogFn | None = None,
     progress: Callable[[int, int], None] | None = None,
     feature_dir: str | Path | None = None,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Train ``prm`` in place; returns a summary (steps, examples/s, peak memory, last metrics; in head mode the
-    feature extraction's count and seconds). ``feature_dir``: the trunk-feature cache (default: the settings')."""
+    feature extraction's count and seconds). ``feature_dir``: the trunk-feature cache (default: the settings').
+    ``device``: ``auto`` | ``cpu`` | ``cuda`` (:mod:`dreamprm.prm.device`); accelerate places the model and batches
+    (under a distributed launch, each process on its own card)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_linear_schedule_with_warmup
@@ -515,7 +518,11 @@ def train_prm(
     from accelerate.utils import DataLoaderConfiguration
 
     ranked = cfg.objective != "pointwise"
-    accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.mixed_precision,
+    from dreamprm.prm.device import resolve_device
+
+    on_cpu = resolve_device(device).type == "cpu"  # "cuda" without a GPU fails here, before any work
+    accelerator = Accelerator(cpu=on_cpu, gradient_accumulation_steps=cfg.grad_accum,
+                              mixed_precision=cfg.mixed_precision,
                               dataloader_config=DataLoaderConfiguration(split_batches=not ranked,
                                                                         use_seedable_sampler=True))
     train_ds = StepLabelDataset(train_rows, prm, skip_too_long=cfg.skip_too_long)
@@ -600,6 +607,9 @@ def train_prm(
                     break
         epoch += 1
     elapsed = time.perf_counter() - t0
+    # Mixed precision wrapped the model's forward in autocast; it leaves training computing as it will once saved
+    # and reloaded (in its own dtype), so scores taken in this process equal a reloaded model's.
+    accelerator.unwrap_model(prm, keep_fp32_wrapper=False)
     summary = {
         "identity": identity,
         "fresh_start_reason": fresh_reason,
@@ -611,6 +621,7 @@ def train_prm(
         "examples_per_s": seen / elapsed if elapsed > 0 else 0.0,
         "train_seconds": elapsed,
         "peak_rss_mb": _peak_rss_mb(),
+        "device": str(accelerator.device),
         **extraction,
         **metrics,
     }

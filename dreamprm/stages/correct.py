@@ -34,7 +34,9 @@ def run_correct(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict
     from dreamprm.validation import validate_step_labels
 
     validate_step_labels(rows)  # GX when read
-    prm = ProcessRewardModel.from_pretrained(warmup_dir)
+    from dreamprm.prm.device import settings_device
+
+    prm = ProcessRewardModel.from_pretrained(warmup_dir, device=str(settings_device()))
     ident = RunIdentity(stage="correct", data_version=Path(labels_path).stem, backbone=prm.config.backbone,
                         seed=s.seed)
     name = s.tracking.registered_model_name
@@ -43,6 +45,7 @@ def run_correct(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict
 
         mlflow.set_tag("dreamprm.identity", stage_identity(
             "correct", asdict(cfg), {"labels": file_digest(labels_path), "warmup": file_digest(warmup_dir)}))
+        mlflow.set_tag("dreamprm.device", str(prm.device))
         summary, table = correct_prm(prm, rows, cfg, log=lambda m, step: mlflow.log_metrics(m, step=step),
                                      progress=progress)
         out = Path(out_dir)

@@ -74,7 +74,9 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
             raise InputDataError("no labelled candidate passes its examples: nothing to fit a survivors-only fusion "
                                  "on", path=executions_path, field="examples_passed",
                                  expected="some candidates passing their statement examples")
-    prm = ProcessRewardModel.from_pretrained(scorer_dir)
+    from dreamprm.prm.device import settings_device
+
+    prm = ProcessRewardModel.from_pretrained(scorer_dir, device=str(settings_device()))
     check_disjoint(frame["problem_id"].astype(str), {scorer: prm.seen_problems()})  # unseen problems only
     s = get_settings()
     ident = RunIdentity(stage="fuse", data_version=Path(labels_path).stem, backbone=prm.config.backbone, seed=s.seed)

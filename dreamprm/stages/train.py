@@ -57,13 +57,14 @@ def run_train(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_
         mlflow.set_tag("dreamprm.identity", training_identity(prm, train_rows, eval_rows, cfg))
         summary = train_prm(prm, train_rows, eval_rows, cfg, Path(out_dir), resume=resume,
                             log=lambda m, step: mlflow.log_metrics(m, step=step),
-                            progress=progress)
+                            progress=progress, device=s.prm.device)
         final = Path(out_dir) / "final"
         prm.provenance = {"trained_on": sorted(set(train_rows["problem_id"].astype(str))
                                                | set(() if eval_rows is None else eval_rows["problem_id"].astype(str))),
                           "manifest_digest": str(rows["manifest_digest"].iloc[0]) if "manifest_digest" in rows else None,
                           "step_labels": step_label_counts(rows)}
         prm.save_pretrained(final)
+        mlflow.set_tag("dreamprm.device", summary["device"])
         mlflow.log_metrics({k: float(v) for k, v in summary.items() if isinstance(v, (int, float))})
         mlflow.log_dict(summary, "train_summary.json")
         summary["mlflow_run_id"] = run.info.run_id
