@@ -19,4 +19,11 @@ def info() -> None:
     console.print(f"[bold]MLflow[/]: {s.tracking.mlflow_tracking_uri}  (UI: `mlflow ui --backend-store-uri "
                   f"{s.tracking.mlflow_tracking_uri}` or `make services`)")
     console.print(f"[bold]Prefect[/]: {s.prefect_api_url or 'ephemeral (no server); `make services` starts one'}")
+    try:
+        from dreamprm.prm.device import resolve_device
+
+        where = str(resolve_device(s.prm.device))
+    except RuntimeError as exc:  # "cuda" asked for where torch sees no GPU: say so here, before a stage fails
+        where = f"[red]{exc}[/]"
+    console.print(f"[bold]PRM device[/]: {s.prm.device} -> {where}")
     console.print(Syntax(json.dumps(s.model_dump(mode='json'), indent=2), "json"))

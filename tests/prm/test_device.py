@@ -82,3 +82,17 @@ def test_a_bf16_trained_model_scores_as_it_will_reloaded(tmp_path: Path) -> None
     in_process = prm.score_batch(items)
     reloaded = ProcessRewardModel.from_pretrained(tmp_path / "final").score_batch(items)
     assert max(abs(a - b) for x, y in zip(in_process, reloaded) for a, b in zip(x, y)) < 1e-5
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where torch sees no GPU")
+def test_info_says_where_the_prm_runs(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DREAMPRM_ROOT": str(tmp_path), "DREAMPRM_PRM__DEVICE": "cuda", "COLUMNS": "200"}
+    out = subprocess.run([str(Path(sys.executable).with_name("dreamprm")), "info"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "PRM device: cuda -> PRM device 'cuda' was asked for" in out.stdout
+    assert "sees no CUDA device" in " ".join(out.stdout.split())
