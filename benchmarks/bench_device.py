@@ -69,7 +69,8 @@ def build_prm(args: argparse.Namespace):
 
 
 def measure(prm, device: str, items: list, rows, args: argparse.Namespace, tmp: Path) -> dict:
-    """Scoring, warm-up and correction rates of ``prm`` (moved to ``device``); the model is trained in place."""
+    """Scoring, warm-up and correction rates of ``prm`` (moved to ``device``); training and correction work on
+    copies, so every device starts from the same weights."""
     import torch
     from accelerate.state import AcceleratorState
 

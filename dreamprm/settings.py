@@ -113,7 +113,7 @@ class PRMSettings(BaseModel):
     feature_dir: Path | None = None  # the trunk-feature cache of head mode; None: <cache_dir>/features
     # auto (a GPU where torch sees one, else the CPU) | cpu | cuda (a GPU or an error): where correct, fuse and
     # evaluate run the PRM (dreamprm/prm/device.py); warm-up training: accelerate, on the same rule
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # = dreamprm.prm.device.DEVICE_SPECS
 
 
 class DemoSettings(BaseModel):

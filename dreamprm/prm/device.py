@@ -1,5 +1,5 @@
-"""Which device a PRM runs on: one rule for the correct, fuse and evaluate stages (warm-up training leaves the choice
-to accelerate, which follows the same rule).
+"""Which device a PRM runs on: one rule for warm-up training (:func:`dreamprm.prm.train.train_prm` tells accelerate),
+the correct, fuse and evaluate stages and the served pyfunc model (:func:`load_prm`).
 
 ``settings.prm.device`` (``DREAMPRM_PRM__DEVICE``): ``auto`` takes the first CUDA device where torch sees one and the
 CPU otherwise; ``cpu`` forces the CPU on a GPU machine; ``cuda`` demands a GPU and fails with a clear error where
@@ -13,12 +13,15 @@ whatever device computed it.
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-DeviceSpec = Literal["auto", "cpu", "cuda"]
-DEVICE_SPECS: tuple[str, ...] = ("auto", "cpu", "cuda")
+if TYPE_CHECKING:
+    from dreamprm.prm.model import ProcessRewardModel
+
+DEVICE_SPECS: tuple[str, ...] = ("auto", "cpu", "cuda")  # settings.PRMSettings.device's values (a test keeps them equal)
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -41,3 +44,10 @@ def settings_device() -> torch.device:
     from dreamprm.settings import get_settings
 
     return resolve_device(get_settings().prm.device)
+
+
+def load_prm(directory: str | Path) -> ProcessRewardModel:
+    """A saved PRM folder, loaded onto the settings' device."""
+    from dreamprm.prm.model import ProcessRewardModel
+
+    return ProcessRewardModel.from_pretrained(directory, device=str(settings_device()))

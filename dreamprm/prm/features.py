@@ -62,7 +62,8 @@ def default_feature_dir() -> Path:
 
 
 def weights_digest(module: torch.nn.Module) -> str:
-    """sha256 of every parameter and buffer of ``module``: names, dtypes, shapes and bytes (no copies made)."""
+    """sha256 of every parameter and buffer of ``module``: names, dtypes, shapes and bytes (no copies on the CPU;
+    a tensor on a GPU is copied to the CPU one at a time)."""
     h = hashlib.sha256()
     for name, t in sorted(module.state_dict().items()):
         h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())

@@ -99,13 +99,14 @@ class BilevelCorrector:
         self.model = model
         self.predict = predict
         self.cfg = config
-        self.noisy_labels = noisy_labels.detach().float().clone()
+        labels = noisy_labels.detach().clone()  # a floating dtype is kept (float64 for exact checks)
+        self.noisy_labels = labels if labels.is_floating_point() else labels.float()
         n = len(self.noisy_labels)
         if config.mode == "labels":
             y = self.noisy_labels.clamp(config.label_eps, 1 - config.label_eps)
             self.phi = torch.logit(y).clone().requires_grad_(True)
         elif config.mode == "weights":
-            self.phi = torch.ones(n, device=self.noisy_labels.device, requires_grad=True)
+            self.phi = torch.ones_like(self.noisy_labels).requires_grad_(True)
         else:
             self.phi = torch.zeros(0, device=self.noisy_labels.device, requires_grad=False)
         self.trainable = [name for name, p in model.named_parameters() if p.requires_grad]

@@ -50,10 +50,9 @@ class PRMPythonModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         """Load the PRM on the serving host's device (``DREAMPRM_PRM__DEVICE``, default: a GPU where there is one)."""
-        from dreamprm.prm.device import settings_device
-        from dreamprm.prm.model import ProcessRewardModel
+        from dreamprm.prm.device import load_prm
 
-        self.prm = ProcessRewardModel.from_pretrained(context.artifacts[ARTIFACT_KEY], device=str(settings_device()))
+        self.prm = load_prm(context.artifacts[ARTIFACT_KEY])
 
     def _split(self, code: str) -> list[str]:
         fn = self.splitter or default_splitter

@@ -608,8 +608,10 @@ def train_prm(
         epoch += 1
     elapsed = time.perf_counter() - t0
     # Mixed precision wrapped the model's forward in autocast; it leaves training computing as it will once saved
-    # and reloaded (in its own dtype), so scores taken in this process equal a reloaded model's.
-    accelerator.unwrap_model(prm, keep_fp32_wrapper=False)
+    # and reloaded (in its own dtype), so scores taken in this process equal a reloaded model's. accelerate also
+    # marked it prepared, which would make a later train_prm on the same model skip its precision and placement.
+    trained = accelerator.unwrap_model(prm, keep_fp32_wrapper=False)
+    trained.__dict__.pop("_is_accelerate_prepared", None)
     summary = {
         "identity": identity,
         "fresh_start_reason": fresh_reason,

@@ -24,7 +24,7 @@ def run_correct(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict
 
     from dreamprm.plots import corrections_scatter
     from dreamprm.prm.correct import CorrectConfig, correct_prm
-    from dreamprm.prm.model import ProcessRewardModel
+    from dreamprm.prm.device import load_prm
     from dreamprm.prm.pyfunc import log_prm
     from dreamprm.tracking import RunIdentity, stage_run
 
@@ -34,9 +34,7 @@ def run_correct(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict
     from dreamprm.validation import validate_step_labels
 
     validate_step_labels(rows)  # GX when read
-    from dreamprm.prm.device import settings_device
-
-    prm = ProcessRewardModel.from_pretrained(warmup_dir, device=str(settings_device()))
+    prm = load_prm(warmup_dir)
     ident = RunIdentity(stage="correct", data_version=Path(labels_path).stem, backbone=prm.config.backbone,
                         seed=s.seed)
     name = s.tracking.registered_model_name

@@ -68,14 +68,6 @@ def size_label(n: int) -> str:
     return "all" if n == 0 else f"per-problem-{n}"
 
 
-def _load_prm(path: str | Path) -> Any:
-    """A saved PRM on the settings' device (``prm.device``); torch is imported only when a model is evaluated."""
-    from dreamprm.prm.device import settings_device
-    from dreamprm.prm.model import ProcessRewardModel
-
-    return ProcessRewardModel.from_pretrained(path, device=str(settings_device()))
-
-
 def run_evaluate(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
                   n_resamples: int, per_problem: int | str | Sequence[int] = 0, progress: Progress | None = None,
@@ -175,7 +167,11 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         head = set(first_per_problem(candidates, hybrid_only_above)["candidate_id"].astype(str))
         ids = frame["candidate_id"].astype(str)
         to_score = (frame["examples_passed"] == True) | ids.isin(head)  # object column, None = unknown
-    loaded: dict[str, Any] = {name: _load_prm(path) for name, path in scorers.items()}
+    loaded: dict[str, Any] = {}
+    if scorers:
+        from dreamprm.prm.device import load_prm  # imports torch: only when a model is evaluated
+
+        loaded = {name: load_prm(path) for name, path in scorers.items()}
     model_name = s.tracking.registered_model_name
     # The challenger is the evaluated model folder's own registry version (registry.json beside it), so the version
     # that may move is the one whose scores are in this report.
@@ -186,7 +182,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                     if challenger_version is not None and champion_version not in (None, challenger_version)
                     else None)
     if champion_dir is not None:
-        loaded["champion"] = _load_prm(champion_dir)
+        from dreamprm.prm.device import load_prm
+
+        loaded["champion"] = load_prm(champion_dir)
     fusion = None
     if fusion_dir and fusion_dir.lower() != "none" and not execution_only:
         from dreamprm.evaluate.fusion import FusionModel

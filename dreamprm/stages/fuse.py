@@ -33,7 +33,7 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
     from dreamprm.evaluate.fusion import add_fusion_scores, fit_fusion
     from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame
     from dreamprm.evaluate.stats import ranking_quality
-    from dreamprm.prm.model import ProcessRewardModel
+    from dreamprm.prm.device import load_prm
     from dreamprm.tracking import RunIdentity, stage_run
 
     if aggregation not in AGGREGATIONS:
@@ -74,14 +74,13 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
             raise InputDataError("no labelled candidate passes its examples: nothing to fit a survivors-only fusion "
                                  "on", path=executions_path, field="examples_passed",
                                  expected="some candidates passing their statement examples")
-    from dreamprm.prm.device import settings_device
-
-    prm = ProcessRewardModel.from_pretrained(scorer_dir, device=str(settings_device()))
+    prm = load_prm(scorer_dir)
     check_disjoint(frame["problem_id"].astype(str), {scorer: prm.seen_problems()})  # unseen problems only
     s = get_settings()
     ident = RunIdentity(stage="fuse", data_version=Path(labels_path).stem, backbone=prm.config.backbone, seed=s.seed)
     with stage_run(ident, params={"scorer": scorer, "aggregation": aggregation, "l2": l2, "sides": sides,
-                                  "survivors_only": survivors_only, "candidates": len(frame)}) as run:
+                                  "survivors_only": survivors_only, "candidates": len(frame),
+                                  "device": str(prm.device)}) as run:
         frame = add_prm_scores(frame, {scorer: prm}, progress=progress)
         fusion = fit_fusion(frame, scorer, aggregation, l2=l2, survivors_only=survivors_only)
         fitted = add_fusion_scores(frame, fusion)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +34,7 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(),
                        reason="needs a CUDA device (run `make test-gpu` on a GPU machine)"),
+    pytest.mark.usefixtures("fresh_accelerate_state"),  # tests/conftest.py: these change device and precision
 ]
 
 
@@ -56,17 +56,6 @@ def rows() -> pd.DataFrame:
 
 def items() -> list[PRMInput]:
     return [PRMInput.from_label_row(r) for r in rows().to_dict("records")]
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state() -> Iterator[None]:
-    """accelerate keeps one state per process (device, mixed precision); these tests change them from one test to
-    the next, as separate `dreamprm train` runs would, so each starts from a clean state (as accelerate's own tests
-    do)."""
-    from accelerate.state import AcceleratorState
-
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +84,6 @@ def test_scores_on_cuda_match_the_cpu(model_cache: Path, share_prefix: bool) -> 
     gpu = copy.deepcopy(cpu).to(DEVICE)
     a = cpu.score_batch(items(), batch_size=4, share_prefix=share_prefix)
     b = gpu.score_batch(items(), batch_size=4, share_prefix=share_prefix)
-    assert on_device(gpu)
     assert max_score_difference(a, b) < 1e-4
 
 
@@ -108,7 +96,8 @@ def test_trunk_features_from_the_gpu_serve_the_cpu(model_cache: Path, tmp_path: 
     enc = [cpu.encoder.encode(x) for x in items()]
     from_gpu = FeatureCache(gpu, tmp_path / "gpu").get(enc, progress=False)
     from_cpu = FeatureCache(cpu, tmp_path / "cpu").get(enc, progress=False)
-    assert max(float((g - c).abs().max()) for g, c in zip(from_gpu, from_cpu)) < 1e-4
+    scale = max(float(c.abs().max()) for c in from_cpu)  # a real backbone's final-norm states are large
+    assert max(float((g - c).abs().max()) for g, c in zip(from_gpu, from_cpu)) <= 1e-4 * max(scale, 1.0)
     reread = FeatureCache(cpu, tmp_path / "gpu")
     reread.get(enc, progress=False)
     assert reread.stats["computed"] == 0
@@ -126,8 +115,11 @@ def test_warmup_trains_on_cuda_and_reloads_on_the_cpu(model_cache: Path, tmp_pat
                       mixed_precision=precision, objective=objective)  # type: ignore[arg-type]
     first = train_prm(prm, data, data, TrainConfig(**{**cfg.__dict__, "max_steps": 1}), tmp_path / "probe",
                       resume=False, feature_dir=tmp_path / "features", device=DEVICE)
+    autocast: list[bool] = []  # whether each step of the second run goes through accelerate's autocast wrapper
     summary = train_prm(prm, data, data, cfg, tmp_path / "out", resume=False, feature_dir=tmp_path / "features",
-                        device=DEVICE)
+                        device=DEVICE, log=lambda m, step: autocast.append("_original_forward" in prm.__dict__))
+    assert autocast == [precision != "no"] * 12  # a second run on the same model is prepared afresh
+    assert "_original_forward" not in prm.__dict__  # and none is left after it
     assert summary["device"].startswith(DEVICE) and on_device(prm)
     assert summary["steps"] == 12 and summary["eval_loss"] < first["eval_loss"]
     assert (tmp_path / "out" / "checkpoints").is_dir()
@@ -148,24 +140,23 @@ def test_training_can_be_kept_on_the_cpu_of_a_gpu_machine(model_cache: Path, tmp
 @pytest.mark.parametrize(("finetune", "mode"), [("lora", "labels"), ("lora", "weights"), ("full", "labels"),
                                                 ("head", "weights")])
 def test_correction_on_cuda_matches_the_cpu(model_cache: Path, tmp_path: Path, finetune: str, mode: str) -> None:
-    """The first iteration's losses and hypergradient norm agree between the devices (later ones may not: Adam's
-    first steps follow the gradients' signs, which float rounding may flip for components near zero); three
-    iterations on the GPU keep every variable bounded and move some."""
+    """What the first iteration computes before its meta update (the clean loss after the virtual step and the
+    hypergradient's norm) agrees between the devices to 1e-3 relative; later values may not, since SparseAdam's
+    first steps follow the gradients' signs, which rounding may flip for components near zero. Three iterations on
+    the GPU keep every variable bounded and move some."""
     cpu = build(finetune, model_cache)
     gpu = copy.deepcopy(cpu).to(DEVICE)
-    cfg = CorrectConfig(mode=mode, iterations=3, lr=1e-3, meta_lr=0.5)  # type: ignore[arg-type]
-    logs: dict[str, list[dict]] = {"cpu": [], "cuda": []}
-    _, t_cpu = correct_prm(cpu, rows(), cfg, log=lambda m, s: logs["cpu"].append(m), feature_dir=tmp_path / "cpu")
-    summary, table = correct_prm(gpu, rows(), cfg, log=lambda m, s: logs["cuda"].append(m),
-                                 feature_dir=tmp_path / "cuda")
-    assert on_device(gpu) and len(logs["cuda"]) == 3
-    for key in ("noisy_loss", "clean_loss", "hypergrad_norm"):
-        c, g = logs["cpu"][0][key], logs["cuda"][0][key]
-        assert abs(c - g) <= 1e-3 * abs(c) + 1e-6, (key, c, g)
-    assert table["corrected_label"].between(0, 1).all() and table["weight"].between(0, 2).all()
+    cfg = CorrectConfig(mode=mode, iterations=3, lr=1e-3, meta_lr=0.5, virtual_lr=0.5)  # type: ignore[arg-type]
+    logs: dict[str, list[dict]] = {"cpu": [], "gpu": []}
+    correct_prm(cpu, rows(), cfg, log=lambda m, s: logs["cpu"].append(m), feature_dir=tmp_path / "cpu")
+    _, table = correct_prm(gpu, rows(), cfg, log=lambda m, s: logs["gpu"].append(m), feature_dir=tmp_path / "gpu")
+    assert len(logs["gpu"]) == 3
+    for key in ("clean_loss", "hypergrad_norm"):
+        c, g = logs["cpu"][0][key], logs["gpu"][0][key]
+        assert c > 1e-5 and abs(c - g) <= 1e-3 * c, (key, c, g)
+    assert table["weight"].between(0, 2).all()
     moved = (table["corrected_label"] - table["noisy_label"]).abs() if mode == "labels" else (table["weight"] - 1).abs()
     assert moved.max() > 0
-    assert len(table) == len(t_cpu) == summary["noisy_samples"]
 
 
 def test_hypergradient_on_cuda_equals_the_cpu_in_float64() -> None:
@@ -185,7 +176,8 @@ def test_hypergradient_on_cuda_equals_the_cpu_in_float64() -> None:
     g_cpu, _ = corrector("cpu").hypergradient(idx, x, x_clean, y_clean)
     gpu = corrector(DEVICE)
     g_gpu, _ = gpu.hypergradient(idx.to(DEVICE), x.to(DEVICE), x_clean.to(DEVICE), y_clean.to(DEVICE))
-    assert torch.allclose(g_cpu, g_gpu.cpu(), atol=1e-10)
+    assert g_cpu.dtype == torch.float64 and float(g_cpu.abs().max()) > 1e-3
+    assert torch.allclose(g_cpu, g_gpu.cpu(), rtol=0, atol=1e-10)
     before = gpu.phi.detach().clone()
     gpu.step(idx[:4], x[:4].to(DEVICE), x_clean.to(DEVICE), y_clean.to(DEVICE))
     assert gpu.phi.device.type == DEVICE and not torch.equal(before, gpu.phi.detach())

@@ -63,19 +63,15 @@ def test_training_asked_for_a_missing_gpu_fails_before_any_work(monkeypatch: pyt
     assert not (tmp_path / "out" / "checkpoints").exists()
 
 
+@pytest.mark.usefixtures("fresh_accelerate_state")  # bf16 here, fp32 in the process's other tests
 def test_a_bf16_trained_model_scores_as_it_will_reloaded(tmp_path: Path) -> None:
     """Mixed precision wraps the forward in autocast while training; afterwards the model computes in its own
     dtype, so the scores a process takes right after training equal those of the saved and reloaded model (before
     the fix they differed by 8e-5 on this fixture)."""
-    from accelerate.state import AcceleratorState
-
     prm = ProcessRewardModel.from_config(PRMConfig(backbone="tinycoder", num_layers=None, max_length=256,
                                                    lora_dropout=0.0), cache_dir=tmp_path / "models", seed=0)
-    try:
-        summary = train_prm(prm, rows(), None, TrainConfig(max_steps=4, lr=1e-2, batch_size=4, grad_accum=1,
-                                                           mixed_precision="bf16"), tmp_path / "out", device="cpu")
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)  # the process's other tests train in fp32
+    summary = train_prm(prm, rows(), None, TrainConfig(max_steps=4, lr=1e-2, batch_size=4, grad_accum=1,
+                                                       mixed_precision="bf16"), tmp_path / "out", device="cpu")
     assert summary["device"] == "cpu"
     items = [PRMInput.from_label_row(r) for r in rows().to_dict("records")]
     prm.save_pretrained(tmp_path / "final")
@@ -96,3 +92,12 @@ def test_info_says_where_the_prm_runs(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "PRM device: cuda -> PRM device 'cuda' was asked for" in out.stdout
     assert "sees no CUDA device" in " ".join(out.stdout.split())
+
+
+def test_the_setting_accepts_exactly_the_rule_s_values() -> None:
+    from typing import get_args
+
+    from dreamprm.prm.device import DEVICE_SPECS
+    from dreamprm.settings import PRMSettings
+
+    assert get_args(PRMSettings.model_fields["device"].annotation) == DEVICE_SPECS
