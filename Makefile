@@ -122,7 +122,8 @@ bench: venv sandbox-up
 # the test and window survivors run on probe inputs (execute --tests probes) for the consensus methods, whose rule
 # and tie-breaking model `make eval-lcb-consensus-val` and the window chose (README).
 # LCB_CORRECT_MODES= skips the bi-level correction (the measured run did: its meta-side features did not fit the
-# session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora.
+# session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora, and --mixed-precision bf16 in LCB_HEAD_ARGS (the
+# PRM runs on the GPU in every stage: DREAMPRM_PRM__DEVICE, default auto).
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
 SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 LCB_BACKBONE ?= qwen2.5-coder-0.5b

@@ -28,12 +28,12 @@ def train_flow(labels_path: str | None = None, out_dir: str | None = None, epoch
                finetune: str | None = None, num_layers: int | None = None, eval_fraction: float = 0.2,
                resume: bool = True, outcome_only: bool = False, save_every: int = 50,
                head_lr: float | None = None, objective: str = "pointwise", rank_weight: float = 0.5,
-               rank_score: str = "min") -> dict[str, Any]:
+               rank_score: str = "min", mixed_precision: str = "no") -> dict[str, Any]:
     """Warm up the PRM on step labels (default data/step_labels.parquet) into models/prm-warmup/ (accelerate
     checkpoints under checkpoints/, the final model under final/); resumes from the newest checkpoint.
     ``outcome_only`` trains the ORM baseline instead (final verdicts only) into models/orm/. ``objective``
     pairwise/listwise adds the within-problem ranking term (dreamprm.prm.train); it is part of the train config, so
-    of the stage identity."""
+    of the stage identity, as is ``mixed_precision`` (no | bf16 | fp16: autocast on a GPU, accelerate's)."""
     s = settings()
     labels_path = labels_path or str(s.data_dir / "step_labels.parquet")
     out_dir = out_dir or str(s.models_dir / ("orm" if outcome_only else "prm-warmup"))
@@ -42,7 +42,8 @@ def train_flow(labels_path: str | None = None, out_dir: str | None = None, epoch
         prm_overrides["num_layers"] = num_layers
     train_overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
                        "head_lr": head_lr, "max_steps": max_steps, "loss": loss, "save_every": save_every,
-                       "objective": objective, "rank_weight": rank_weight, "rank_score": rank_score}
+                       "objective": objective, "rank_weight": rank_weight, "rank_score": rank_score,
+                       "mixed_precision": mixed_precision}
     from dreamprm.prm.model import PRMConfig
     from dreamprm.prm.train import TrainConfig
 

@@ -33,6 +33,8 @@ def train(
         "of each problem (what best-of-N needs; batches then hold whole problems, --batch-size candidates at most)"),
     rank_weight: float = typer.Option(0.5, help="loss = (1 - w) * pointwise + w * ranking term (not pointwise)"),
     rank_score: str = typer.Option("min", help="min | last: the candidate score the ranking term orders"),
+    mixed_precision: str = typer.Option("no", help="no | bf16 | fp16: autocast the forward (bf16 for LoRA on a GPU; "
+                                        "the PRM's device: DREAMPRM_PRM__DEVICE)"),
 ) -> None:
     """Warm up the PRM on step labels (accelerate; resumes from the newest checkpoint)."""
     train_flow = stage_flow("train")
@@ -41,5 +43,5 @@ def train(
                      epochs=epochs, lr=lr, batch_size=batch_size, grad_accum=grad_accum, max_steps=max_steps,
                      loss=loss, finetune=finetune, num_layers=num_layers, resume=resume, outcome_only=outcome_only,
                      save_every=save_every, head_lr=head_lr, objective=objective, rank_weight=rank_weight,
-                     rank_score=rank_score)
+                     rank_score=rank_score, mixed_precision=mixed_precision)
     print_summary("train", out)

@@ -95,7 +95,7 @@ class TrainConfig:
     eval_every: int = 50  # optimiser steps
     save_every: int = 50  # optimiser steps
     keep_checkpoints: int = 2
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # bf16 for LoRA on a GPU; part of the stage identity
     seed: int = 0
     skip_too_long: bool = True  # leave out (and count) candidates whose code exceeds max_length; False: an error
     feature_cache: bool = True  # head mode: train on cached trunk features (False: a full forward per step, same
@@ -108,6 +108,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in ("mse", "bce"):
             raise ValueError(f"loss must be 'mse' or 'bce', got {self.loss!r}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"mixed_precision must be one of no, bf16, fp16; got {self.mixed_precision!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
         if self.rank_score not in RANK_SCORES:

@@ -101,3 +101,18 @@ def test_the_setting_accepts_exactly_the_rule_s_values() -> None:
     from dreamprm.settings import PRMSettings
 
     assert get_args(PRMSettings.model_fields["device"].annotation) == DEVICE_SPECS
+
+
+def test_mixed_precision_is_chosen_from_the_cli_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import dreamprm.cli.train as cli_train
+    from dreamprm.cli import app
+
+    seen: dict = {}
+    monkeypatch.setattr(cli_train, "stage_flow", lambda name: lambda **kw: seen.update(kw) or {"steps": 0})
+    res = CliRunner().invoke(app, ["train", "--mixed-precision", "bf16"])
+    assert res.exit_code == 0, res.output
+    assert seen["mixed_precision"] == "bf16"
+    with pytest.raises(ValueError, match="mixed_precision must be one of no, bf16, fp16; got 'fp8'"):
+        TrainConfig(mixed_precision="fp8")  # type: ignore[arg-type]
