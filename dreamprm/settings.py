@@ -111,8 +111,8 @@ class PRMSettings(BaseModel):
     # lora (GPUs) | full | top_k | head (frozen trunk: training reads cached trunk features, the mode for CPUs)
     finetune: Literal["lora", "full", "top_k", "head"] = "lora"
     feature_dir: Path | None = None  # the trunk-feature cache of head mode; None: <cache_dir>/features
-    # auto (a GPU where torch sees one, else the CPU) | cpu | cuda (a GPU or an error): where correct, fuse and
-    # evaluate run the PRM (dreamprm/prm/device.py); warm-up training: accelerate, on the same rule
+    # auto (a GPU where torch sees one, else the CPU) | cpu | cuda (a GPU or an error): where training, correction,
+    # fusion, evaluation and the served model run the PRM (dreamprm/prm/device.py)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # = dreamprm.prm.device.DEVICE_SPECS
 
 

@@ -78,13 +78,15 @@ def pipeline(
 @handle_errors
 def demo() -> None:
     """The main job on embedded defaults: HumanEval, the profile's policy and PRM (Qwen2.5-Coder-0.5B through
-    llama.cpp, frozen-trunk PRM; the PRM on ``prm.device``, a GPU where there is one), the sandbox, every stage, sized by the settings' ``demo`` section."""
+    llama.cpp, frozen-trunk PRM, on ``prm.device``: a GPU where there is one), the sandbox, every stage, sized by
+    the settings' ``demo`` section."""
     from dreamprm.settings import get_settings
 
     pipeline_flow = stage_flow("pipeline")
     s = get_settings()
     started = time.perf_counter()
     console.rule(f"DreamPRM-Code demo (embedded defaults: ephemeral Prefect, sqlite MLflow, policy "
-                 f"{s.policy.backend}:{s.policy.model}, PRM {s.prm.backbone} ({s.prm.finetune}) on device {s.prm.device})")
+                 f"{s.policy.backend}:{s.policy.model}, PRM {s.prm.backbone} ({s.prm.finetune}) on device "
+                 f"{s.prm.device})")
     out = pipeline_flow(**s.demo.model_dump())
     _finish(out, started)

@@ -130,7 +130,8 @@ def _collate(prm: ProcessRewardModel, items: list[_Encoded]) -> dict[str, torch.
         ids[i, : len(e.ids)] = torch.tensor(e.ids)
         attn[i, : len(e.ids)] = 1
         mask[i, e.markers] = True
-    return {"input_ids": ids.to(prm.device), "attention_mask": attn.to(prm.device), "marker_mask": mask.to(prm.device)}
+    return {"input_ids": ids.to(prm.device), "attention_mask": attn.to(prm.device),
+            "marker_mask": mask.to(prm.device)}
 
 
 def correct_prm(

@@ -101,7 +101,6 @@ class BilevelCorrector:
         self.cfg = config
         labels = noisy_labels.detach().clone()  # a floating dtype is kept (float64 for exact checks)
         self.noisy_labels = labels if labels.is_floating_point() else labels.float()
-        n = len(self.noisy_labels)
         if config.mode == "labels":
             y = self.noisy_labels.clamp(config.label_eps, 1 - config.label_eps)
             self.phi = torch.logit(y).clone().requires_grad_(True)
