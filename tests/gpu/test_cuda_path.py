@@ -4,8 +4,9 @@ and the bi-level correction (torch.func hypergradients through the backbone, Spa
 
 Skipped where torch sees no GPU (CI has none); run them on a GPU machine with ``make test-gpu``. The backbone is the
 tiny fixture model (``tinycoder``) unless ``DREAMPRM_TEST_BACKBONE`` names another spec or a local Hugging Face
-folder (a GPU machine without the model package gets a converted copy that way). The README's "PRM modes" section
-records the last run on a GPU.
+folder (a GPU machine without the model package gets a converted copy that way: ``python -c "from
+dreamprm.models.loading import ensure_plain_model as f; print(f('tinycoder', 'carry'))"`` writes one under
+``carry/models/tinycoder``, 7.5 MB). The README's "PRM modes" section records the last run on a GPU.
 """
 
 from __future__ import annotations
