@@ -143,21 +143,19 @@ def main() -> None:
 
     problems, cands, rows = load_workload(args)
     if args.save_workload:
+        from dreamprm.io import write_parquet
+
         d = Path(args.save_workload)
-        d.mkdir(parents=True, exist_ok=True)
         for name, df in zip(WORKLOAD_FILES, (problems, cands, rows)):
-            df.to_parquet(d / name)
+            write_parquet(df, d / name)  # written, then renamed into place
         print(f"wrote {len(cands)} candidates of {problems['problem_id'].isin(cands['problem_id']).sum()} problems "
               f"to {d}")
         return
 
     import torch
+    from bench_modes import prm_items
 
-    from dreamprm.prm.template import PRMInput
-
-    by_id = problems.set_index("problem_id")
-    items = [PRMInput.from_problem(by_id.loc[p].to_dict() | {"problem_id": p}, code=str(c))
-             for p, c in zip(cands["problem_id"], cands["code"])]
+    items = prm_items(problems, cands)
     prm = build_prm(args)
     enc = [prm.encoder.encode(x) for x in items]
     result: dict[str, object] = {

@@ -55,6 +55,15 @@ def workload(n_problems: int, per_problem: int, seed: int):
     return rec.problems, chosen, rows
 
 
+def prm_items(problems, cands) -> list:
+    """Each candidate as the PRM input its problem gives it (statement, starter code, the code)."""
+    from dreamprm.prm.template import PRMInput
+
+    by_id = problems.set_index("problem_id")
+    return [PRMInput.from_problem(by_id.loc[p].to_dict() | {"problem_id": p}, code=str(c))
+            for p, c in zip(cands["problem_id"], cands["code"])]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbone", default="smollm2", help="model spec (dreamprm/models/registry.py) or HF path")
@@ -76,13 +85,10 @@ def main() -> None:
 
     from dreamprm.prm.correct import CorrectConfig, correct_prm
     from dreamprm.prm.model import PRMConfig, ProcessRewardModel, prefix_groups
-    from dreamprm.prm.template import PRMInput
     from dreamprm.prm.train import TrainConfig, train_prm
 
     problems, cands, rows = workload(args.problems, args.per_problem, args.seed)
-    by_id = problems.set_index("problem_id")
-    items = [PRMInput.from_problem(by_id.loc[p].to_dict() | {"problem_id": p}, code=str(c))
-             for p, c in zip(cands["problem_id"], cands["code"])]
+    items = prm_items(problems, cands)
     out: dict[str, object] = {"backbone": args.backbone, "num_layers": args.num_layers, "threads": torch.get_num_threads(),
                               "load_avg_1m_at_start": round(os.getloadavg()[0], 2), "problems": args.problems,
                               "candidates": len(items), "max_length": args.max_length}
