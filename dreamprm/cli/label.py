@@ -31,6 +31,10 @@ def label(
                                    "two or more steps with the local policy (rollouts from each recorded prefix)"),
     rollout_tests: Optional[str] = typer.Option(None, help="tests the rollouts are judged on: all | public (the "
                                                 "statement's examples) | private (default: the sandbox settings')"),
+    policies_of: Optional[Path] = typer.Option(None, help="a candidates table (e.g. the test's): label only the "
+                                               "candidates of its policies, a PRM for the models it will rank"),
+    per_policy: int = typer.Option(0, help="at most K samples of each policy per problem, lowest sample_index "
+                                   "first (0 = all)"),
 ) -> None:
     """Monte-Carlo step labels: roll the policy out from every step prefix and run the rollouts in the sandbox.
     Resumable: finished rollouts and executions are cached by content hash."""
@@ -42,5 +46,6 @@ def label(
                      out_path=str(output) if output else None, rollouts=rollouts, temperature=temperature,
                      max_tokens=max_tokens, max_steps=max_steps, limit=limit,
                      method=method, split=split, per_problem=per_problem, montecarlo=montecarlo,
-                     rollout_tests=rollout_tests)
+                     rollout_tests=rollout_tests, policies_of=str(policies_of) if policies_of else None,
+                     per_policy=per_policy)
     print_summary("label", out)

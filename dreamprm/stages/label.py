@@ -21,15 +21,20 @@ Progress = Callable[[int, int], None]
 def run_label(problems_path: str, candidates_path: str, executions_path: str | None, out_path: str,
                config_dict: dict[str, Any], limit: int, method: str = "montecarlo",
                split: str | None = None, progress: Progress | None = None, per_problem: int = 0,
-               montecarlo: int = 0, rollout_tests: str | None = None) -> dict[str, Any]:
+               montecarlo: int = 0, rollout_tests: str | None = None, policies_of: str | None = None,
+               per_policy: int = 0) -> dict[str, Any]:
     """Step labels for the candidates of the train and meta sides. ``limit`` rows at most (0 = all), sides in turn;
     ``per_problem`` > 0 caps each problem's candidates and takes whole problems (:func:`sample_by_problem`).
     ``montecarlo`` > 0 with ``method="outcome"``: that many train-side multi-step candidates get Monte-Carlo labels
     from the local policy instead (:mod:`dreamprm.labeling.mixed`). ``rollout_tests``: the tests rollouts are judged
-    on (``public`` = the statement's examples; default the execute settings' choice)."""
+    on (``public`` = the statement's examples; default the execute settings' choice). ``policies_of``: a candidates
+    table; only the candidates of its policies are labelled, at most ``per_policy`` samples of each policy per problem
+    (0 = all; :mod:`dreamprm.data.policies`): a PRM for the models it will rank, trained on their own code."""
     import mlflow
 
     from dreamprm.cache import ContentCache
+    from dreamprm.data.policies import policies_of as policies_of_table
+    from dreamprm.data.policies import select_policies
     from dreamprm.execution import ExecuteConfig, SandboxJudge, final_verdicts, problem_tests
     from dreamprm.labeling import MCLabelConfig, label_candidates, outcome_step_labels
     from dreamprm.labeling.mixed import multi_step_sample, overlay, step_label_counts
@@ -50,6 +55,8 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
     # correction read) and stamps each row with its side, so later stages never re-derive it.
     problems, manifest, sides = problems_on_sides(problems, problems_path, split, "train,meta")
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
+    policies = policies_of_table(read_parquet(policies_of), policies_of) if policies_of else []
+    candidates = select_policies(candidates, policies, per_policy, candidates_path)
     verdicts = final_verdicts(candidates, executions)
     candidates = candidates[candidates["candidate_id"].astype(str).isin(verdicts)]
     candidates = candidates.sort_values("candidate_id", kind="stable")
@@ -105,7 +112,7 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
         "mean_noisy_label": sum(noisy) / len(noisy) if noisy else 0.0,
         "mean_clean_label": sum(final) / len(final) if final else 0.0,
         "mean_steps": float(rows["completions"].map(len).mean()) if len(rows) else 0.0,
-        "problems": int(rows["problem_id"].nunique()) if len(rows) else 0,
+        "problems": int(rows["problem_id"].nunique()) if len(rows) else 0, "policies": len(policies),
         **step_label_counts(rows),
         "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "new_rollouts": stats["new_rollouts"],
         "montecarlo_eligible": stats["eligible"], "montecarlo_skipped_no_tests": stats["without_tests"],
@@ -116,6 +123,7 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
     ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)
     with stage_run(ident, params={**asdict(cfg), "limit": limit, "per_problem": per_problem, "method": method, "split": ",".join(sides),
                                   "montecarlo": montecarlo, "rollout_tests": rollout_tests or "",
+                                  "policies": ",".join(policies), "per_policy": per_policy,
                                   "manifest_digest": manifest.digest}):
         mlflow.log_metrics(summary)
         plot = label_histogram(noisy, final, Path(out_path).with_suffix(".hist.png"))

@@ -229,3 +229,26 @@ def test_sandbox_judge_refuses_a_problem_without_tests() -> None:
     problem = {"problem_id": "p9", "public_tests": "[]", "private_tests": "[]", "statement": "no examples"}
     with pytest.raises(InputDataError, match="p9"):
         judge([(problem, "print(1)")])
+
+
+def test_label_stage_takes_only_the_policies_of_a_table(project_root: Path, doubles: dict[str, Any]) -> None:
+    from dreamprm.errors import InputDataError
+    from dreamprm.stages.label import run_label
+
+    problems_path, candidates_path = _stage_inputs(project_root)
+    cands = pd.read_parquet(candidates_path)
+    cands["policy"] = ["m", "n", "m", "m"]
+    cands["sample_index"] = [1, 0, 0, 0]
+    cands.to_parquet(candidates_path)
+    ranked = project_root / "ranked.parquet"
+    pd.DataFrame({"policy": ["m"]}).to_parquet(ranked)
+    out = project_root / "data" / "step_labels.parquet"
+    summary = run_label(str(problems_path), str(candidates_path), None, str(out), {}, 0, method="outcome",
+                        policies_of=str(ranked), per_policy=1)
+    # b is policy n; a and d are both m on p1, and d has the lower sample index
+    assert list(pd.read_parquet(out)["candidate_id"]) == ["c", "d"]
+    assert summary["candidates"] == 2 and summary["policies"] == 1
+    pd.DataFrame({"policy": ["z"]}).to_parquet(ranked)
+    with pytest.raises(InputDataError, match=r"no candidate was written by \['z'\]"):
+        run_label(str(problems_path), str(candidates_path), None, str(out), {}, 0, method="outcome",
+                  policies_of=str(ranked))
