@@ -11,7 +11,8 @@ on) are a second validation set, at the test's N. Run inside the eval-lcb projec
    filter and its variants, the generator prior from the other train-side problems' verdicts, random, oracle) at
    N=60 and at the test's N=6 (sample 0 of each model, per-problem-6/), and the pass@1 table and the
    filter:consensus - filter:random interval printed;
-4. with ``--models``, the same evaluation with the saved models as well, into reports-consensus-val-models/: the
+4. with ``--models``, the same evaluation with the saved models that saw none of these problems as well (a model
+   trained on the ranked models' own code, models/prm-own, has seen them and is left out, by name), into reports-consensus-val-models/: the
    survivors and each problem's first 6 candidates scored (``--hybrid-only-above 6``), so the consensus methods
    whose ties a model breaks (``filter:consensus>m``, ``filter:consensus>speedbin>m``) are validated at N=60 too,
    and each model alone at N=6, beside the generator prior, on the test's six models.
@@ -76,8 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"filter:consensus - filter:random: {100 * d['estimate']:+.1f} [{100 * d['low']:.1f}, {100 * d['high']:.1f}]")
     print("within-survivor AUC of consensus:", report["ranking_survivors"]["consensus"])
     if args.models:
+        from dreamprm.stages.evaluate import discover_scorers, scorers_unseen_by
+
+        usable, left_out = scorers_unseen_by(discover_scorers(Path("models")),
+                                             set(subset["problem_id"].astype(str)))
+        if left_out:
+            print(f"left out (trained on validation problems): {', '.join(left_out)}")
+        if not usable:
+            raise SystemExit("no saved model that has not seen the validation problems")
         out = f"{args.out}-models"
         subprocess.run([dreamprm, "evaluate", *side, "--executions", "data-train/executions-val60.parquet",
+                        "--scorers", ",".join(usable),
                         "--split", "train,meta", "--challenger", "none", "--hybrid-only-above", "6",
                         "--probes", "data-train/probes-val60.parquet", "--speed-clock", args.speed_clock,
                         "--output", out, "--per-problem", "0,6", "--prior-from", "data-train/candidates.parquet"],

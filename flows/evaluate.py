@@ -45,7 +45,8 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
                   n_resamples: int = 10_000, per_problem: int | str = 0,
                   execution_only: bool = False, hybrid_only_above: int = 0,
                   fusion_dir: str | None = None, probes_path: str | None = None,
-                  speed_clock: str = "wall", prior_path: str | None = None) -> dict[str, Any]:
+                  speed_clock: str = "wall", prior_path: str | None = None,
+                  scorers: str | None = None) -> dict[str, Any]:
     """pass@1 of PRM best-of-N (each saved variant, each aggregation) against random, first, majority vote, the
     example filter and the oracle, with paired bootstrap intervals; reports/ gets JSON, markdown and plots; the
     registered challenger is promoted to champion when it beats the current champion on the same set.
@@ -57,7 +58,8 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     (``dreamprm execute --tests probes``; ``probes_path``: another table, "none": no consensus) add
     ``filter:consensus``, ``filter:consensus>m`` and ``filter:consensus>speed``, whose speed keys read
     ``speed_clock`` ("wall", chosen on validation, or "cpu"); ``prior_path``, a candidates table with recorded
-    verdicts (the train side's), adds the generator prior ``prior``, ``filter:prior``, ``consensus>prior`` and ``consensus>speedbin>prior``."""
+    verdicts (the train side's), adds the generator prior ``prior``, ``filter:prior``, ``consensus>prior`` and ``consensus>speedbin>prior``;
+    ``scorers``: a comma list of the saved models to evaluate (default: every one under models/)."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     from dreamprm.data.schema import default_candidates_path
@@ -65,7 +67,7 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     candidates_path = candidates_path or str(default_candidates_path(s.data_dir))
     executions_path = executions_path or str(s.data_dir / "executions.parquet")
     out_dir = out_dir or str(s.reports_dir)
-    scorers = {} if execution_only else discover_scorers(s.models_dir)
+    chosen = {} if execution_only else discover_scorers(s.models_dir, scorers)
     if execution_only or (fusion_dir or "").lower() == "none":
         fusion_dir = None
     elif not fusion_dir:
@@ -75,6 +77,6 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     elif not probes_path:  # the probe table beside the executions table it was run from
         default = Path(executions_path).parent / "probes.parquet"
         probes_path = str(default) if default.exists() else None
-    return evaluate_task(problems_path, candidates_path, executions_path, scorers, out_dir, split, challenger,
+    return evaluate_task(problems_path, candidates_path, executions_path, chosen, out_dir, split, challenger,
                          aggregation, n_resamples, per_problem, execution_only, hybrid_only_above, fusion_dir,
                          probes_path, speed_clock, prior_path)

@@ -52,6 +52,8 @@ def evaluate(
                                               "`filter:prior`, `consensus>(speedbin>)prior` rank by the pass rate of the "
                                               "policy that wrote each candidate there (the train and meta sides "
                                               "of the manifest beside it; evaluated problems left out)"),
+    scorers: Optional[str] = typer.Option(None, help="comma list of the saved models to evaluate, e.g. "
+                                          "orm,prm-none (default: every one under models/)"),
 ) -> None:
     """Best-of-N evaluation of every saved PRM variant against the baselines, with paired bootstrap intervals."""
     evaluate_flow = stage_flow("evaluate")
@@ -64,6 +66,6 @@ def evaluate(
                         aggregation=aggregation, n_resamples=resamples, per_problem=per_problem,
                         execution_only=execution_only, hybrid_only_above=hybrid_only_above, fusion_dir=fusion,
                         probes_path=probes, speed_clock=speed_clock.value,
-                        prior_path=str(prior_from) if prior_from else None)
+                        prior_path=str(prior_from) if prior_from else None, scorers=scorers)
     console.print(out["markdown"])
     console.print(f"report: {out['report']}   promotion: {out['promotion']}")

@@ -16,12 +16,43 @@ from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
 
-SCORER_DIRS = ("prm-warmup", "prm-none", "prm-labels", "prm-weights", "orm")
+SCORER_DIRS = ("prm-warmup", "prm-none", "prm-labels", "prm-weights", "orm", "prm-own")
 
 
-def discover_scorers(models_dir: Path) -> dict[str, str]:
-    """Saved PRMs under models/: <variant>/final for each known variant that exists."""
-    return {name: str(models_dir / name / "final") for name in SCORER_DIRS if (models_dir / name / "final").is_dir()}
+def discover_scorers(models_dir: Path, only: str | None = None) -> dict[str, str]:
+    """Saved PRMs under models/: <variant>/final for each known variant that exists. ``only``: a comma list of
+    variants to take instead of all (e.g. leaving out a model trained on the problems being evaluated); a name that
+    is not a saved variant is an error naming the saved ones."""
+    from dreamprm.errors import InputDataError
+
+    saved = {name: str(models_dir / name / "final") for name in SCORER_DIRS if (models_dir / name / "final").is_dir()}
+    if only is None:
+        return saved
+    wanted = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in saved]
+    if not wanted or unknown:
+        raise InputDataError(f"no saved model named {unknown or only!r}; saved under {models_dir}: "
+                             f"{', '.join(saved) or 'none'}", path=str(models_dir), field="scorers",
+                             expected=f"a comma list of {' | '.join(SCORER_DIRS)}")
+    return {n: saved[n] for n in wanted}
+
+
+def scorers_unseen_by(scorers: dict[str, str], problem_ids: set[str]) -> tuple[dict[str, str], list[str]]:
+    """(the scorers that trained and were corrected on none of ``problem_ids``, the names of the others), read from
+    each saved folder's provenance without loading a model: what a validation on train-side problems may use (the
+    PRM trained on the ranked models' own code has seen them; evaluate would refuse it, by name)."""
+    from dreamprm.prm.model import PROVENANCE_FILE
+
+    kept, left_out = {}, []
+    for name, folder in scorers.items():
+        path = Path(folder) / PROVENANCE_FILE
+        prov = json.loads(path.read_text()) if path.is_file() else {}
+        seen = set(map(str, prov.get("trained_on", []))) | set(map(str, prov.get("corrected_on", [])))
+        if seen & problem_ids:
+            left_out.append(name)
+        else:
+            kept[name] = folder
+    return kept, left_out
 
 
 def discover_fusion(models_dir: Path) -> str | None:

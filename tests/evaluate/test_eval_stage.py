@@ -286,3 +286,28 @@ def test_generator_prior_ranks_by_the_train_side_rate_of_each_policy(project_roo
     with pytest.raises(InputDataError, match="no candidates table"):
         run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
                      n_resamples=50, execution_only=True, prior_path=str(project_root / "missing.parquet"))
+
+
+def test_discover_scorers_takes_the_named_saved_models_only(tmp_path: Path) -> None:
+    from dreamprm.errors import InputDataError
+    from dreamprm.stages.evaluate import discover_scorers
+
+    for name in ("orm", "prm-none", "prm-own"):
+        (tmp_path / name / "final").mkdir(parents=True)
+    assert set(discover_scorers(tmp_path)) == {"orm", "prm-none", "prm-own"}
+    assert list(discover_scorers(tmp_path, "prm-none, orm")) == ["prm-none", "orm"]
+    with pytest.raises(InputDataError, match=r"no saved model named \['prm-weights'\].*prm-none, orm, prm-own"):
+        discover_scorers(tmp_path, "orm,prm-weights")
+
+
+def test_scorers_unseen_by_leaves_out_a_model_that_trained_or_was_corrected_on_the_problems(tmp_path: Path) -> None:
+    from dreamprm.stages.evaluate import scorers_unseen_by
+
+    folders = {}
+    for name, prov in {"a": {"trained_on": ["p1"]}, "b": {"trained_on": ["p9"], "corrected_on": ["p2"]},
+                       "c": {"trained_on": ["p9"]}}.items():
+        folders[name] = tmp_path / name
+        folders[name].mkdir()
+        (folders[name] / "provenance.json").write_text(json.dumps(prov))
+    kept, left_out = scorers_unseen_by({k: str(v) for k, v in folders.items()}, {"p1", "p2"})
+    assert list(kept) == ["c"] and left_out == ["a", "b"]
