@@ -123,8 +123,8 @@ bench: venv sandbox-up
 # the test and window survivors run on probe inputs (execute --tests probes) for the consensus methods, whose rule
 # and tie-breaking model `make eval-lcb-consensus-val` and the window chose (README).
 # LCB_CORRECT_MODES= skips the bi-level correction (the measured run did: its meta-side features did not fit the
-# session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora, and --mixed-precision bf16 in LCB_HEAD_ARGS (the
-# PRM runs on the GPU in every stage: DREAMPRM_PRM__DEVICE, default auto).
+# session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora LCB_OWN_PER_POLICY=5, and --mixed-precision bf16
+# in LCB_HEAD_ARGS (the PRM runs on the GPU in every stage: DREAMPRM_PRM__DEVICE, default auto).
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
 SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 LCB_BACKBONE ?= qwen2.5-coder-0.5b
@@ -147,6 +147,13 @@ LCB_FUSE_AGGREGATION ?= mean
 LCB_MC ?= 1000
 LCB_MC_ROLLOUTS ?= 4
 LCB_MC_TOKENS ?= 512
+# The PRM trained on the test models' own train-side code (models/prm-own): at most LCB_OWN_PER_POLICY samples of each
+# of those models per problem. Off (0) by default: with the frozen-trunk head its 5-fold validation was at random
+# (make eval-lcb-own-code-cv, README); it is the data a LoRA run on a GPU would train on (LCB_OWN_PER_POLICY=5).
+LCB_OWN_PER_POLICY ?= 0
+LCB_OWN_CODE_PRM = $$D label --method outcome $(LCB_TRAIN_SIDE) --policies-of data/candidates.parquet \
+	    --per-policy $(LCB_OWN_PER_POLICY) --output data/step_labels-own.parquet && \
+	$$D train --labels data/step_labels-own.parquet --output models/prm-own $(LCB_TRAIN_ARGS)
 LCB_TRAIN_SIDE = --problems data-train/problems.parquet --candidates data-train/candidates.parquet
 # The generator prior (evaluate --prior-from): each candidate ranked by its policy's pass rate over the train side's
 # recorded verdicts, the evaluated problems left out; what a PRM must beat before its reading of the code adds anything.
@@ -182,6 +189,7 @@ eval-lcb: venv sandbox-up
 	$$D execute $(LCB_TRAIN_SIDE) --output data-train/executions.parquet --tests public --only data/step_labels.parquet && \
 	$$D train --orm $(LCB_TRAIN_ARGS) && \
 	$$D train $(LCB_TRAIN_ARGS) && \
+	$(if $(filter-out 0,$(LCB_OWN_PER_POLICY)),$(LCB_OWN_CODE_PRM) &&) \
 	for mode in $(LCB_CORRECT_MODES); do $$D correct --mode $$mode --iterations $(LCB_ITERATIONS) || exit 1; done && \
 	$$D fuse $(LCB_TRAIN_SIDE) --executions data-train/executions.parquet --aggregation $(LCB_FUSE_AGGREGATION) --survivors-only && \
 	$$D evaluate --problems data-window/problems.parquet --candidates data-window/candidates.parquet \
