@@ -12,8 +12,8 @@ on) are a second validation set, at the test's N. Run inside the eval-lcb projec
    N=60 and at the test's N=6 (sample 0 of each model, per-problem-6/), and the pass@1 table and the
    filter:consensus - filter:random interval printed;
 4. with ``--models``, the same evaluation with the saved models that saw none of these problems as well (a model
-   trained on the ranked models' own code, models/prm-own, has seen them and is left out, by name), into reports-consensus-val-models/: the
-   survivors and each problem's first 6 candidates scored (``--hybrid-only-above 6``), so the consensus methods
+   trained on the ranked models' own code, models/prm-own, has seen them and is left out, by name), into
+   reports-consensus-val-models/: the survivors and each problem's first 6 candidates scored (``--hybrid-only-above 6``), so the consensus methods
    whose ties a model breaks (``filter:consensus>m``, ``filter:consensus>speedbin>m``) are validated at N=60 too,
    and each model alone at N=6, beside the generator prior, on the test's six models.
 

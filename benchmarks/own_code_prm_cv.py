@@ -1,8 +1,8 @@
 """Does the project's PRM rank the test's six models' programs when it trains on those models' own code?
 
 `make eval-lcb-own-code-cv`, in the eval-lcb folder after its fetch step and `make eval-lcb-consensus-val`
-(data-train/val60-candidates.parquet names the six models; the PRM's configuration comes from the settings). A validation for the PRM-alone goal; no
-release_v6 candidate is read.
+(data-train/val60-candidates.parquet names the six models; the PRM's configuration comes from the settings). A
+validation for the PRM-alone goal; no release_v6 candidate is read.
 
 The pipeline's PRMs train on the train side's labelled candidates, mostly other models' (Qwen2.5-7B, Qwen3-8B, O1),
 and rank release_v6's six open models' programs below random at N=6. The train side holds 157 Codeforces problems

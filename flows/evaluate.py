@@ -58,15 +58,14 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     (``dreamprm execute --tests probes``; ``probes_path``: another table, "none": no consensus) add
     ``filter:consensus``, ``filter:consensus>m`` and ``filter:consensus>speed``, whose speed keys read
     ``speed_clock`` ("wall", chosen on validation, or "cpu"); ``prior_path``, a candidates table with recorded
-    verdicts (the train side's), adds the generator prior ``prior``, ``filter:prior``, ``consensus>prior`` and ``consensus>speedbin>prior``;
-    ``scorers``: a comma list of the saved models to evaluate (default: every one under models/)."""
+    verdicts (the train side's), adds the generator prior ``prior``, ``filter:prior``, ``consensus>prior`` and
+    ``consensus>speedbin>prior``; ``scorers``: a comma list of the saved models to evaluate (default: all)."""
     s = settings()
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
     from dreamprm.data.schema import default_candidates_path
 
     candidates_path = candidates_path or str(default_candidates_path(s.data_dir))
-    executions_path = executions_path or str(s.data_dir / "executions.parquet")
-    out_dir = out_dir or str(s.reports_dir)
+    executions_path, out_dir = executions_path or str(s.data_dir / "executions.parquet"), out_dir or str(s.reports_dir)
     chosen = {} if execution_only else discover_scorers(s.models_dir, scorers)
     if execution_only or (fusion_dir or "").lower() == "none":
         fusion_dir = None
