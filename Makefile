@@ -123,7 +123,7 @@ bench: venv sandbox-up
 # the test and window survivors run on probe inputs (execute --tests probes) for the consensus methods, whose rule
 # and tie-breaking model `make eval-lcb-consensus-val` and the window chose (README).
 # LCB_CORRECT_MODES= skips the bi-level correction (the measured run did: its meta-side features did not fit the
-# session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora LCB_OWN_PER_POLICY=5, and --mixed-precision bf16
+# session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora, and --mixed-precision bf16
 # in LCB_HEAD_ARGS (the PRM runs on the GPU in every stage: DREAMPRM_PRM__DEVICE, default auto).
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
 SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
@@ -149,7 +149,8 @@ LCB_MC_ROLLOUTS ?= 4
 LCB_MC_TOKENS ?= 512
 # The PRM trained on the test models' own train-side code (models/prm-own): at most LCB_OWN_PER_POLICY samples of each
 # of those models per problem. Off (0) by default: with the frozen-trunk head its 5-fold validation was at random
-# (make eval-lcb-own-code-cv, README); it is the data a LoRA run on a GPU would train on (LCB_OWN_PER_POLICY=5).
+# (make eval-lcb-own-code-cv, README). For LoRA on a GPU, turn it on (5) only after eval-lcb-own-code-cv under the
+# same LCB_FINETUNE=lora settings passes the README's rule: every evaluation then reports models/prm-own.
 LCB_OWN_PER_POLICY ?= 0
 LCB_OWN_CODE_PRM = $$D label --method outcome $(LCB_TRAIN_SIDE) --policies-of data/candidates.parquet \
 	    --per-policy $(LCB_OWN_PER_POLICY) --output data/step_labels-own.parquet && \
@@ -225,8 +226,8 @@ eval-lcb-policy-head-cv: venv
 # Does the PRM rank the test's six models' programs when it trains on their own code (benchmarks/own_code_prm_cv.py,
 # README)? Grouped 5-fold cross-validation over the train side's 157 Codeforces problems of those models, the PRM
 # trained as eval-lcb's train step trains it, against random and the generator prior at N=6, into
-# reports-own-code-cv/. After eval-lcb-consensus-val (its val60 table names the six models); about 45 min of trunk
-# features on 2 cores when none is cached, then about 2 min.
+# reports-own-code-cv/. After eval-lcb's fetch step; about 45 min of trunk features on 2 cores when none is cached,
+# then about 2 min. Under LCB_FINETUNE=lora (a GPU) it validates the LoRA PRM the same way, scoring without the cache.
 eval-lcb-own-code-cv: venv
 	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/own_code_prm_cv.py
 

@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.models:
         from dreamprm.stages.evaluate import discover_scorers, scorers_unseen_by
 
-        usable, left_out = scorers_unseen_by(discover_scorers(Path("models")),
+        from dreamprm.settings import get_settings
+
+        usable, left_out = scorers_unseen_by(discover_scorers(get_settings().models_dir),
                                              set(subset["problem_id"].astype(str)))
         if left_out:
             print(f"left out (trained on validation problems): {', '.join(left_out)}")

@@ -1,8 +1,8 @@
 """Does the project's PRM rank the test's six models' programs when it trains on those models' own code?
 
-`make eval-lcb-own-code-cv`, in the eval-lcb folder after its fetch step and `make eval-lcb-consensus-val`
-(data-train/val60-candidates.parquet names the six models; the PRM's configuration comes from the settings). A
-validation for the PRM-alone goal; no release_v6 candidate is read.
+`make eval-lcb-own-code-cv`, in the eval-lcb folder after its fetch step (data/candidates.parquet names the test's
+six models: only its ``policy`` column is used; the PRM's configuration comes from the settings). A validation for
+the PRM-alone goal; no release_v6 verdict or score is read.
 
 The pipeline's PRMs train on the train side's labelled candidates, mostly other models' (Qwen2.5-7B, Qwen3-8B, O1),
 and rank release_v6's six open models' programs below random at N=6. The train side holds 157 Codeforces problems
@@ -44,16 +44,18 @@ EVAL_FRACTION = 0.2  # flows/train.py's default: the problems the train stage ho
 
 
 def own_code_frame(samples: int) -> pd.DataFrame:
-    """The six models' train-side candidates (manifest train/meta sides, verdict known, sample_index < samples),
-    with ``passed`` and ``side``; the models are those of the N=60 validation table, i.e. release_v6's."""
+    """The test models' train-side candidates (manifest train/meta sides, verdict known), chosen as `dreamprm label
+    --policies-of data/candidates.parquet --per-policy <samples>` chooses them, with ``passed`` and ``side``."""
+    from dreamprm.data.policies import policies_of, select_policies
     from dreamprm.data.split import SplitManifest
     from dreamprm.evaluate.prior import TRAINING_SIDES
 
     manifest = SplitManifest.load("data-train/split_manifest.json")
     training = manifest.ids(*TRAINING_SIDES)
-    six = set(read_parquet("data-train/val60-candidates.parquet")["policy"])
     c = read_parquet("data-train/candidates.parquet")
-    c = c[c["policy"].isin(six) & c["problem_id"].astype(str).isin(training) & (c["sample_index"] < samples)]
+    c = c[c["problem_id"].astype(str).isin(training)]
+    c = select_policies(c, policies_of(read_parquet("data/candidates.parquet"), "data/candidates.parquet"), samples,
+                        "data-train/candidates.parquet")
     known = c["official_passed"].notna()
     if not known.all():
         print(f"{int((~known).sum())} candidates without a recorded verdict left out")
@@ -62,26 +64,27 @@ def own_code_frame(samples: int) -> pd.DataFrame:
 
 
 def train_and_score(train: pd.DataFrame, test: pd.DataFrame, problems: pd.DataFrame, cfg_kwargs: dict) -> np.ndarray:
-    """A fresh PRM of the settings' configuration (the Makefile's LCB_ENV: backbone, layers, frozen trunk) trained on ``train``'s outcome labels (as the train stage does,
-    on cached trunk features), then the mean step score of every ``test`` candidate (NaN when too long)."""
+    """A fresh PRM of the settings' configuration (the Makefile's LCB_ENV: backbone, layers, fine-tuning mode; the
+    settings' seed and device) trained on ``train``'s outcome labels as the train stage trains it, then the mean
+    step score of every ``test`` candidate, scored as the evaluate stage scores (NaN where it gives none)."""
     from dreamprm.evaluate.aggregate import aggregate
-    from dreamprm.evaluate.scoring import evaluation_frame, prm_inputs
+    from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame
     from dreamprm.labeling.outcome import outcome_step_labels
     from dreamprm.prm.correct import split_by_problem
-    from dreamprm.prm.features import FeatureCache
     from dreamprm.prm.model import PRMConfig, ProcessRewardModel
     from dreamprm.prm.train import TrainConfig, train_prm
     from dreamprm.settings import get_settings
 
-    cfg = TrainConfig(**cfg_kwargs)
-    prm = ProcessRewardModel.from_config(PRMConfig.from_settings(), cache_dir=get_settings().cache_dir, seed=cfg.seed)
+    s = get_settings()
+    cfg = TrainConfig(**{"seed": s.seed, **cfg_kwargs})
+    prm = ProcessRewardModel.from_config(PRMConfig.from_settings(), cache_dir=s.cache_dir, seed=cfg.seed)
     rows = outcome_step_labels(problems, train, dict(zip(train["candidate_id"].astype(str), train["passed"])))
     train_rows, eval_rows = split_by_problem(rows, EVAL_FRACTION, cfg.seed)  # as the train stage holds out problems
     with tempfile.TemporaryDirectory() as out:
-        train_prm(prm, train_rows, eval_rows, cfg, out, resume=False)
+        train_prm(prm, train_rows, eval_rows, cfg, out, resume=False, device=s.prm.device)
     prm.eval()
-    steps = FeatureCache(prm).score(prm_inputs(evaluation_frame(problems, test, None)))
-    return np.array([np.nan if s is None else aggregate(s, "mean") for s in steps])
+    scored = add_prm_scores(evaluation_frame(problems, test, None), {"prm": prm})
+    return np.array([aggregate(x, "mean") for x in scored["scores:prm"]])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         prm[te] = train_and_score(frame[tr], frame[te], problems, cfg_kwargs)
         prior[te] = prior_scores(frame[tr], frame[te])
-    if np.isnan(prm[n6]).any():
-        raise SystemExit(f"{int(np.isnan(prm[n6]).sum())} N=6 candidates got no PRM score (too long)")
-    result = {"settings": vars(args), "problems": len(ids), "candidates": len(frame),
+    unscored = int(np.isnan(prm[n6]).sum())  # empty code or too long: ranked below the scored, as evaluate does
+    print(f"{unscored} N=6 candidates without a PRM score (empty or too long), ranked last")
+    result = {"settings": vars(args), "problems": len(ids), "candidates": len(frame), "unscored_n6": unscored,
               "cv": evaluate_n6(frame, {"prm": np.nan_to_num(prm, nan=-1.0), "prior": prior}, args.resamples)}
     write_json(result, Path(args.out) / "result.json")
     for name, r in result["cv"].items():

@@ -100,6 +100,26 @@ class PRMConfig:
         return cls(**d)
 
 
+def provenance_problems(provenance: dict[str, Any]) -> set[str]:
+    """The problem ids a saved model's provenance says it was trained or corrected on."""
+    return set(map(str, provenance.get("trained_on", []))) | set(map(str, provenance.get("corrected_on", [])))
+
+
+def saved_provenance(directory: str | Path) -> dict[str, Any]:
+    """A saved PRM folder's provenance, read without loading the model ({} when the folder has none); an unreadable
+    file is an error naming it."""
+    from dreamprm.errors import InputDataError
+
+    path = Path(directory) / PROVENANCE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputDataError(f"the model's provenance is not JSON ({exc})", path=str(path),
+                             expected="the provenance.json that save_pretrained writes") from None
+
+
 def _decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The backbone's list of decoder blocks (``layers`` for Llama/Qwen, ``h`` for GPT-2 style, ...)."""
     for name in ("layers", "h", "blocks", "decoder.layers", "model.layers", "transformer.h"):
@@ -465,4 +485,4 @@ class ProcessRewardModel(nn.Module):
 
     def seen_problems(self) -> set[str]:
         """Every problem id this model was trained or corrected on (from its provenance)."""
-        return set(self.provenance.get("trained_on", [])) | set(self.provenance.get("corrected_on", []))
+        return provenance_problems(self.provenance)

@@ -41,14 +41,11 @@ def scorers_unseen_by(scorers: dict[str, str], problem_ids: set[str]) -> tuple[d
     """(the scorers that trained and were corrected on none of ``problem_ids``, the names of the others), read from
     each saved folder's provenance without loading a model: what a validation on train-side problems may use (the
     PRM trained on the ranked models' own code has seen them; evaluate would refuse it, by name)."""
-    from dreamprm.prm.model import PROVENANCE_FILE
+    from dreamprm.prm.model import provenance_problems, saved_provenance
 
     kept, left_out = {}, []
     for name, folder in scorers.items():
-        path = Path(folder) / PROVENANCE_FILE
-        prov = json.loads(path.read_text()) if path.is_file() else {}
-        seen = set(map(str, prov.get("trained_on", []))) | set(map(str, prov.get("corrected_on", [])))
-        if seen & problem_ids:
+        if provenance_problems(saved_provenance(folder)) & problem_ids:
             left_out.append(name)
         else:
             kept[name] = folder

@@ -311,3 +311,7 @@ def test_scorers_unseen_by_leaves_out_a_model_that_trained_or_was_corrected_on_t
         (folders[name] / "provenance.json").write_text(json.dumps(prov))
     kept, left_out = scorers_unseen_by({k: str(v) for k, v in folders.items()}, {"p1", "p2"})
     assert list(kept) == ["c"] and left_out == ["a", "b"]
+    (folders["c"] / "provenance.json").write_text("{not json")
+    with pytest.raises(InputDataError, match="provenance is not JSON") as err:
+        scorers_unseen_by({"c": str(folders["c"])}, {"p1"})
+    assert "c/provenance.json" in str(err.value)
