@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policy_head_cv import evaluate_n6, prior_scores
+from policy_head_cv import evaluate_n6, n6_line, prior_scores
 
 from dreamprm.io import read_parquet, write_json
 
@@ -124,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
               "cv": evaluate_n6(frame, {"prm": np.nan_to_num(prm, nan=-1.0), "prior": prior}, args.resamples)}
     write_json(result, Path(args.out) / "result.json")
     for name, r in result["cv"].items():
-        gap = (f"  vs random {100 * r['vs_random'][0]:+.1f} [{100 * r['vs_random'][1]:.1f}, "
-               f"{100 * r['vs_random'][2]:.1f}]  within-problem AUC {r['within_problem_auc']:.3f} "
-               f"({r['problems_with_pass_and_fail']})") if "vs_random" in r else ""
-        print(f"{name:>6}: {100 * r['pass_at_1']:.1f}{gap}")
+        print(n6_line(name, r))
     print(json.dumps({"written": str(Path(args.out) / "result.json")}))
     return 0
 

@@ -102,6 +102,14 @@ def evaluate_n6(frame: pd.DataFrame, scores: dict[str, np.ndarray], n_resamples:
     return out
 
 
+def n6_line(name: str, r: dict) -> str:
+    """One printed line of an :func:`evaluate_n6` entry: pass@1, and for a score its gap to random and AUC."""
+    gap = (f"  vs random {100 * r['vs_random'][0]:+.1f} [{100 * r['vs_random'][1]:.1f}, "
+           f"{100 * r['vs_random'][2]:.1f}]  within-problem AUC {r['within_problem_auc']:.3f} "
+           f"({r['problems_with_pass_and_fail']})") if "vs_random" in r else ""
+    return f"{name:>6}: {100 * r['pass_at_1']:.1f}{gap}"
+
+
 def prior_scores(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     """Each test candidate's model's pass rate on the training rows: the generator prior of
     :mod:`dreamprm.evaluate.prior` itself (a model without a rate there ranks last)."""
@@ -166,10 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(result, Path(args.out) / "result.json")
     for part in ("cv", "transfer"):
         for name, r in result[part].items():
-            gap = (f"  vs random {100 * r['vs_random'][0]:+.1f} [{100 * r['vs_random'][1]:.1f}, "
-                   f"{100 * r['vs_random'][2]:.1f}]  within-problem AUC {r['within_problem_auc']:.3f} "
-                   f"({r['problems_with_pass_and_fail']})") if "vs_random" in r else ""
-            print(f"{part:>8} {name:>6}: {100 * r['pass_at_1']:.1f}{gap}")
+            print(f"{part:>8} {n6_line(name, r)}")
     print(json.dumps({"written": str(Path(args.out) / "result.json")}))
     return 0
 
