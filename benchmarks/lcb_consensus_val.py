@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", action="store_true",
                     help="also evaluate with the saved models (their scores break the consensus ties)")
     ap.add_argument("--speed-clock", choices=("wall", "cpu"), default="wall",
-                    help="the clock the speed keys read (README, 'Which clock'); cpu writes into <out>-cpu")
+                    help="the clock the speed keys read (docs/lcb-best-of-n.md, 'Which clock'); cpu writes into <out>-cpu")
     args = ap.parse_args(argv)
     if args.speed_clock != "wall":
         args.out = f"{args.out}-{args.speed_clock}"

@@ -232,7 +232,7 @@ def test_speed_breaks_the_consensus_tie_when_every_survivor_prints_the_same(proj
 
 
 def test_the_speed_clock_defaults_agree_with_the_validated_choice() -> None:
-    """The stage, the flow and the CLI all default to consensus.SPEED_CLOCK (README, "Which clock")."""
+    """The stage, the flow and the CLI all default to consensus.SPEED_CLOCK (docs/lcb-best-of-n.md, "Which clock")."""
     import inspect
 
     from dreamprm.cli.evaluate import evaluate
