@@ -125,6 +125,7 @@ bench: venv sandbox-up
 # LCB_CORRECT_MODES= skips the bi-level correction (the measured run did: its meta-side features did not fit the
 # session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora, and --mixed-precision bf16
 # in LCB_HEAD_ARGS (the PRM runs on the GPU in every stage: DREAMPRM_PRM__DEVICE, default auto).
+# Last step: benchmarks/lcb_results.py prints the headline table (the README's) and writes reports/results.md.
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
 SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 LCB_BACKBONE ?= qwen2.5-coder-0.5b
@@ -197,7 +198,8 @@ eval-lcb: venv sandbox-up
 	    --executions data-window/executions.parquet --output reports-window --challenger none --hybrid-only-above 1 \
 	    --probes data-window/probes.parquet $(LCB_PRIOR) && \
 	$$D evaluate --candidates data/candidates.parquet --per-problem $(LCB_SIZES) \
-	    --hybrid-only-above $(LCB_HYBRID_ABOVE) --probes data/probes.parquet $(LCB_PRIOR)
+	    --hybrid-only-above $(LCB_HYBRID_ABOVE) --probes data/probes.parquet $(LCB_PRIOR) && \
+	$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_results.py
 
 # Consensus selection at N=60 on the train side's Codeforces problems that no model saw (60 candidates of the test's
 # six policies each; the window has only 5): their runs on the examples and the survivors' on the probe inputs, then
