@@ -108,24 +108,24 @@ bench: venv sandbox-up
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_scoring.py
 
-# Best-of-N on the 175 problems new in LiveCodeBench release_v6 (60 recorded candidates each, official verdicts)
-# with a Qwen2.5-Coder-0.5B PRM and ORM in the frozen-trunk mode (README "Best-of-N on LiveCodeBench"). Three disjoint
-# sets in one project folder: the train side (data-train/: LiveCodeBench problems dated on or before the 2024-08-01
-# cutoff plus gu-ni's 157 undated Codeforces problems, the same six policies as the test candidates), the validation
-# window (data-window/: the 279 problems after the cutoff that are not among the 175; every setting is chosen there,
-# reports-window/) and the test set (data/: the 175, evaluated once with those settings, reports/). Trunk features
-# are cached on disk, so the ORM, the warm-up PRM and the three corrected PRMs run the trunk once per candidate and
-# a re-run (or a resumed one) only reads them. At N=60 the models are scored on what the example-filter hybrids need
+# Best-of-N on the 175 problems new in LiveCodeBench release_v6 (60 recorded candidates each, official verdicts) with
+# a Qwen2.5-Coder-0.5B PRM and ORM in the frozen-trunk mode (README "Best-of-N on LiveCodeBench"). Three disjoint sets
+# in one project folder: the train side (data-train/: LiveCodeBench problems dated on or before the 2024-08-01 cutoff
+# plus gu-ni's 157 undated Codeforces problems, the same six policies as the test candidates), the validation window
+# (data-window/: the 279 problems after the cutoff that are not among the 175; every setting is chosen there,
+# reports-window/) and the test set (data/: the 175, evaluated once with those settings, reports/). Trunk features are
+# cached on disk, so the ORM, the warm-up PRM and the three corrected PRMs run the trunk once per candidate and a
+# re-run (or a resumed one) only reads them. At N=60 the models are scored on what the example-filter hybrids need
 # (--hybrid-only-above: the survivors plus the first LCB_HYBRID_ABOVE candidates of each problem); N=6 is scored in
-# full. LCB_OBJECTIVE and LCB_FUSE_AGGREGATION are the settings `make eval-lcb-tune` chose on the window (docs/lcb-best-of-n.md: the
-# pairwise objective, weight 0.5, mean aggregation; filter + PRM beat filter + fusion there); the train side's labelled
-# candidates are executed on their examples for the fusion (dreamprm fuse, fitted on the meta side's survivors);
-# the test and window survivors run on probe inputs (execute --tests probes) for the consensus methods, whose rule
-# and tie-breaking model `make eval-lcb-consensus-val` and the window chose (docs/lcb-best-of-n.md).
-# LCB_CORRECT_MODES= skips the bi-level correction (the measured run did: its meta-side features did not fit the
-# session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora, and --mixed-precision bf16
-# in LCB_HEAD_ARGS (the PRM runs on the GPU in every stage: DREAMPRM_PRM__DEVICE, default auto).
-# Last step: benchmarks/lcb_results.py prints the headline table (the README's) and writes reports/results.md.
+# full. LCB_OBJECTIVE and LCB_FUSE_AGGREGATION are the settings `make eval-lcb-tune` chose on the window
+# (docs/lcb-best-of-n.md: the pairwise objective, weight 0.5, mean aggregation; filter + PRM beat filter + fusion
+# there); the train side's labelled candidates are executed on their examples for the fusion (dreamprm fuse, fitted on
+# the meta side's survivors); the test and window survivors run on probe inputs (execute --tests probes) for the
+# consensus methods, whose rule and tie-breaking model `make eval-lcb-consensus-val` and the window chose
+# (docs/lcb-best-of-n.md). LCB_CORRECT_MODES= skips the bi-level correction (the measured run did: its meta-side
+# features did not fit the session); on a GPU: LCB_LAYERS=0 LCB_TRAIN=0 LCB_FINETUNE=lora, and --mixed-precision bf16
+# in LCB_HEAD_ARGS (the PRM runs on the GPU in every stage: DREAMPRM_PRM__DEVICE, default auto). Last step:
+# benchmarks/lcb_results.py prints the headline table (the README's) and writes reports/results.md.
 LCB_ROOT ?= $(CURDIR)/runs/lcb-v6
 SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 LCB_BACKBONE ?= qwen2.5-coder-0.5b
@@ -144,14 +144,16 @@ LCB_FUSE_AGGREGATION ?= mean
 # Monte-Carlo labels from the local Qwen2.5-Coder-0.5B policy (llama.cpp) for up to LCB_MC train-side candidates of
 # two or more steps (every other label is the outcome label), rollouts judged on the statement's examples. On by
 # default (1000 covers all 69 eligible ones, about 15-30 min on 2 cores): the window comparison's pre-registered rule
-# adopted them (`make eval-lcb-mc-window`, docs/lcb-best-of-n.md); LCB_MC=0 gives the outcome-only labels of its section 2.
+# adopted them (`make eval-lcb-mc-window`, docs/lcb-best-of-n.md); LCB_MC=0 gives the outcome-only labels of its
+# section 2.
 LCB_MC ?= 1000
 LCB_MC_ROLLOUTS ?= 4
 LCB_MC_TOKENS ?= 512
 # The PRM trained on the test models' own train-side code (models/prm-own): at most LCB_OWN_PER_POLICY samples of each
 # of those models per problem. Off (0) by default: with the frozen-trunk head its 5-fold validation was at random
-# (make eval-lcb-own-code-cv, docs/lcb-best-of-n.md). For LoRA on a GPU, turn it on (5) only after eval-lcb-own-code-cv under the
-# same LCB_FINETUNE=lora settings passes the rule of docs/lcb-best-of-n.md, section 12: every evaluation then reports models/prm-own.
+# (make eval-lcb-own-code-cv, docs/lcb-best-of-n.md). For LoRA on a GPU, turn it on (5) only after
+# eval-lcb-own-code-cv under the same LCB_FINETUNE=lora settings passes the rule of docs/lcb-best-of-n.md, section 12:
+# every evaluation then reports models/prm-own.
 LCB_OWN_PER_POLICY ?= 0
 LCB_OWN_CODE_PRM = $$D label --method outcome $(LCB_TRAIN_SIDE) --policies-of data/candidates.parquet \
 	    --per-policy $(LCB_OWN_PER_POLICY) --output data/step_labels-own.parquet && \
@@ -218,16 +220,16 @@ eval-lcb-consensus-val: venv sandbox-up
 	    --probes data-train/probes-val60.parquet --split train,meta --out reports-ablation-val60
 
 # Can a head on the frozen trunk rank the test's six models' programs when it learns from their code? On validation
-# only (benchmarks/policy_head_cv.py, docs/lcb-best-of-n.md): grouped 5-fold cross-validation over the N=60 validation problems and
-# a head trained on the 41 labelled problems of the six models, against random and the generator prior at N=6, into
-# reports-policy-head-cv/. After eval-lcb-consensus-val and eval-lcb's train step (about 16 min of trunk features on
-# 2 cores when none is cached).
+# only (benchmarks/policy_head_cv.py, docs/lcb-best-of-n.md): grouped 5-fold cross-validation over the N=60 validation
+# problems and a head trained on the 41 labelled problems of the six models, against random and the generator prior at
+# N=6, into reports-policy-head-cv/. After eval-lcb-consensus-val and eval-lcb's train step (about 16 min of trunk
+# features on 2 cores when none is cached).
 eval-lcb-policy-head-cv: venv
 	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/policy_head_cv.py
 
 # Does the PRM rank the test's six models' programs when it trains on their own code (benchmarks/own_code_prm_cv.py,
-# docs/lcb-best-of-n.md)? Grouped 5-fold cross-validation over the train side's 157 Codeforces problems of those models, the PRM
-# trained as eval-lcb's train step trains it, against random and the generator prior at N=6, into
+# docs/lcb-best-of-n.md)? Grouped 5-fold cross-validation over the train side's 157 Codeforces problems of those
+# models, the PRM trained as eval-lcb's train step trains it, against random and the generator prior at N=6, into
 # reports-own-code-cv/. After eval-lcb's fetch step; about 45 min of trunk features on 2 cores when none is cached,
 # then about 2 min. Under LCB_FINETUNE=lora (a GPU) it validates the LoRA PRM the same way, scoring without the cache.
 eval-lcb-own-code-cv: venv
@@ -248,10 +250,11 @@ eval-lcb-execution: venv sandbox-up
 	$$D evaluate --execution-only --candidates data/candidates.parquet --per-problem $(LCB_BASELINE_SIZES) \
 	    --probes data/probes.parquet --challenger none --output reports-execution $(LCB_PRIOR)
 
-# Which clock consensus>speed ranks by (benchmarks/speed_clock.py, docs/lcb-best-of-n.md): after eval-lcb-execution (or its window
-# probe step and eval-lcb-consensus-val), the window's and the N=60 validation's survivors run on their probes a
-# second time into a fresh cache, and consensus>speed on CPU and on wall-clock seconds compared across the two runs:
-# pass@1, same picks, how often the speed order of consensus-tied survivors flips. Needs an idle machine (~20 min).
+# Which clock consensus>speed ranks by (benchmarks/speed_clock.py, docs/lcb-best-of-n.md): after eval-lcb-execution
+# (or its window probe step and eval-lcb-consensus-val), the window's and the N=60 validation's survivors run on their
+# probes a second time into a fresh cache, and consensus>speed on CPU and on wall-clock seconds compared across the
+# two runs: pass@1, same picks, how often the speed order of consensus-tied survivors flips. Needs an idle machine
+# (~20 min).
 LCB_RERUN_ENV = DREAMPRM_PATHS__CACHE_DIR=$(LCB_ROOT)/.cache-rerun
 eval-lcb-speed-clock: venv sandbox-up
 	cd $(LCB_ROOT) && export $(LCB_ENV) && D=$(CURDIR)/$(BIN)/dreamprm && B="$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/speed_clock.py" && \
@@ -269,11 +272,11 @@ eval-lcb-speed-clock: venv sandbox-up
 	    --probes data-train/probes-val60.parquet data-train/probes-val60-rerun.parquet \
 	    --out reports-tune/speed-clock-val60.json
 
-# The window grid behind LCB_OBJECTIVE and LCB_FUSE_AGGREGATION (docs/lcb-best-of-n.md): in the eval-lcb folder, after its label and
-# train-side execute steps, one warm-up PRM per objective:rank-weight point on the same cached trunk features, and per
-# aggregation a fusion fitted on the train side's meta problems; each evaluated on the validation window only (the
-# survivors and one candidate per problem scored); prints the table and writes reports-tune/choice.json (the highest
-# window pass@1 of filter + PRM or filter + fusion).
+# The window grid behind LCB_OBJECTIVE and LCB_FUSE_AGGREGATION (docs/lcb-best-of-n.md): in the eval-lcb folder, after
+# its label and train-side execute steps, one warm-up PRM per objective:rank-weight point on the same cached trunk
+# features, and per aggregation a fusion fitted on the train side's meta problems; each evaluated on the validation
+# window only (the survivors and one candidate per problem scored); prints the table and writes
+# reports-tune/choice.json (the highest window pass@1 of filter + PRM or filter + fusion).
 LCB_GRID ?= pointwise:0 pairwise:0.5 listwise:0.5
 eval-lcb-tune: venv
 	cd $(LCB_ROOT) && export $(LCB_ENV) && \

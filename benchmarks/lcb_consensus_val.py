@@ -13,9 +13,10 @@ on) are a second validation set, at the test's N. Run inside the eval-lcb projec
    filter:consensus - filter:random interval printed;
 4. with ``--models``, the same evaluation with the saved models that saw none of these problems as well (a model
    trained on the ranked models' own code, models/prm-own, has seen them and is left out, by name), into
-   reports-consensus-val-models/: the survivors and each problem's first 6 candidates scored (``--hybrid-only-above 6``), so the consensus methods
-   whose ties a model breaks (``filter:consensus>m``, ``filter:consensus>speedbin>m``) are validated at N=60 too,
-   and each model alone at N=6, beside the generator prior, on the test's six models.
+   reports-consensus-val-models/: the survivors and each problem's first 6 candidates scored
+   (``--hybrid-only-above 6``), so the consensus methods whose ties a model breaks (``filter:consensus>m``,
+   ``filter:consensus>speedbin>m``) are validated at N=60 too, and each model alone at N=6, beside the generator
+   prior, on the test's six models.
 
 ``--speed-clock cpu`` ranks the speed keys by the programs' CPU seconds (``dreamprm evaluate --speed-clock``) and
 writes into <out>-cpu/ (and <out>-cpu-models/) instead.
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", action="store_true",
                     help="also evaluate with the saved models (their scores break the consensus ties)")
     ap.add_argument("--speed-clock", choices=("wall", "cpu"), default="wall",
-                    help="the clock the speed keys read (docs/lcb-best-of-n.md, 'Which clock'); cpu writes into <out>-cpu")
+                    help="the clock the speed keys read (docs/lcb-best-of-n.md, 'Which clock'); "
+                         "cpu writes into <out>-cpu")
     args = ap.parse_args(argv)
     if args.speed_clock != "wall":
         args.out = f"{args.out}-{args.speed_clock}"

@@ -21,16 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from dreamprm.errors import InputDataError  # noqa: E402
-from dreamprm.io import atomic_path  # noqa: E402
+from dreamprm.errors import InputDataError
+from dreamprm.io import atomic_path
 
 # Chosen on the N=60 validation and the window by the rule of docs/lcb-best-of-n.md section 10, before release_v6.
 ADOPTED_HYBRID = "filter:consensus>speedbin>prior"

@@ -35,8 +35,10 @@ def links(path: Path) -> list[str]:
 
 
 def test_github_anchor_matches_github_rules() -> None:
-    assert github_anchor("PRM modes: LoRA on GPUs, a frozen trunk on CPUs") == "prm-modes-lora-on-gpus-a-frozen-trunk-on-cpus"
-    assert github_anchor("9. Monte-Carlo labels: `make eval-lcb-mc-window`") == "9-monte-carlo-labels-make-eval-lcb-mc-window"
+    assert (github_anchor("PRM modes: LoRA on GPUs, a frozen trunk on CPUs")
+            == "prm-modes-lora-on-gpus-a-frozen-trunk-on-cpus")
+    assert (github_anchor("9. Monte-Carlo labels: `make eval-lcb-mc-window`")
+            == "9-monte-carlo-labels-make-eval-lcb-mc-window")
     assert github_anchor("Best-of-N on release_v6 (Jan-Apr 2025)") == "best-of-n-on-release_v6-jan-apr-2025"
 
 

@@ -68,7 +68,8 @@ def test_each_cell_is_read_from_its_columns_report(tmp_path: Path, capsys: pytes
     assert hybrid[2] == "29.0 [24.0, 34.0]; +9.0 [6.0, 12.0] vs random; +0.0 [-0.4, 1.6] vs filter:random"
     assert hybrid[3] == "not in this report"
     prm = rows["PRM corrected, none (mean)"]
-    assert prm[1:4] == ["not in this report", "21.0 [16.0, 26.0]; +1.0 [-2.0, 4.0] vs random; +2.0 [0.1, 5.0] vs orm:min",
+    assert prm[1:4] == ["not in this report",
+                        "21.0 [16.0, 26.0]; +1.0 [-2.0, 4.0] vs random; +2.0 [0.1, 5.0] vs orm:min",
                         "not in this report"]
     # a method is never compared with itself
     assert rows["example filter, then random"][2] == "28.0 [23.0, 33.0]; +8.0 [5.0, 11.0] vs random"
