@@ -106,18 +106,23 @@ def provenance_problems(provenance: dict[str, Any]) -> set[str]:
 
 
 def saved_provenance(directory: str | Path) -> dict[str, Any]:
-    """A saved PRM folder's provenance, read without loading the model ({} when the folder has none); an unreadable
-    file is an error naming it."""
+    """A saved PRM folder's provenance, read without loading the model ({} when the folder has none); a file that is
+    not a JSON object is an error naming it, so a damaged folder is never taken for one without provenance."""
     from dreamprm.errors import InputDataError
 
     path = Path(directory) / PROVENANCE_FILE
     if not path.is_file():
         return {}
+    expected = "the JSON object that save_pretrained writes"
     try:
-        return json.loads(path.read_text())
+        provenance = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise InputDataError(f"the model's provenance is not JSON ({exc})", path=str(path),
-                             expected="the provenance.json that save_pretrained writes") from None
+        raise InputDataError(f"the model's provenance is not JSON ({exc})", path=str(path), expected=expected) from None
+    if not isinstance(provenance, dict):
+        json_kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+        kind = json_kinds.get(type(provenance), "a number")
+        raise InputDataError(f"the model's provenance is {kind}, not a JSON object", path=str(path), expected=expected)
+    return provenance
 
 
 def _decoder_layers(model: nn.Module) -> nn.ModuleList:
