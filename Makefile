@@ -210,8 +210,8 @@ eval-lcb: venv sandbox-up
 # Then the same probe run three ways (benchmarks/consensus_ablation.py): as recorded, without the wide probes, and
 # without them and the whole-output digests (harness 5's comparison).
 # LCB_VAL_ARGS=--models (after make eval-lcb's train and correct steps) evaluates it with the saved models too, for
-# the consensus ties a model breaks (reports-consensus-val-models/); adding --speed-clock cpu ranks speed by CPU
-# seconds (reports-consensus-val-cpu*/).
+# the consensus ties a model breaks (reports-consensus-val-models/); adding --speed-clock wall ranks speed by wall-clock
+# seconds instead of CPU seconds (reports-consensus-val-wall*/).
 LCB_VAL_ARGS ?=
 eval-lcb-consensus-val: venv sandbox-up
 	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/lcb_consensus_val.py $(LCB_VAL_ARGS) && \

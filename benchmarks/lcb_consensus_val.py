@@ -18,8 +18,8 @@ on) are a second validation set, at the test's N. Run inside the eval-lcb projec
    ``filter:consensus>speedbin>m``) are validated at N=60 too, and each model alone at N=6, beside the generator
    prior, on the test's six models.
 
-``--speed-clock cpu`` ranks the speed keys by the programs' CPU seconds (``dreamprm evaluate --speed-clock``) and
-writes into <out>-cpu/ (and <out>-cpu-models/) instead.
+The speed keys read the programs' CPU seconds (``dreamprm evaluate --speed-clock``, the default); ``--speed-clock
+wall`` ranks them by wall-clock seconds and writes into <out>-wall/ (and <out>-wall-models/) instead.
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="reports-consensus-val")
     ap.add_argument("--models", action="store_true",
                     help="also evaluate with the saved models (their scores break the consensus ties)")
-    ap.add_argument("--speed-clock", choices=("wall", "cpu"), default="wall",
+    ap.add_argument("--speed-clock", choices=("wall", "cpu"), default="cpu",
                     help="the clock the speed keys read (docs/lcb-best-of-n.md, 'Which clock'); "
-                         "cpu writes into <out>-cpu")
+                         "wall writes into <out>-wall")
     args = ap.parse_args(argv)
-    if args.speed_clock != "wall":
+    if args.speed_clock != "cpu":
         args.out = f"{args.out}-{args.speed_clock}"
     dreamprm = str(Path(sys.executable).parent / "dreamprm")
     subset = unseen_problem_candidates(read_parquet("data-train/candidates.parquet"),

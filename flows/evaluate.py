@@ -24,7 +24,7 @@ def evaluate_task(problems_path: str, candidates_path: str, executions_path: str
                   out_dir: str, split: str | None, challenger: str | None, aggregation: str,
                   n_resamples: int, per_problem: int | str = 0, execution_only: bool = False,
                   hybrid_only_above: int = 0, fusion_dir: str | None = None,
-                  probes_path: str | None = None, speed_clock: str = "wall",
+                  probes_path: str | None = None, speed_clock: str = "cpu",
                   prior_path: str | None = None) -> dict[str, Any]:
     from dreamprm.stages.evaluate import run_evaluate
 
@@ -45,7 +45,7 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
                   n_resamples: int = 10_000, per_problem: int | str = 0,
                   execution_only: bool = False, hybrid_only_above: int = 0,
                   fusion_dir: str | None = None, probes_path: str | None = None,
-                  speed_clock: str = "wall", prior_path: str | None = None,
+                  speed_clock: str = "cpu", prior_path: str | None = None,
                   scorers: str | None = None) -> dict[str, Any]:
     """pass@1 of PRM best-of-N (each saved variant, each aggregation) against random, first, majority vote, the
     example filter and the oracle, with paired bootstrap intervals; reports/ gets JSON, markdown and plots; the
@@ -57,7 +57,7 @@ def evaluate_flow(problems_path: str | None = None, candidates_path: str | None 
     and ``filter:fusion``; the survivors' probe executions in probes.parquet beside the executions table
     (``dreamprm execute --tests probes``; ``probes_path``: another table, "none": no consensus) add
     ``filter:consensus``, ``filter:consensus>m`` and ``filter:consensus>speed``, whose speed keys read
-    ``speed_clock`` ("wall", chosen on validation, or "cpu"); ``prior_path``, a candidates table with recorded
+    ``speed_clock`` ("cpu", chosen on validation, or "wall"); ``prior_path``, a candidates table with recorded
     verdicts (the train side's), adds the generator prior ``prior``, ``filter:prior``, ``consensus>prior`` and
     ``consensus>speedbin>prior``; ``scorers``: a comma list of the saved models to evaluate (default: all)."""
     s = settings()

@@ -58,7 +58,6 @@ def test_relative_links_resolve(doc: Path) -> None:
 # Names that docstrings in dreamprm/ cite as "(README, '<name>')". Those files are part of the stages' code identity,
 # so the README keeps the names rather than the docstrings being edited after a README change.
 CITED_IN_CODE = {
-    "Which clock": "dreamprm/evaluate/consensus.py",
     "A PRM trained on the ranked models' own code": "dreamprm/data/policies.py",
 }
 

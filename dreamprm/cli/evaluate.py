@@ -44,9 +44,9 @@ def evaluate(
     probes: Optional[str] = typer.Option(None, help="the survivors' executions on probe inputs (dreamprm execute "
                                          "--tests probes --survivors-of <executions>) for the `consensus` methods "
                                          "(default: probes.parquet beside the executions table when it exists; none: no consensus)"),
-    speed_clock: SpeedClock = typer.Option(SpeedClock.wall, help="the clock consensus>speed and "
-                                           "consensus>speedbin>m read: wall (chosen on validation, README) or cpu "
-                                           "(the program's own CPU seconds, harness version 7 on)"),
+    speed_clock: SpeedClock = typer.Option(SpeedClock.cpu, help="the clock consensus>speed and "
+                                           "consensus>speedbin>m read: cpu (the program's own CPU seconds, harness "
+                                           "version 7 on; chosen on validation, docs/lcb-best-of-n.md) or wall"),
     prior_from: Optional[Path] = typer.Option(None, help="a candidates table with recorded verdicts (e.g. "
                                               "data-train/candidates.parquet) for the generator prior: `prior`, "
                                               "`filter:prior`, `consensus>(speedbin>)prior` rank by the pass rate of the "

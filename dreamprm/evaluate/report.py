@@ -79,7 +79,7 @@ RULES = {
                  "of the pool printing the same; a failed probe counts as its verdict: time_limit, runtime_error, "
                  "not_run); a problem whose examples give no probe scores its survivors alike; `consensus>m` breaks its ties "
                  "by model m's within-problem rank, `consensus>speed` by the survivors' total probe time on the clock "
-                 "the footer names (wall-clock, chosen on validation, unless --speed-clock cpu; fastest first; a "
+                 "the footer names (CPU time, chosen on validation, unless --speed-clock wall; fastest first; a "
                  "stopped run last), "
                  "`consensus>speedbin>m` by the speed bin floor(log2(time / the "
                  "fastest survivor's)), then model m; non-survivors and unprobed candidates get no score (a problem "

@@ -101,7 +101,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                   n_resamples: int, per_problem: int | str | Sequence[int] = 0, progress: Progress | None = None,
                   execution_only: bool = False, hybrid_only_above: int = 0,
                   fusion_dir: str | None = None, probes_path: str | None = None,
-                  speed_clock: str = "wall", prior_path: str | None = None) -> dict[str, Any]:
+                  speed_clock: str = "cpu", prior_path: str | None = None) -> dict[str, Any]:
     """Evaluate at every best-of-N size of ``per_problem`` (``"0,6"``: all candidates and the first 6 of each
     problem). The candidates are scored once (the largest size); the first size's report is written into
     ``out_dir`` (report.json, report.md, metrics.json, plots) and decides promotion, every further size's into
@@ -124,8 +124,8 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     ``filter:consensus``, per model m ``filter:consensus>m`` (consensus, ties broken by m) and
     ``filter:consensus>speed`` (ties broken by total probe time, fastest first) and per model m
     ``filter:consensus>speedbin>m`` (ties broken by speed in factors of 2, then m), each computed
-    within every evaluated size's own candidates (:mod:`dreamprm.evaluate.consensus`). ``speed_clock`` (``"wall"``,
-    the validated default :data:`~dreamprm.evaluate.consensus.SPEED_CLOCK`, or ``"cpu"``) is the clock both speed keys
+    within every evaluated size's own candidates (:mod:`dreamprm.evaluate.consensus`). ``speed_clock`` (``"cpu"``,
+    the validated default :data:`~dreamprm.evaluate.consensus.SPEED_CLOCK`, or ``"wall"``) is the clock both speed keys
     read; the report names it.
 
     ``prior_path``: a candidates table with recorded verdicts (the train side's) for the generator prior

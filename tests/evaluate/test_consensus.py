@@ -140,11 +140,11 @@ def test_smallest_consensus_step_still_outranks_the_model_and_unscored_ranks_las
 
 
 def _timed(times: dict[str, list[float]], stopped: set[str] = frozenset()) -> pd.DataFrame:
-    """A probe table where every survivor prints "1" on each probe, taking the given seconds; a stopped run keeps
-    one record fewer than it has probes."""
+    """A probe table where every survivor prints "1" on each probe, taking the given seconds (on both clocks); a
+    stopped run keeps one record fewer than it has probes."""
     rows = []
     for cid, ts in times.items():
-        per_test = [{"verdict": "passed", "stdout": "1", "time_s": t} for t in ts]
+        per_test = [{"verdict": "passed", "stdout": "1", "time_s": t, "cpu_s": t} for t in ts]
         rows.append({"candidate_id": cid, "per_test": json.dumps(per_test), "num_tests": len(ts) + (cid in stopped)})
     return pd.DataFrame(rows)
 
@@ -198,16 +198,17 @@ def test_probe_seconds_errors_name_the_row():
     bad = pd.DataFrame([{"candidate_id": "a", "num_tests": 1,
                          "per_test": json.dumps([{"verdict": "passed", "time_s": "soon"}])}])
     with pytest.raises(InputDataError) as err:
-        probe_seconds(bad, "data/probes.parquet")
+        probe_seconds(bad, "data/probes.parquet", "wall")
     assert "row 0" in str(err.value) and "time_s" in str(err.value)
-    with pytest.raises(InputDataError, match="row 0 .*cpu_s"):  # a complete run without the clock asked for
-        probe_seconds(bad, "data/probes.parquet", "cpu")
+    # A complete run without the clock asked for (probes from before harness 7 have no cpu_s): the default clock.
+    with pytest.raises(InputDataError, match="row 0 .*cpu_s.*--speed-clock wall"):
+        probe_seconds(bad, "data/probes.parquet")
     with pytest.raises(ValueError, match="speed clock"):
         probe_seconds(bad, None, "sundial")
 
 
-def test_probe_seconds_sums_the_chosen_clock_and_defaults_to_wall():
-    """Each clock sums its own field; consensus ranks by SPEED_CLOCK (wall, chosen on validation); a stopped run
+def test_probe_seconds_sums_the_chosen_clock_and_defaults_to_cpu():
+    """Each clock sums its own field; consensus ranks by SPEED_CLOCK (cpu, chosen on validation); a stopped run
     is infinite (ranks last) on either clock, whatever its records hold."""
     def table(records: dict[str, list[dict]], stopped: set[str] = frozenset()) -> pd.DataFrame:
         return pd.DataFrame([{"candidate_id": c, "per_test": json.dumps(r), "num_tests": len(r) + (c in stopped)}
@@ -215,10 +216,10 @@ def test_probe_seconds_sums_the_chosen_clock_and_defaults_to_wall():
 
     both = {"verdict": "passed", "stdout": "1", "time_s": 3.0, "cpu_s": 0.5}
     new = table({"a": [both, both], "b": [both, {**both, "cpu_s": 2.0, "time_s": 1.0}]})
-    assert SPEED_CLOCK == "wall"
+    assert SPEED_CLOCK == "cpu"
     assert probe_seconds(new, None, "cpu") == {"a": pytest.approx(1.0), "b": pytest.approx(2.5)}
     assert probe_seconds(new, None, "wall") == {"a": pytest.approx(6.0), "b": pytest.approx(4.0)}
-    assert probe_seconds(new) == probe_seconds(new, None, "wall")
+    assert probe_seconds(new) == probe_seconds(new, None, "cpu")
     stopped = table({"a": [both], "b": [{**both, "cpu_s": None}]}, stopped={"b"})
     assert probe_seconds(stopped, None, "cpu")["b"] == np.inf and probe_seconds(stopped)["b"] == np.inf
 

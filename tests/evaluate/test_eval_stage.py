@@ -160,7 +160,7 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
     survivors = restrict_to_survivors(cands, paths["executions_path"])
     assert sorted(set(survivors["sample_index"])) == [1, 2]
     probes = [execution_row(c, {"verdict": "passed", "num_tests": 3, "num_passed": 3,
-                                "per_test": [{"verdict": "passed", "time_s": 0.1,
+                                "per_test": [{"verdict": "passed", "time_s": 0.1, "cpu_s": 0.05,
                                               "stdout": "A" if c["sample_index"] == 2 else c["candidate_id"]}] * 3},
                               "docker", public_tests=3)
               for c in survivors.to_dict("records")]
@@ -182,7 +182,7 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
     small = pd.read_parquet(out / "per-problem-6" / "picks.parquet")
     assert not small.loc[small["method"] == "filter:consensus", "candidate_id"].str.endswith("-2").any()
     coverage = json.loads((out / "report.json").read_text())["consensus"]
-    assert coverage == {"probes": str(probes_path), "speed_clock": "wall", "n_problems_compared": 2,
+    assert coverage == {"probes": str(probes_path), "speed_clock": "cpu", "n_problems_compared": 2,
                         "n_survivors_compared": 12,
                         "n_survivors_not_probed": 0, "n_survivors_compared_by_kept_text": 12,
                         "n_problems_without_probes": 0, "tie_break_ceiling": 1.0, "tie_break_floor": 1.0,
@@ -204,15 +204,15 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
 
 def test_speed_breaks_the_consensus_tie_when_every_survivor_prints_the_same(project_root: Path) -> None:
     """Every survivor prints the same on the probes, but the correct sample-2s run them in half the wrong
-    sample-1s' wall-clock time: the earliest-sample tie-break picks a wrong sample-1, consensus>speed a correct
-    sample-2. Their CPU seconds say the opposite here; the wall clock is the one chosen on validation."""
+    sample-1s' CPU time: the earliest-sample tie-break picks a wrong sample-1, consensus>speed a correct sample-2.
+    Their wall-clock seconds say the opposite here; the CPU clock is the one chosen on validation."""
     from dreamprm.execution import restrict_to_survivors
 
     paths = _project(project_root)
     survivors = restrict_to_survivors(pd.read_parquet(paths["candidates_path"]), paths["executions_path"])
     probes = [execution_row(c, {"verdict": "passed", "num_tests": 2, "num_passed": 2, "per_test": [
-        {"verdict": "passed", "stdout": "A", "time_s": 0.5 if c["sample_index"] == 2 else 1.0,
-         "cpu_s": 2.0 if c["sample_index"] == 2 else 0.1}] * 2},
+        {"verdict": "passed", "stdout": "A", "cpu_s": 0.5 if c["sample_index"] == 2 else 1.0,
+         "time_s": 2.0 if c["sample_index"] == 2 else 0.1}] * 2},
         "docker", public_tests=2) for c in survivors.to_dict("records")]
     probes_path = project_root / "data" / "probes.parquet"
     pd.DataFrame(probes).to_parquet(probes_path, index=False)
@@ -221,14 +221,14 @@ def test_speed_breaks_the_consensus_tie_when_every_survivor_prints_the_same(proj
     assert res["sizes"]["all"]["filter:consensus"] == 0.0
     assert res["sizes"]["all"]["filter:consensus>speed"] == 1.0
     report = project_root / "reports"
-    assert json.loads((report / "report.json").read_text())["consensus"]["speed_clock"] == "wall"
-    assert "consensus>speed by total probe wall-clock time" in (report / "report.md").read_text()
-    # Asked for the CPU clock, the same probes rank the other way: the wrong sample-1s used less CPU.
-    res = run_evaluate(**paths, scorers={}, out_dir=str(project_root / "reports-cpu"), split="eval", challenger=None,
-                       aggregation="min", n_resamples=50, execution_only=True, probes_path=str(probes_path),
-                       speed_clock="cpu")
+    assert json.loads((report / "report.json").read_text())["consensus"]["speed_clock"] == "cpu"
+    assert "consensus>speed by total probe CPU time" in (report / "report.md").read_text()
+    # Asked for the wall clock, the same probes rank the other way: the wrong sample-1s took less wall time.
+    res = run_evaluate(**paths, scorers={}, out_dir=str(project_root / "reports-wall"), split="eval",
+                       challenger=None, aggregation="min", n_resamples=50, execution_only=True,
+                       probes_path=str(probes_path), speed_clock="wall")
     assert res["sizes"]["all"]["filter:consensus>speed"] == 0.0
-    assert "consensus>speed by total probe CPU time" in (project_root / "reports-cpu" / "report.md").read_text()
+    assert "consensus>speed by total probe wall-clock time" in (project_root / "reports-wall" / "report.md").read_text()
 
 
 def test_the_speed_clock_defaults_agree_with_the_validated_choice() -> None:
@@ -264,7 +264,8 @@ def test_generator_prior_ranks_by_the_train_side_rate_of_each_policy(project_roo
 
     survivors = restrict_to_survivors(cands, paths["executions_path"])
     probes = [execution_row(c, {"verdict": "passed", "num_tests": 2, "num_passed": 2,
-                                "per_test": [{"verdict": "passed", "time_s": 0.1, "stdout": "same"}] * 2},
+                                "per_test": [{"verdict": "passed", "time_s": 0.1, "cpu_s": 0.05,
+                                              "stdout": "same"}] * 2},
                             "docker", public_tests=2) for c in survivors.to_dict("records")]
     probes_path = project_root / "data" / "probes.parquet"
     pd.DataFrame(probes).to_parquet(probes_path, index=False)
