@@ -18,7 +18,7 @@ on) are a second validation set, at the test's N. Run inside the eval-lcb projec
    ``filter:consensus>speedbin>m``) are validated at N=60 too, and each model alone at N=6, beside the generator
    prior, on the test's six models.
 
-The speed keys read the programs' CPU seconds (``dreamprm evaluate --speed-clock``, the default); ``--speed-clock
+The speed keys read the programs' CPU seconds by default (``dreamprm evaluate --speed-clock``); ``--speed-clock
 wall`` ranks them by wall-clock seconds and writes into <out>-wall/ (and <out>-wall-models/) instead.
 """
 
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dreamprm.evaluate.consensus import SPEED_CLOCK, SPEED_CLOCKS
 from dreamprm.io import read_parquet, write_parquet
 
 
@@ -48,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="reports-consensus-val")
     ap.add_argument("--models", action="store_true",
                     help="also evaluate with the saved models (their scores break the consensus ties)")
-    ap.add_argument("--speed-clock", choices=("wall", "cpu"), default="cpu",
-                    help="the clock the speed keys read (docs/lcb-best-of-n.md, 'Which clock'); "
-                         "wall writes into <out>-wall")
+    ap.add_argument("--speed-clock", choices=sorted(SPEED_CLOCKS), default=SPEED_CLOCK,
+                    help=f"the clock the speed keys read (docs/lcb-best-of-n.md, sections 14 and 16; default "
+                         f"{SPEED_CLOCK}); another clock writes into <out>-<clock>")
     args = ap.parse_args(argv)
-    if args.speed_clock != "cpu":
+    if args.speed_clock != SPEED_CLOCK:
         args.out = f"{args.out}-{args.speed_clock}"
     dreamprm = str(Path(sys.executable).parent / "dreamprm")
     subset = unseen_problem_candidates(read_parquet("data-train/candidates.parquet"),

@@ -119,7 +119,7 @@ def probe_outputs(probes: pd.DataFrame, path: str | None = None) -> dict[str, li
 
 
 SPEED_CLOCKS = {"cpu": "cpu_s", "wall": "time_s"}  # clock -> the per-test record's field that holds it
-SPEED_CLOCK = "cpu"  # the clock the speed keys rank by: chosen on validation (module docstring, the record's 16)
+SPEED_CLOCK = "cpu"  # the clock the speed keys rank by: chosen on validation (docs/lcb-best-of-n.md, section 16)
 
 
 def probe_seconds(probes: pd.DataFrame, path: str | None = None, clock: str = SPEED_CLOCK) -> dict[str, float]:
@@ -138,11 +138,11 @@ def probe_seconds(probes: pd.DataFrame, path: str | None = None, clock: str = SP
         try:
             out[cid] = sum(float(r[field]) for r in records)
         except (KeyError, TypeError, ValueError) as exc:
+            hint = ("; probes run before harness version 7 have no cpu_s: run them again, or rank by "
+                    "--speed-clock wall") if clock == "cpu" else ""
             raise InputDataError(f"row {row} (candidate {cid}): a probe record's {field} is not a number ({exc!r})",
                                  path=path, field="per_test",
-                                 expected=f"the sandbox's per-test records with {field}; probes run before "
-                                          "harness version 7 have no cpu_s: run them again, or rank by "
-                                          "--speed-clock wall") from exc
+                                 expected=f"the sandbox's per-test records with {field}{hint}") from exc
     return out
 
 

@@ -316,7 +316,9 @@ def test_scorers_unseen_by_leaves_out_a_model_that_trained_or_was_corrected_on_t
     with pytest.raises(InputDataError, match="provenance is not JSON") as err:
         scorers_unseen_by({"c": str(folders["c"])}, {"p1"})
     assert "c/provenance.json" in str(err.value)
-    (folders["c"] / "provenance.json").write_text('["p9"]')
-    with pytest.raises(InputDataError, match="provenance is an array, not a JSON object") as err:
-        scorers_unseen_by({"c": str(folders["c"])}, {"p1"})
-    assert "c/provenance.json" in str(err.value)
+    for text, kind in (('["p9"]', "an array"), ('"p9"', "a string"), ("3", "a number"), ("true", "a boolean"),
+                       ("null", "null")):
+        (folders["c"] / "provenance.json").write_text(text)
+        with pytest.raises(InputDataError, match=f"provenance is {kind}, not a JSON object") as err:
+            scorers_unseen_by({"c": str(folders["c"])}, {"p1"})
+        assert "c/provenance.json" in str(err.value)
