@@ -21,6 +21,7 @@ class InputDataError(DreamPRMError):
         field: str | None = None,
         expected: str | None = None,
     ) -> None:
+        self.message = message
         self.path = str(path) if path is not None else None
         self.line = line
         self.field = field
@@ -39,12 +40,15 @@ class InputDataError(DreamPRMError):
 
 
 class ValidationFailed(DreamPRMError):
-    """A Great Expectations suite failed; ``report`` names the failing expectations and rows."""
+    """A Great Expectations suite failed; ``report`` names the failing expectations and rows, ``path`` (when the table
+    was read from a file) the file."""
 
-    def __init__(self, suite: str, report: str) -> None:
+    def __init__(self, suite: str, report: str, *, path: str | Path | None = None) -> None:
         self.suite = suite
         self.report = report
-        super().__init__(f"validation suite {suite!r} failed:\n{report}")
+        self.path = str(path) if path is not None else None
+        where = f" for {self.path}" if self.path else ""
+        super().__init__(f"validation suite {suite!r} failed{where}:\n{report}")
 
 
 class ServiceUnavailable(DreamPRMError):

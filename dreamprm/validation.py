@@ -1,11 +1,12 @@
 """Great Expectations suites that guard every hand-off table DESIGN.md names: problems and candidates (fetch, and
-generate's candidates), executions (execute, and read by label and evaluate), step labels (label, and read by train
-and correct) and scores (evaluate's candidate frame with every PRM's step scores, before selection).
+generate's candidates), executions (execute, and read by label, fuse and evaluate), step labels (label, and read by
+train, correct and fuse) and scores (evaluate's candidate frame with every PRM's step scores, before selection).
 
 Each suite runs in an ephemeral (in-memory) GX context on a pandas frame. Row-level checks that need Python (tests
 decode, dates present where the source has them, ...) are computed into ``_check_*`` columns first, and GX expects
 them to be True, so every failure is reported by GX with the ids of the offending rows. A failing suite raises
-:class:`~dreamprm.errors.ValidationFailed` whose report names each failing expectation and up to 20 row ids.
+:class:`~dreamprm.errors.ValidationFailed` whose report names each failing expectation and up to 20 row ids; a stage
+reads its input tables through :func:`read_validated`, so the error also names the file.
 Great Expectations is imported lazily (it costs about 3 s) and its progress bars are off.
 """
 
@@ -15,7 +16,8 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -28,7 +30,7 @@ from dreamprm.data.schema import (
     TEST_TYPES,
     VERDICTS,
 )
-from dreamprm.errors import ValidationFailed
+from dreamprm.errors import InputDataError, ValidationFailed
 
 DATED_SOURCES = ("livecodebench",)
 SPLITS = ("train", "meta", "eval")  # dreamprm.data.split.SIDES
@@ -224,7 +226,7 @@ def _execution_checks(df: pd.DataFrame) -> pd.DataFrame:
 
 def validate_executions(executions: pd.DataFrame, candidate_ids: Any | None = None, *,
                         raise_on_failure: bool = True) -> SuiteResult:
-    """Executions (execute's output; read by label and evaluate): the schema, one row per candidate, verdicts in
+    """Executions (execute's output; read by label, fuse and evaluate): the schema, one row per candidate, verdicts in
     their set and consistent with ``passed``, counts within the number of tests, per-test records that decode;
     with ``candidate_ids``, every row names a known candidate."""
     import great_expectations.expectations as gxe
@@ -259,12 +261,10 @@ def _label_checks(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate_step_labels(labels: pd.DataFrame, *, raise_on_failure: bool = True) -> SuiteResult:
-    """Step labels (label's output; read by train and correct): TRL's stepwise layout plus soft labels, one label
+    """Step labels (label's output; read by train, correct and fuse): TRL's stepwise layout plus soft labels, one label
     and clean flag per step, soft labels in [0, 1], the full program's step clean, rollout passes within counts,
     the PRM input's statement present and every row on the train or meta side of the split manifest."""
     import great_expectations.expectations as gxe
-
-    from dreamprm.errors import InputDataError
 
     missing = [c for c in ("candidate_id", "statement", "split", "completions", "labels", "soft_labels", "clean",
                            "rollout_counts", "rollout_passes")
@@ -309,3 +309,20 @@ def _finish(result: SuiteResult, raise_on_failure: bool) -> SuiteResult:
     if raise_on_failure and not result.success:
         raise ValidationFailed(result.suite, result.report())
     return result
+
+
+def read_validated(path: str | Path, validate: Callable[[pd.DataFrame], SuiteResult]) -> pd.DataFrame:
+    """A hand-off table read from ``path`` and checked by its suite (``validate``, e.g. :func:`validate_executions`),
+    so every stage that reads a table checks it the same way and a failure names the file as well as the rows."""
+    from dreamprm.io import read_parquet
+
+    table = read_parquet(path)
+    try:
+        validate(table)
+    except ValidationFailed as err:
+        raise ValidationFailed(err.suite, err.report, path=path) from None
+    except InputDataError as err:
+        if err.path is not None:
+            raise
+        raise InputDataError(err.message, path=path, line=err.line, field=err.field, expected=err.expected) from None
+    return table

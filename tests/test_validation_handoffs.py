@@ -8,8 +8,14 @@ import json
 import pandas as pd
 import pytest
 
-from dreamprm.errors import ValidationFailed
-from dreamprm.validation import validate_executions, validate_generated, validate_scores, validate_step_labels
+from dreamprm.errors import InputDataError, ValidationFailed
+from dreamprm.validation import (
+    read_validated,
+    validate_executions,
+    validate_generated,
+    validate_scores,
+    validate_step_labels,
+)
 
 
 def _executions() -> pd.DataFrame:
@@ -65,3 +71,17 @@ def test_generated_suite() -> None:
     bad = good.assign(step_offsets="[0, 3]")
     with pytest.raises(ValidationFailed, match=r"_check_step_offsets_cover_code.*ids: g1"):
         validate_generated(bad, ["p"])
+
+
+def test_a_table_read_for_a_stage_names_its_file_when_it_fails(tmp_path) -> None:
+    good, bad, old = tmp_path / "ok.parquet", tmp_path / "bad.parquet", tmp_path / "old.parquet"
+    _executions().to_parquet(good)
+    assert read_validated(good, validate_executions)["candidate_id"].tolist() == ["a", "b"]
+    _executions().assign(verdict="maybe").to_parquet(bad)
+    with pytest.raises(ValidationFailed) as err:
+        read_validated(bad, validate_executions)
+    assert err.value.path == str(bad) and f"failed for {bad}" in str(err.value) and "ids: a, b" in str(err.value)
+    _labels().drop(columns="split").to_parquet(old)  # a column check that fails before GX runs
+    with pytest.raises(InputDataError) as missing:
+        read_validated(old, validate_step_labels)
+    assert missing.value.path == str(old) and missing.value.field == "split" and str(old) in str(missing.value)

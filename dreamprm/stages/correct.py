@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dreamprm.io import read_parquet, write_parquet
+from dreamprm.io import write_parquet
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
@@ -30,10 +30,9 @@ def run_correct(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict
 
     s = get_settings()
     cfg = CorrectConfig(**overrides)
-    rows = read_parquet(labels_path)
-    from dreamprm.validation import validate_step_labels
+    from dreamprm.validation import read_validated, validate_step_labels
 
-    validate_step_labels(rows)  # GX when read
+    rows = read_validated(labels_path, validate_step_labels)  # GX when read
     prm = load_prm(warmup_dir)
     ident = RunIdentity(stage="correct", data_version=Path(labels_path).stem, backbone=prm.config.backbone,
                         seed=s.seed)

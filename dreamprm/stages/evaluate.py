@@ -171,11 +171,10 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     configure_mlflow(s)
     problems = read_parquet(problems_path)
     candidates = read_parquet(candidates_path)
-    executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
-    from dreamprm.validation import validate_executions, validate_scores
+    from dreamprm.validation import read_validated, validate_executions, validate_scores
 
-    if executions is not None:
-        validate_executions(executions)  # GX when read
+    executions = (read_validated(executions_path, validate_executions)  # GX when read
+                  if executions_path and Path(executions_path).exists() else None)
     # Only the manifest's eval side (or the sides asked for), never a silent fall-back to every problem.
     problems, _, _ = problems_on_sides(problems, problems_path, split, "eval")
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]

@@ -40,10 +40,9 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
         raise InputDataError(f"unknown aggregation {aggregation!r}", field="aggregation",
                              expected=" | ".join(AGGREGATIONS))
     wanted = [x.strip() for x in sides.split(",") if x.strip()]
-    labels = read_parquet(labels_path)
-    if "split" not in labels:
-        raise InputDataError("the step-labels table has no 'split' column", path=labels_path, field="split",
-                             expected="a table written by `dreamprm label`")
+    from dreamprm.validation import read_validated, validate_executions, validate_step_labels
+
+    labels = read_validated(labels_path, validate_step_labels)  # GX when read
     ids = set(labels.loc[labels["split"].isin(wanted), "candidate_id"].astype(str))
     if not ids:
         raise InputDataError(f"no labelled candidate on side(s) {wanted}", path=labels_path, field="split",
@@ -54,7 +53,7 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
                              expected=f"`dreamprm execute --tests public --only {labels_path}` first")
     candidates = read_parquet(candidates_path)
     candidates = candidates[candidates["candidate_id"].astype(str).isin(ids)]
-    executions = read_parquet(executions_path)
+    executions = read_validated(executions_path, validate_executions)  # GX when read
     not_run = sorted(ids - set(executions["candidate_id"].astype(str)))
     if not_run:
         raise InputDataError(f"{len(not_run)} of the {len(ids)} labelled candidates were not executed "

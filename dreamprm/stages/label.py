@@ -46,11 +46,10 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
     cfg = MCLabelConfig(seed=s.seed, **config_dict)
     problems = read_parquet(problems_path)
     candidates = read_parquet(candidates_path)
-    executions = read_parquet(executions_path) if executions_path and Path(executions_path).exists() else None
-    from dreamprm.validation import validate_executions, validate_step_labels
+    from dreamprm.validation import read_validated, validate_executions, validate_step_labels
 
-    if executions is not None:
-        validate_executions(executions)  # GX when read
+    executions = (read_validated(executions_path, validate_executions)  # GX when read
+                  if executions_path and Path(executions_path).exists() else None)
     # The split manifest beside the problems decides which problems are labelled (train and meta: what training and
     # correction read) and stamps each row with its side, so later stages never re-derive it.
     problems, manifest, sides = problems_on_sides(problems, problems_path, split, "train,meta")

@@ -9,7 +9,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dreamprm.io import read_parquet
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
@@ -29,13 +28,9 @@ def run_train(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_
     from dreamprm.tracking import RunIdentity, stage_run
 
     s = get_settings()
-    rows = read_parquet(labels_path)
-    from dreamprm.validation import validate_step_labels
+    from dreamprm.validation import read_validated, validate_step_labels
 
-    validate_step_labels(rows)  # GX when read
-    if "split" not in rows:
-        raise InputDataError("step-label rows have no 'split' column (the manifest side); re-run `dreamprm label`",
-                             path=labels_path, field="split", expected="train | meta per row")
+    rows = read_validated(labels_path, validate_step_labels)  # GX when read
     rows = rows[rows["split"] == "train"].reset_index(drop=True)  # meta problems belong to the correction only
     if rows.empty:
         raise InputDataError("no step-label rows on the train side", path=labels_path, field="split",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dreamprm.errors import InputDataError
+from dreamprm.errors import InputDataError, ValidationFailed
 from dreamprm.evaluate.fusion import (FEATURES, FusionModel, _fit_logistic, add_fusion_scores, centred_features,
                                       count_code_lines, fit_fusion)
 from dreamprm.evaluate.report import build_report, score_methods_for
@@ -151,7 +151,11 @@ def _train_side(root: Path) -> dict[str, str]:
     cands = pd.DataFrame([{"candidate_id": f"{p}-{i}", "problem_id": p, "policy": "m", "sample_index": i,
                            "code": "\n".join(f"v{j} = {j}" for j in range(i + 1)), "official_passed": i == 5}
                           for p in ("t1", "t2") for i in range(6)])
-    labels = pd.DataFrame({"candidate_id": cands["candidate_id"], "split": "meta"})
+    labels = pd.DataFrame([{"candidate_id": c["candidate_id"], "problem_id": c["problem_id"], "prompt": "s",
+                            "statement": "s", "starter_code": "", "completions": [c["code"]],
+                            "labels": [c["official_passed"]], "soft_labels": [float(c["official_passed"])],
+                            "clean": [True], "rollout_counts": [0], "rollout_passes": [int(c["official_passed"])],
+                            "split": "meta"} for c in cands.to_dict("records")])  # one outcome-labelled step each
     ex = pd.DataFrame([execution_row(c, {"verdict": "passed" if c["sample_index"] % 2 else "wrong_answer",
                                          "num_tests": 1, "num_passed": c["sample_index"] % 2,
                                          "per_test": [{"stdout": "x", "time_s": 0.01 * (1 + c["sample_index"])}]},
@@ -204,6 +208,9 @@ def test_fuse_refuses_unexecuted_candidates_and_seen_problems(project_root: Path
     with pytest.raises(InputDataError, match="refusing to evaluate on problems"):
         run_fuse(**train, scorer_dir=seen, scorer="prm-warmup", **common)
     ex = pd.read_parquet(train["executions_path"])
+    ex.assign(verdict="no_such_verdict").to_parquet(train["executions_path"], index=False)
+    with pytest.raises(ValidationFailed, match=f"'executions' failed for {train['executions_path']}"):
+        run_fuse(**train, scorer_dir=fresh, scorer="prm-warmup", **common)  # GX checks what it reads
     ex.iloc[1:].to_parquet(train["executions_path"], index=False)
     with pytest.raises(InputDataError, match="1 of the 12 labelled candidates were not executed"):
         run_fuse(**train, scorer_dir=fresh, scorer="prm-warmup", **common)
