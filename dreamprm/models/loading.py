@@ -197,6 +197,15 @@ def load_tokenizer(spec: str, *, cache_dir: str | Path | None = None, padding_si
     return tok
 
 
+def _load(auto_class: Any, spec: str, num_layers: int | None, dtype: Any, device: str | None,
+          cache_dir: str | Path | None, quiet: bool) -> Any:
+    """``auto_class.from_pretrained`` on the model's plain folder, the first ``num_layers`` decoder layers kept."""
+    path = ensure_plain_model(spec, cache_dir)
+    with _quiet_truncation(quiet):
+        model = auto_class.from_pretrained(path, dtype=_dtype(dtype), **_layer_kwargs(path, num_layers))
+    return model.to(device) if device else model
+
+
 def load_causal_lm(
     spec: str,
     *,
@@ -208,13 +217,7 @@ def load_causal_lm(
     """A causal LM (with its LM head) for generation. ``num_layers`` keeps only the first k decoder layers."""
     from transformers import AutoModelForCausalLM
 
-    path = ensure_plain_model(spec, cache_dir)
-    with _quiet_truncation(num_layers is not None):
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=_dtype(dtype), **_layer_kwargs(path, num_layers)
-        )
-    if device:
-        model = model.to(device)
+    model = _load(AutoModelForCausalLM, spec, num_layers, dtype, device, cache_dir, quiet=num_layers is not None)
     model.eval()
     return model
 
@@ -230,10 +233,5 @@ def load_backbone(
     """The bare transformer (``AutoModel``: hidden states, no LM head), e.g. as a reward-model backbone."""
     from transformers import AutoModel
 
-    path = ensure_plain_model(spec, cache_dir)
     # Always quiet: a causal-LM checkpoint's lm_head is "unexpected" for the bare AutoModel by design.
-    with _quiet_truncation(True):
-        model = AutoModel.from_pretrained(path, dtype=_dtype(dtype), **_layer_kwargs(path, num_layers))
-    if device:
-        model = model.to(device)
-    return model
+    return _load(AutoModel, spec, num_layers, dtype, device, cache_dir, quiet=True)
