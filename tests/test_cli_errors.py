@@ -24,18 +24,38 @@ def _without_server_shutdown_noise(out: str) -> str:
     """The output less the records of Prefect's temporary server that a busy machine can add at exit: the server is
     a subprocess writing to the same stderr, and when the command ends it cancels a service that may still be
     flushing events ("Error flushing N events" and the traceback of that CancelledError). Neither the CLI nor its
-    filters can reach that process; any other traceback still fails the test."""
-    kept, skipping = [], False
-    for line in out.splitlines():
-        if "| ERROR   | prefect.server." in line and "Error flushing" in line:
-            skipping = True
-        elif skipping and (line.startswith(("Traceback", " ", "During handling", "asyncio.exceptions.Cancelled"))
-                           or not line.strip()):
-            continue
-        else:
-            skipping = False
-            kept.append(line)
+    filters can reach that process. Only a traceback block right after such a record and ending in CancelledError is
+    left out; any other traceback, a flush that failed otherwise included, stays and fails the test."""
+    lines, kept, i = out.splitlines(), [], 0
+    while i < len(lines):
+        flush = "| ERROR   | prefect.server." in lines[i] and "Error flushing" in lines[i]
+        kept.append(lines[i])
+        i += 1
+        while flush and i < len(lines) and lines[i].startswith("Traceback"):
+            end = i + 1
+            while end < len(lines) and lines[end].startswith(" "):
+                end += 1  # the block's frames
+            if end == len(lines) or not lines[end].startswith("asyncio.exceptions.CancelledError"):
+                break
+            i = end + 1
+            while i < len(lines) and (not lines[i].strip() or lines[i].startswith("During handling")):
+                i += 1  # a chained block of the same record follows
     return "\n".join(kept)
+
+
+def test_only_the_cancelled_server_flush_is_left_out() -> None:
+    noise = ("12:00:00.000 | ERROR   | prefect.server.services.task_run_recorder - Error flushing 1 events\n"
+             "Traceback (most recent call last):\n  File \"a.py\", line 1\n"
+             "asyncio.exceptions.CancelledError: Cancelled via cancel scope\n\n"
+             "During handling of the above exception, another exception occurred:\n\n"
+             "Traceback (most recent call last):\n  File \"b.py\", line 2\n"
+             "asyncio.exceptions.CancelledError: Cancelled via cancel scope\n")
+    ours = "Traceback (most recent call last):\n  File \"cli.py\", line 3\nKeyError: 'x'\n"
+    assert "Traceback" not in _without_server_shutdown_noise("error: bad\n" + noise)
+    assert "Traceback" in _without_server_shutdown_noise(noise + ours)  # the CLI's own traceback after it
+    locked = (noise.split("Traceback")[0]
+              + "Traceback (most recent call last):\n  File \"c.py\", line 4\nOperationalError: database is locked\n")
+    assert "Traceback" in _without_server_shutdown_noise(locked)  # a flush that failed for another reason
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ fuse and evaluate stages with a saved fusion (tiny frozen-trunk PRMs)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -209,7 +210,7 @@ def test_fuse_refuses_unexecuted_candidates_and_seen_problems(project_root: Path
         run_fuse(**train, scorer_dir=seen, scorer="prm-warmup", **common)
     ex = pd.read_parquet(train["executions_path"])
     ex.assign(verdict="no_such_verdict").to_parquet(train["executions_path"], index=False)
-    with pytest.raises(ValidationFailed, match=f"'executions' failed for {train['executions_path']}"):
+    with pytest.raises(ValidationFailed, match=re.escape(f"'executions' failed for {train['executions_path']}")):
         run_fuse(**train, scorer_dir=fresh, scorer="prm-warmup", **common)  # GX checks what it reads
     ex.iloc[1:].to_parquet(train["executions_path"], index=False)
     with pytest.raises(InputDataError, match="1 of the 12 labelled candidates were not executed"):
