@@ -5,8 +5,9 @@ train, correct and fuse) and scores (evaluate's candidate frame with every PRM's
 Each suite runs in an ephemeral (in-memory) GX context on a pandas frame. Row-level checks that need Python (tests
 decode, dates present where the source has them, ...) are computed into ``_check_*`` columns first, and GX expects
 them to be True, so every failure is reported by GX with the ids of the offending rows. A failing suite raises
-:class:`~dreamprm.errors.ValidationFailed` whose report names each failing expectation and up to 20 row ids; a stage
-reads its input tables through :func:`read_validated`, so the error also names the file.
+:class:`~dreamprm.errors.ValidationFailed` whose report names each failing expectation and up to 20 row ids; label,
+fuse, evaluate, train and correct read their executions and step labels through :func:`read_validated`, so the error
+also names the file (evaluate's probe executions are checked by execute when written, not again when read).
 Great Expectations is imported lazily (it costs about 3 s) and its progress bars are off.
 """
 
@@ -15,9 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
