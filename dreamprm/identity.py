@@ -23,19 +23,31 @@ import pandas as pd
 PACKAGE_DIR = Path(__file__).resolve().parent
 SANDBOX_DIR = PACKAGE_DIR.parent / "sandbox"
 
-# The sources (relative to the dreamprm package; "sandbox" is the sibling package) each stage's output depends on.
+# The sources (relative to the dreamprm package; "sandbox" is the sibling package) each stage's output depends on:
+# the stage's runner (``stages/<stage>.py``, or the flow for fetch and execute) and every module it imports, directly
+# or through others, except the OUTPUT_NEUTRAL ones. tests/test_identity.py walks the imports and fails on a gap.
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "fetch": ("data", "errors.py", "io.py", "validation.py"),
-    "generate": ("generation.py", "prompts", "policy", "extract.py", "steps.py", "models"),
-    "execute": ("execution.py", "data/samples.py", "data/probes.py", "sandbox"),
-    "probe": ("execution.py", "data/samples.py", "data/probes.py", "sandbox"),
-    "label": ("labeling", "prompts", "policy", "extract.py", "steps.py", "execution.py", "prm/template.py",
-              "data/split.py", "sandbox"),
-    "train": ("prm", "models", "steps.py"),
-    "correct": ("prm", "models", "steps.py"),
-    "evaluate": ("evaluate", "prm", "models", "steps.py", "registry.py", "data/split.py"),
-    "fuse": ("evaluate", "prm", "models", "steps.py", "stages/fuse.py", "data/split.py"),
+    "generate": ("stages/generate.py", "generation.py", "prompts", "policy", "extract.py", "steps.py", "models",
+                 "data/split.py", "data/livecodebench.py", "data/schema.py"),
+    "execute": ("execution.py", "data/samples.py", "data/probes.py", "data/schema.py", "sandbox"),
+    "probe": ("execution.py", "data/samples.py", "data/probes.py", "data/schema.py", "sandbox"),
+    "label": ("stages/label.py", "labeling", "prompts", "policy", "models", "extract.py", "steps.py", "execution.py",
+              "prm/template.py", "data/split.py", "data/policies.py", "data/samples.py", "data/probes.py",
+              "data/livecodebench.py", "data/schema.py", "sandbox"),
+    "train": ("stages/train.py", "prm", "models", "steps.py", "labeling/mixed.py", "data/schema.py"),
+    "correct": ("stages/correct.py", "prm", "models", "steps.py"),
+    "evaluate": ("stages/evaluate.py", "evaluate", "prm", "models", "steps.py", "registry.py", "execution.py",
+                 "data/split.py", "data/samples.py", "data/probes.py", "data/livecodebench.py", "data/schema.py"),
+    "fuse": ("stages/fuse.py", "evaluate", "prm", "models", "steps.py", "execution.py", "data/split.py",
+             "data/samples.py", "data/probes.py", "data/livecodebench.py", "data/schema.py"),
 }
+
+# Modules a stage may import without being part of its identity: they check, log, store, cache by content or hold
+# the settings' defaults (a stage's settings reach its identity as config values, not as code), so editing them
+# cannot change what a stage computes.
+OUTPUT_NEUTRAL: tuple[str, ...] = ("__init__.py", "errors.py", "io.py", "settings.py", "tracking.py", "validation.py",
+                                   "plots.py", "identity.py", "cache.py", "registry.py")
 
 
 def _files(rel: str) -> list[Path]:

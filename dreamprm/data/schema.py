@@ -64,6 +64,25 @@ EXECUTION_COLUMNS: dict[str, str] = {
     "public_tests": "how many leading per_test records are public tests or statement examples (majority-vote signatures use only those)",
 }
 
+STEP_LABEL_COLUMNS: dict[str, str] = {
+    "candidate_id": "the labelled candidate",
+    "problem_id": "its problem",
+    "prompt": "the problem text the PRM reads (dreamprm.prm.template.PRMInput), not the policy's prompt",
+    "statement": "the problem statement",
+    "starter_code": "the starter code ('' when none)",
+    "completions": "list of step texts (TRL's stepwise-supervision layout)",
+    "labels": "list of bool, one per step: the step's hard label",
+    "soft_labels": "list of float in [0, 1], one per step: Monte-Carlo pass fraction, or the outcome label",
+    "clean": "list of bool, one per step: the label is an official or sandbox verdict, not an estimate",
+    "rollout_counts": "list of int, one per step: rollouts that finished (0 where none ran)",
+    "rollout_passes": "list of int, one per step: of those, how many passed",
+    "step_offsets": "list of int: character offset of each step in the code",
+    "split_rule": "how the code was cut into steps (dreamprm.steps)",
+    "policy": "model that wrote the candidate",
+    "prompt_version": "version of the prompt template behind the candidate",
+    "sampling": "JSON string: the labelling settings (rollouts, temperature, ... or the outcome method)",
+}
+
 VERDICTS = ("passed", "wrong_answer", "time_limit", "memory_limit", "runtime_error", "syntax_error", "global_timeout")
 DIFFICULTIES = ("easy", "medium", "hard", "unknown")
 TEST_TYPES = ("stdin", "functional", "assert")

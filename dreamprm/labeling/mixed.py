@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import pandas as pd
 
-from dreamprm.labeling.montecarlo import LABEL_COLUMNS
+from dreamprm.data.schema import STEP_LABEL_COLUMNS
 
 OUTCOME = "outcome"
 MONTECARLO = "montecarlo"
@@ -51,7 +51,7 @@ def overlay(rows: pd.DataFrame, replacements: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"Monte-Carlo rows for candidates that have no outcome row: {sorted(stray)[:5]}")
     new = {str(r["candidate_id"]): r for r in replacements.to_dict("records")}
     merged = [new.get(str(r["candidate_id"]), r) for r in rows.to_dict("records")]
-    return pd.DataFrame(merged, columns=list(LABEL_COLUMNS))
+    return pd.DataFrame(merged, columns=list(STEP_LABEL_COLUMNS))
 
 
 def step_label_counts(rows: pd.DataFrame) -> dict[str, int]:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 import pandas as pd
 
 from dreamprm.cache import ContentCache, content_key
+from dreamprm.data.schema import STEP_LABEL_COLUMNS
 from dreamprm.errors import InputDataError
 from dreamprm.labeling.rollouts import FAILED, rollout_params, rollout_program, rollout_prompt, uses_prefill
 from dreamprm.policy.base import PolicyBackend, SamplingParams
@@ -37,11 +38,6 @@ def prm_problem_fields(problem: Mapping[str, Any]) -> dict[str, str]:
 
     inp = PRMInput.from_problem(problem, steps=["-"])
     return {"prompt": inp.problem_text, "statement": inp.statement, "starter_code": inp.starter_code}
-
-LABEL_COLUMNS = (
-    "candidate_id", "problem_id", "prompt", "statement", "starter_code", "completions", "labels", "soft_labels",
-    "clean", "rollout_counts", "rollout_passes", "step_offsets", "split_rule", "policy", "prompt_version", "sampling",
-)
 
 
 class Judge(Protocol):
@@ -234,4 +230,4 @@ def label_candidates(
         })
         if progress:
             progress(len(jobs) + done + 1, len(jobs) + total)
-    return pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
+    return pd.DataFrame(rows, columns=list(STEP_LABEL_COLUMNS))

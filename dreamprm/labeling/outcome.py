@@ -15,8 +15,9 @@ from typing import Mapping
 
 import pandas as pd
 
+from dreamprm.data.schema import STEP_LABEL_COLUMNS
 from dreamprm.errors import InputDataError
-from dreamprm.labeling.montecarlo import LABEL_COLUMNS, prm_problem_fields
+from dreamprm.labeling.montecarlo import prm_problem_fields
 from dreamprm.prompts import build_prompt
 from dreamprm.steps import DEFAULT_MAX_STEPS, split_steps
 
@@ -48,4 +49,4 @@ def outcome_step_labels(problems: pd.DataFrame, candidates: pd.DataFrame, verdic
             "prompt_version": prompt.prompt_version,
             "sampling": json.dumps({"method": "outcome", "max_steps": max_steps}, sort_keys=True),
         })
-    return pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
+    return pd.DataFrame(rows, columns=list(STEP_LABEL_COLUMNS))

@@ -7,7 +7,7 @@ import pytest
 
 from dreamprm.errors import InputDataError
 from dreamprm.labeling import outcome_step_labels
-from dreamprm.labeling.montecarlo import LABEL_COLUMNS
+from dreamprm.data.schema import STEP_LABEL_COLUMNS
 
 CODE = 'def helper(x):\n    """Double."""\n    return 2 * x\n\ndef main():\n    print(helper(int(input())))\n\nmain()\n'
 
@@ -25,7 +25,7 @@ def tables():
 def test_every_step_carries_the_final_verdict(tables) -> None:
     problems, candidates = tables
     rows = outcome_step_labels(problems, candidates, {"a": True, "b": False})
-    assert list(rows.columns) == list(LABEL_COLUMNS)
+    assert list(rows.columns) == list(STEP_LABEL_COLUMNS)
     assert list(rows["candidate_id"]) == ["a", "b"]  # c has no verdict: not labeled
     a, b = rows.iloc[0], rows.iloc[1]
     assert len(a["completions"]) > 2 and "".join(a["completions"]) == CODE
