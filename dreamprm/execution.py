@@ -70,14 +70,10 @@ def restrict_to_survivors(candidates: pd.DataFrame, executions_path: str | Path,
     ``executions_path`` (its leading ``public_tests`` records, as ``evaluation_frame``'s ``examples_passed``: a run
     on every test never lets a hidden test decide), in problems where at least ``at_least`` did: the ones consensus
     selection compares (among fewer there is nothing to compare). A candidate absent from that table is not a
-    survivor; a table without the needed columns is an error."""
-    from dreamprm.io import read_parquet
+    survivor; a table that fails the executions suite is an error naming the file."""
+    from dreamprm.validation import read_validated, validate_executions
 
-    runs = read_parquet(executions_path)
-    missing = [c for c in ("candidate_id", "problem_id", "num_passed", "public_tests") if c not in runs]
-    if missing:
-        raise InputDataError(f"the executions table lacks columns {missing}", path=executions_path, field=missing[0],
-                             expected="a `dreamprm execute` output")
+    runs = read_validated(executions_path, validate_executions)  # GX when read
     passed = runs[(runs["public_tests"] > 0) & (runs["num_passed"] >= runs["public_tests"])]
     per_problem = passed.groupby("problem_id")["candidate_id"].transform("size")
     ids = set(passed.loc[per_problem >= at_least, "candidate_id"].astype(str))

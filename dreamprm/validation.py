@@ -6,8 +6,8 @@ Each suite runs in an ephemeral (in-memory) GX context on a pandas frame. Row-le
 decode, dates present where the source has them, ...) are computed into ``_check_*`` columns first, and GX expects
 them to be True, so every failure is reported by GX with the ids of the offending rows. A failing suite raises
 :class:`~dreamprm.errors.ValidationFailed` whose report names each failing expectation and up to 20 row ids; label,
-fuse, evaluate, train and correct read their executions and step labels through :func:`read_validated`, so the error
-also names the file (evaluate's probe executions are checked by execute when written, not again when read).
+fuse, evaluate (its probe executions too), train, correct and execute's ``--survivors-of`` read their executions and
+step labels through :func:`read_validated`, so the error also names the file.
 Great Expectations is imported lazily (it costs about 3 s) and its progress bars are off.
 """
 
@@ -233,6 +233,10 @@ def validate_executions(executions: pd.DataFrame, candidate_ids: Any | None = No
     with ``candidate_ids``, every row names a known candidate."""
     import great_expectations.expectations as gxe
 
+    missing = [c for c in EXECUTION_COLUMNS if c not in executions]
+    if missing:  # before the row checks, which read these columns
+        raise InputDataError(f"executions table lacks columns {missing}", field=missing[0],
+                             expected=f"a `dreamprm execute` output, columns {list(EXECUTION_COLUMNS)}")
     df = _execution_checks(executions)
     checks = [c for c in df.columns if c.startswith("_check_")]
     exps = [
@@ -322,9 +326,9 @@ def read_validated(path: str | Path, validate: Callable[[pd.DataFrame], SuiteRes
     try:
         validate(table)
     except ValidationFailed as err:
-        raise ValidationFailed(err.suite, err.report, path=path) from None
+        raise ValidationFailed(err.suite, err.report, path=path) from err
     except InputDataError as err:
         if err.path is not None:
             raise
-        raise InputDataError(err.message, path=path, line=err.line, field=err.field, expected=err.expected) from None
+        raise InputDataError(err.message, path=path, line=err.line, field=err.field, expected=err.expected) from err
     return table

@@ -41,6 +41,13 @@ def test_executions_suite() -> None:
     assert "ids: b" in text and "ids: a" in text
 
 
+def test_an_executions_table_without_its_columns_is_named_not_a_key_error() -> None:
+    """Another stage's table given as executions (here a candidates table) names the columns it lacks."""
+    with pytest.raises(InputDataError, match=r"lacks columns \['exec_key', 'verdict', 'passed'") as err:
+        validate_executions(_executions()[["candidate_id", "problem_id"]].assign(code="print(1)"))
+    assert err.value.field == "exec_key"
+
+
 def _labels() -> pd.DataFrame:
     return pd.DataFrame([{"candidate_id": "c1", "problem_id": "p", "prompt": "s", "statement": "s",
                           "starter_code": "", "completions": ["a\n", "b\n"], "labels": [True, False],
@@ -85,3 +92,22 @@ def test_a_table_read_for_a_stage_names_its_file_when_it_fails(tmp_path) -> None
     with pytest.raises(InputDataError) as missing:
         read_validated(old, validate_step_labels)
     assert missing.value.path == str(old) and missing.value.field == "split" and str(old) in str(missing.value)
+
+
+@pytest.mark.parametrize("stage", ["train", "correct", "fuse"])
+def test_a_stage_given_labels_without_their_split_names_the_file_before_loading_a_model(tmp_path, stage) -> None:
+    """Labels written before the split manifest (no ``split`` column) stop train, correct and fuse at the read, with
+    the file and the column, before any model is loaded or trained (the folders named here do not exist)."""
+    from dreamprm.stages.correct import run_correct
+    from dreamprm.stages.fuse import run_fuse
+    from dreamprm.stages.train import run_train
+
+    old, nowhere = tmp_path / "old.parquet", str(tmp_path / "absent")
+    _labels().drop(columns="split").to_parquet(old)
+    run = {"train": lambda: run_train(str(old), nowhere, {}, {}, 0.2, resume=False),
+           "correct": lambda: run_correct(str(old), nowhere, nowhere, {}, register=False),
+           "fuse": lambda: run_fuse(str(old), nowhere, nowhere, nowhere, nowhere, "prm-none", "mean", 1.0, "meta",
+                                    nowhere)}[stage]
+    with pytest.raises(InputDataError) as err:
+        run()
+    assert err.value.path == str(old) and err.value.field == "split"

@@ -255,7 +255,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
             raise InputDataError("consensus needs the candidates' executions on their statement examples",
                                  path=executions_path, field="executions",
                                  expected="`dreamprm execute --tests public` first")
-        probe_table = read_parquet(probes_path)
+        probe_table = read_validated(probes_path, validate_executions)  # GX when read, as execute wrote it
         outputs = probe_outputs(probe_table, probes_path)
         seconds = probe_seconds(probe_table, probes_path, speed_clock)
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.

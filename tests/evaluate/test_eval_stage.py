@@ -5,6 +5,7 @@ best-of-N sizes in one run; having no model without asking for it is an error; `
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -198,7 +199,7 @@ def test_consensus_from_probe_executions_picks_the_agreeing_survivors(project_ro
     with pytest.raises(InputDataError, match="execute --tests probes"):
         run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
                      n_resamples=50, execution_only=True, probes_path=str(project_root / "missing.parquet"))
-    with pytest.raises(InputDataError, match="num_passed"):
+    with pytest.raises(InputDataError, match=f"{re.escape(str(paths['candidates_path']))}.*lacks columns"):
         restrict_to_survivors(cands, paths["candidates_path"])  # not an executions table
 
 
