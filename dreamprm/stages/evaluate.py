@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dreamprm.identity import file_digest, stage_identity
 from dreamprm.io import read_parquet, write_json, write_parquet
 from dreamprm.settings import get_settings
 
@@ -311,6 +312,14 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         (out / "report.md").write_text(markdown + "\n")
     eval_set = hashlib.sha256(json.dumps(sorted(primary["candidate_id"].astype(str))).encode()).hexdigest()[:16]
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
+    inputs = {"problems": problems_path, "candidates": candidates_path, "executions": executions_path,
+              "probes": probes_path, "prior": prior_path, "fusion": fusion_dir if fusion is not None else None,
+              **{f"scorer:{name}": path for name, path in scorers.items()}}
+    identity = stage_identity("evaluate", {
+        "split": split, "challenger": challenger, "aggregation": aggregation, "n_resamples": n_resamples,
+        "sizes": sizes, "execution_only": execution_only, "hybrid_only_above": hybrid_only_above,
+        "speed_clock": speed_clock if probes_path else None, "seed": s.seed},
+        {k: file_digest(v) for k, v in inputs.items() if v and str(v).lower() != "none"})
     decision = None
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
                                   "fusion": fusion_dir, "probes": probes_path, "prior": prior_path,
@@ -320,6 +329,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                                   "hybrid_only_above": hybrid_only_above,
                                   "device": ",".join(sorted({str(m.device) for m in loaded.values()})) or None,
                                   "candidates": len(primary)}):
+        mlflow.set_tag("dreamprm.identity", identity)  # equal exactly when the report would be computed the same
         for i, n in enumerate(sizes):
             prefix = "" if i == 0 else f"{size_label(n).replace('-', '_')}."
             for method, entry in reports[n]["methods"].items():

@@ -80,6 +80,14 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
     with stage_run(ident, params={"scorer": scorer, "aggregation": aggregation, "l2": l2, "sides": sides,
                                   "survivors_only": survivors_only, "candidates": len(frame),
                                   "device": str(prm.device)}) as run:
+        from dreamprm.identity import file_digest, stage_identity
+
+        mlflow.set_tag("dreamprm.identity", stage_identity(
+            "fuse", {"scorer": scorer, "aggregation": aggregation, "l2": l2, "sides": wanted,
+                     "survivors_only": survivors_only, "seed": s.seed},
+            {name: file_digest(path) for name, path in [("labels", labels_path), ("problems", problems_path),
+                                                         ("candidates", candidates_path),
+                                                         ("executions", executions_path), ("scorer", scorer_dir)]}))
         frame = add_prm_scores(frame, {scorer: prm}, progress=progress)
         fusion = fit_fusion(frame, scorer, aggregation, l2=l2, survivors_only=survivors_only)
         fitted = add_fusion_scores(frame, fusion)

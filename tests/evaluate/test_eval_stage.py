@@ -108,6 +108,17 @@ def test_execution_only_at_two_sizes_in_one_run(project_root: Path) -> None:
     assert "picks.parquet" in artifacts
     assert "per-problem-3/picks.parquet" in {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(
         run["run_id"], "per-problem-3")}
+    # The run's stage identity: the same again for the same evaluation, another for other settings or inputs.
+    for resamples in (50, 60):
+        run_evaluate(**paths, scorers={}, out_dir=str(project_root / f"again-{resamples}"), split="eval",
+                     challenger=None, aggregation="min", n_resamples=resamples, per_problem="0,3",
+                     execution_only=True)
+    pd.read_parquet(paths["executions_path"]).iloc[::-1].to_parquet(paths["executions_path"], index=False)
+    run_evaluate(**paths, scorers={}, out_dir=str(project_root / "reordered"), split="eval", challenger=None,
+                 aggregation="min", n_resamples=50, per_problem="0,3", execution_only=True)
+    tags = mlflow.search_runs(search_all_experiments=True, order_by=["attributes.start_time ASC"])[
+        "tags.dreamprm.identity"].tolist()
+    assert len(tags) == 4 and tags[0] == tags[1] and len({tags[0], tags[2], tags[3]}) == 3, tags
 
 
 def test_hybrid_only_scores_survivors_and_first_k(project_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
