@@ -38,14 +38,16 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "train": ("stages/train.py", "prm", "models", "steps.py", "labeling/mixed.py", "data/schema.py"),
     "correct": ("stages/correct.py", "prm", "models", "steps.py"),
     "evaluate": ("stages/evaluate.py", "evaluate", "prm", "models", "steps.py", "registry.py", "execution.py",
-                 "data/split.py", "data/samples.py", "data/probes.py", "data/livecodebench.py", "data/schema.py"),
+                 "data/split.py", "data/samples.py", "data/probes.py", "data/livecodebench.py", "data/schema.py",
+                 "sandbox"),
     "fuse": ("stages/fuse.py", "evaluate", "prm", "models", "steps.py", "execution.py", "data/split.py",
-             "data/samples.py", "data/probes.py", "data/livecodebench.py", "data/schema.py"),
+             "data/samples.py", "data/probes.py", "data/livecodebench.py", "data/schema.py", "sandbox"),
 }
 
 # Modules a stage may import without being part of its identity: they check, log, store, cache by content or hold
-# the settings' defaults (a stage's settings reach its identity as config values, not as code), so editing them
-# cannot change what a stage computes.
+# the settings' defaults, so editing them does not change the values a stage computes. (Evaluate lists registry.py
+# anyway: its promotion decision is part of its output. A settings default reaches the Prefect cache of train,
+# correct and fuse through their resolved config; DVC sees params.yaml, not settings.py or the profiles.)
 OUTPUT_NEUTRAL: tuple[str, ...] = ("__init__.py", "errors.py", "io.py", "settings.py", "tracking.py", "validation.py",
                                    "plots.py", "identity.py", "cache.py", "registry.py")
 

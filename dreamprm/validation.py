@@ -234,7 +234,7 @@ def validate_executions(executions: pd.DataFrame, candidate_ids: Any | None = No
     import great_expectations.expectations as gxe
 
     missing = [c for c in EXECUTION_COLUMNS if c not in executions]
-    if missing:  # before the row checks, which read these columns
+    if missing:  # before the row checks, which read these columns; raised even with raise_on_failure=False
         raise InputDataError(f"executions table lacks columns {missing}", field=missing[0],
                              expected=f"a `dreamprm execute` output, columns {list(EXECUTION_COLUMNS)}")
     df = _execution_checks(executions)

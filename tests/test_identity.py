@@ -83,14 +83,21 @@ def _module_file(module: str) -> Path | None:
 
 
 def _dreamprm_imports(source: Path) -> set[str]:
-    """The ``dreamprm`` modules a file imports anywhere in it (function-level imports too)."""
+    """The ``dreamprm`` modules a file imports anywhere in it (function-level imports too), and ``sandbox`` for any
+    import of the sibling package (STAGE_CODE names it whole). The package uses absolute imports only."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "dreamprm":
-            found.add(node.module)
-            found |= {f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")}
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{source}:{node.lineno}: a relative import the walk would not follow"
+            top = (node.module or "").split(".")[0]
+            if top == "sandbox":
+                found.add("sandbox")
+            elif top == "dreamprm":
+                found.add(node.module)
+                found |= {f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")}
         elif isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.split(".")[0] == "dreamprm"}
+            found |= {"sandbox" if a.name.split(".")[0] == "sandbox" else a.name for a in node.names
+                      if a.name.split(".")[0] in ("dreamprm", "sandbox")}
     return found
 
 
@@ -101,6 +108,9 @@ def _sources_reached(runner: Path) -> set[str]:
     todo, seen = sorted(_dreamprm_imports(runner)), set()
     while todo:
         module = todo.pop()
+        if module == "sandbox":  # the sibling package, covered whole
+            reached.add("sandbox")
+            continue
         path = _module_file(module)
         if module in seen or path is None:
             continue
@@ -134,5 +144,5 @@ def test_the_import_walk_finds_a_module_reached_only_through_another() -> None:
     """The walk follows imports inside function bodies and through intermediate modules (evaluate reaches
     execution.py only through evaluate/scoring.py), and stops at the neutral modules."""
     reached = _sources_reached(ident.PACKAGE_DIR / "stages" / "evaluate.py")
-    assert {"evaluate/scoring.py", "execution.py", "data/probes.py"} <= reached
+    assert {"evaluate/scoring.py", "execution.py", "data/probes.py", "sandbox"} <= reached
     assert not reached & set(ident.OUTPUT_NEUTRAL)

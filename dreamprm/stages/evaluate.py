@@ -312,14 +312,18 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         (out / "report.md").write_text(markdown + "\n")
     eval_set = hashlib.sha256(json.dumps(sorted(primary["candidate_id"].astype(str))).encode()).hexdigest()[:16]
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
-    inputs = {"problems": problems_path, "candidates": candidates_path, "executions": executions_path,
-              "probes": probes_path, "prior": prior_path, "fusion": fusion_dir if fusion is not None else None,
-              **{f"scorer:{name}": path for name, path in scorers.items()}}
+    from dreamprm.data.split import manifest_path_for
+
+    inputs = {"problems": problems_path, "manifest": manifest_path_for(problems_path), "candidates": candidates_path,
+              "executions": executions_path, "probes": probes_path if outputs is not None else None,
+              "prior": prior_path if prior is not None else None, "fusion": fusion_dir if fusion is not None else None,
+              "champion": champion_dir, **{f"scorer:{name}": path for name, path in scorers.items()}}
     identity = stage_identity("evaluate", {
         "split": split, "challenger": challenger, "aggregation": aggregation, "n_resamples": n_resamples,
         "sizes": sizes, "execution_only": execution_only, "hybrid_only_above": hybrid_only_above,
-        "speed_clock": speed_clock if probes_path else None, "seed": s.seed},
-        {k: file_digest(v) for k, v in inputs.items() if v and str(v).lower() != "none"})
+        "speed_clock": speed_clock if outputs is not None else None, "seed": s.seed, "registered_model": model_name,
+        "challenger_version": challenger_version, "champion_version": champion_version},
+        {k: file_digest(v) for k, v in inputs.items() if v})
     decision = None
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
                                   "fusion": fusion_dir, "probes": probes_path, "prior": prior_path,
@@ -329,7 +333,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                                   "hybrid_only_above": hybrid_only_above,
                                   "device": ",".join(sorted({str(m.device) for m in loaded.values()})) or None,
                                   "candidates": len(primary)}):
-        mlflow.set_tag("dreamprm.identity", identity)  # equal exactly when the report would be computed the same
+        mlflow.set_tag("dreamprm.identity", identity)  # the same tag: the same settings, inputs, models and code
         for i, n in enumerate(sizes):
             prefix = "" if i == 0 else f"{size_label(n).replace('-', '_')}."
             for method, entry in reports[n]["methods"].items():
