@@ -210,6 +210,14 @@ def validate_generated(candidates: pd.DataFrame, problem_ids: Any, *, raise_on_f
     return _finish(_run_suite("generated", df, "candidate_id", exps), raise_on_failure)
 
 
+def _require_columns(df: pd.DataFrame, columns: Any, what: str, expected: str) -> None:
+    """The columns a suite's row checks read, before they run (raised whatever ``raise_on_failure`` says): a table of
+    another stage, or of an older release, is named with what it lacks instead of failing on a KeyError."""
+    missing = [c for c in columns if c not in df]
+    if missing:
+        raise InputDataError(f"{what} lacks columns {missing}", field=missing[0], expected=expected)
+
+
 def _execution_checks(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     out["_check_passed_matches_verdict"] = out["passed"].astype(bool) == (out["verdict"] == "passed")
@@ -233,10 +241,8 @@ def validate_executions(executions: pd.DataFrame, candidate_ids: Any | None = No
     with ``candidate_ids``, every row names a known candidate."""
     import great_expectations.expectations as gxe
 
-    missing = [c for c in EXECUTION_COLUMNS if c not in executions]
-    if missing:  # before the row checks, which read these columns; raised even with raise_on_failure=False
-        raise InputDataError(f"executions table lacks columns {missing}", field=missing[0],
-                             expected=f"a `dreamprm execute` output, columns {list(EXECUTION_COLUMNS)}")
+    _require_columns(executions, EXECUTION_COLUMNS, "executions table",
+                     f"a `dreamprm execute` output, columns {list(EXECUTION_COLUMNS)}")
     df = _execution_checks(executions)
     checks = [c for c in df.columns if c.startswith("_check_")]
     exps = [
@@ -272,12 +278,9 @@ def validate_step_labels(labels: pd.DataFrame, *, raise_on_failure: bool = True)
     the PRM input's statement present and every row on the train or meta side of the split manifest."""
     import great_expectations.expectations as gxe
 
-    missing = [c for c in ("candidate_id", "statement", "split", "completions", "labels", "soft_labels", "clean",
-                           "rollout_counts", "rollout_passes")
-               if c not in labels]
-    if missing:
-        raise InputDataError(f"step-label table lacks columns {missing} (written by an older label stage); "
-                             "re-run `dreamprm label`", field=missing[0])
+    _require_columns(labels, ("candidate_id", "statement", "split", "completions", "labels", "soft_labels", "clean",
+                              "rollout_counts", "rollout_passes"),
+                     "step-label table", "the columns of a current label stage's output: re-run `dreamprm label`")
     df = _label_checks(labels)
     checks = [c for c in df.columns if c.startswith("_check_")]
     exps = [
