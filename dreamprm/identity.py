@@ -46,10 +46,26 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
 
 # Modules a stage may import without being part of its identity: they check, log, store, cache by content or hold
 # the settings' defaults, so editing them does not change the values a stage computes. (Evaluate lists registry.py
-# anyway: its promotion decision is part of its output. A settings default reaches the Prefect cache of train,
-# correct and fuse through their resolved config; DVC sees params.yaml, not settings.py or the profiles.)
+# anyway: its promotion decision is part of its output. A settings value reaches a stage's identity as a value, not
+# as settings.py's source: through the task's resolved config for the Prefect cache, through STAGE_SETTINGS for DVC.)
 OUTPUT_NEUTRAL: tuple[str, ...] = ("__init__.py", "errors.py", "io.py", "settings.py", "tracking.py", "validation.py",
                                    "plots.py", "identity.py", "cache.py", "registry.py")
+
+
+# The sections of the resolved settings (dreamprm.settings.output_settings) each stage reads: dvc.yaml gives each
+# stage these keys of data/settings.json as params, so a changed default, profile or DREAMPRM_ variable recomputes
+# the stages that read it. tests/test_identity.py scans each stage's code for settings reads and fails on a gap.
+STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "fetch": ("livecodebench",),
+    "generate": ("policy",),
+    "execute": ("sandbox",),
+    "probe": ("sandbox",),
+    "label": ("policy", "sandbox", "seed"),
+    "train": ("prm", "seed"),
+    "correct": ("prm", "seed"),
+    "evaluate": ("prm", "sandbox", "seed"),
+    "fuse": ("prm", "sandbox", "seed"),
+}
 
 
 def _files(rel: str) -> list[Path]:

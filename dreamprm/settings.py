@@ -198,6 +198,30 @@ class Settings(BaseSettings):
         return self.paths.resolve(self.paths.shared_data_dir)
 
 
+# Settings that cannot change what a stage computes: where things are stored or logged, how many workers share the
+# work, the demo's sizes (``dvc.yaml`` passes its own from ``params.yaml``), a server's port and start-up wait. The
+# profile's name is left out too: its effect is in the values. Dotted paths into ``Settings.model_dump()``.
+OUTPUT_NEUTRAL_SETTINGS: tuple[str, ...] = (
+    "profile", "paths", "tracking", "prefect_api_url", "demo", "sandbox.workers", "prm.feature_dir",
+    "policy.llamacpp.port", "policy.llamacpp.startup_timeout_s",
+)
+
+
+def output_settings(settings: Settings) -> dict:
+    """The resolved settings (defaults, profile, environment) minus :data:`OUTPUT_NEUTRAL_SETTINGS`: what DVC's
+    always-run ``settings`` stage writes to ``data/settings.json``, a dep of every other stage, so ``dvc repro``
+    recomputes a stage when a default, the profile or a ``DREAMPRM_`` variable changes a value it reads (the
+    Prefect cache sees the same values through each task's resolved config) and skips it when nothing did."""
+    values = settings.model_dump(mode="json")
+    for dotted in OUTPUT_NEUTRAL_SETTINGS:
+        *parents, leaf = dotted.split(".")
+        node = values
+        for key in parents:
+            node = node[key]
+        del node[leaf]
+    return values
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing the environment)."""

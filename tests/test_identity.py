@@ -146,3 +146,83 @@ def test_the_import_walk_finds_a_module_reached_only_through_another() -> None:
     reached = _sources_reached(ident.PACKAGE_DIR / "stages" / "evaluate.py")
     assert {"evaluate/scoring.py", "execution.py", "data/probes.py", "sandbox"} <= reached
     assert not reached & set(ident.OUTPUT_NEUTRAL)
+
+
+# How code reads the settings: ``s.<section>``, ``settings.<section>``, ``get_settings().<section>``.
+_SETTINGS_READ = re.compile(r"\b(?:s|settings|get_settings\(\))\.(livecodebench|sandbox|policy|prm|seed)\b")
+
+
+@pytest.mark.parametrize("stage", sorted(ident.STAGE_CODE))
+def test_stage_settings_hold_every_section_the_stage_reads(stage: str) -> None:
+    """DVC sees a settings value only through STAGE_SETTINGS: a section the stage's code (its runner, every module it
+    runs, its flow and its command) reads but the list leaves out would let `dvc repro` skip a stage whose output a
+    changed default or DREAMPRM_ variable changes."""
+    runner = STAGE_RUNNERS.get(stage, ident.PACKAGE_DIR / "stages" / f"{stage}.py")
+    command = "execute" if stage == "probe" else stage
+    files = {ident.PACKAGE_DIR / r for r in _sources_reached(runner) if r != "sandbox"}
+    files |= {runner, REPO / "flows" / f"{command}.py", ident.PACKAGE_DIR / "cli" / f"{command}.py"}
+    read = {m.group(1): f.name for f in sorted(files) for m in _SETTINGS_READ.finditer(f.read_text())}
+    assert read, (stage, "the scan found no settings read: is the pattern stale?")
+    missing = sorted(set(read) - set(ident.STAGE_SETTINGS[stage]))
+    assert not missing, f"STAGE_SETTINGS[{stage!r}] lacks {missing}, read in {[read[m] for m in missing]}"
+
+
+def test_dvc_stages_take_their_settings_from_the_settings_stage() -> None:
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert stages["settings"]["always_changed"] is True
+    assert stages["settings"]["cmd"] == "dreamprm info --write data/settings.json"
+    assert set(ident.STAGE_CODE) <= set(stages)
+    for dvc_stage in set(stages) - {"settings"}:
+        stage = {"train-orm": "train"}.get(dvc_stage, dvc_stage)
+        spec = stages[dvc_stage]["do"] if "do" in stages[dvc_stage] else stages[dvc_stage]
+        from_settings = [p["data/settings.json"] for p in spec["params"] if isinstance(p, dict)]
+        assert from_settings == [list(ident.STAGE_SETTINGS[stage])], dvc_stage
+
+
+def _dvc(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    import os
+    import subprocess
+    import sys
+
+    environ = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=environ, capture_output=True, text=True)
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout
+
+
+@pytest.mark.skipif(__import__("shutil").which("git") is None, reason="git is not installed")
+def test_dvc_reruns_a_stage_when_a_setting_it_reads_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real DVC on the project's dvc.yaml: the settings stage writes the resolved settings; fetch, committed as run,
+    is up to date while nothing it reads changed (another section, an output-neutral value) and out of date, naming
+    the changed section, once DREAMPRM_LIVECODEBENCH__CUTOFF_DATE moves."""
+    import json
+    import shutil
+    import subprocess
+
+    for name in [k for k in __import__("os").environ if k.startswith("DREAMPRM_")]:
+        monkeypatch.delenv(name)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "ci@example.invalid"], ["config", "user.name", "ci"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    _dvc(repo, "init", "-q")
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, repo / name)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ident.PACKAGE_DIR, repo / "dreamprm", ignore=ignore)
+    for out in ("problems.parquet", "candidates.parquet", "split_manifest.json", "fetch_summary.json"):
+        (repo / "data").mkdir(exist_ok=True)
+        (repo / "data" / out).write_text("{}")
+    _dvc(repo, "repro", "--single-item", "settings")
+    written = json.loads((repo / "data" / "settings.json").read_text())
+    assert written["livecodebench"]["cutoff_date"] == "2024-08-01" and "paths" not in written
+    _dvc(repo, "commit", "--force", "fetch")
+    assert "fetch" not in _dvc(repo, "status", "fetch")
+
+    def fetch_status_after(**env: str) -> str:
+        _dvc(repo, "repro", "--single-item", "settings", env=env)
+        return _dvc(repo, "status", "fetch")
+
+    assert "fetch" not in fetch_status_after(DREAMPRM_SANDBOX__BACKEND="bwrap", DREAMPRM_SANDBOX__WORKERS="8")
+    changed = fetch_status_after(DREAMPRM_LIVECODEBENCH__CUTOFF_DATE="2024-09-01")
+    assert "fetch" in changed and "livecodebench" in changed, changed

@@ -48,3 +48,22 @@ def test_paths_resolve_against_root(project_root: Path) -> None:
     s = get_settings()
     assert s.data_dir == project_root / "data"
     assert s.cache_dir == project_root / ".cache" / "dreamprm"
+
+
+def test_output_settings_keep_what_changes_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC's settings stage writes these values; a storage, logging or parallelism setting must not be among them
+    (it would rerun stages for nothing), a value a stage computes with must."""
+    from dreamprm.settings import OUTPUT_NEUTRAL_SETTINGS, output_settings
+
+    for name in ("DREAMPRM_PROFILE", "MLFLOW_TRACKING_URI", "PREFECT_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    base = output_settings(Settings())
+    assert {"profile", "paths", "tracking", "prefect_api_url", "demo"}.isdisjoint(base)
+    assert "workers" not in base["sandbox"] and "port" not in base["policy"]["llamacpp"]
+    assert base["sandbox"]["test_timeout_s"] == 6.0 and base["prm"]["backbone"] == "qwen2.5-coder-0.5b"
+    monkeypatch.setenv("DREAMPRM_SANDBOX__WORKERS", "8")
+    monkeypatch.setenv("DREAMPRM_TRACKING__MLFLOW_EXPERIMENT", "other")
+    assert output_settings(Settings()) == base
+    monkeypatch.setenv("DREAMPRM_SANDBOX__TEST_TIMEOUT_S", "9")
+    assert output_settings(Settings())["sandbox"]["test_timeout_s"] == 9.0
+    assert all(key.split(".")[0] in Settings.model_fields for key in OUTPUT_NEUTRAL_SETTINGS)

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import typer
 from rich.syntax import Syntax
 
 from dreamprm.cli._common import console
 
 
-def info() -> None:
+def info(write: Path | None = typer.Option(
+        None, "--write", help="write the settings that can change a stage's output (dreamprm.settings."
+        "output_settings) to this JSON file, atomically, and print nothing else: dvc.yaml's always-run settings "
+        "stage")) -> None:
     """Show the effective settings (profile, paths, tracking URIs, backends) and where results and UIs are."""
     from dreamprm.settings import get_settings
 
     s = get_settings()
+    if write is not None:
+        from dreamprm.io import write_json
+        from dreamprm.settings import output_settings
+
+        write_json(output_settings(s), write)
+        return
     console.print(f"[bold]profile[/]: {s.profile}")
     console.print(f"[bold]data[/]: {s.data_dir}   [bold]models[/]: {s.models_dir}   [bold]reports[/]: {s.reports_dir}")
     console.print(f"[bold]MLflow[/]: {s.tracking.mlflow_tracking_uri}  (UI: `mlflow ui --backend-store-uri "
