@@ -82,9 +82,10 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
                                   "device": str(prm.device)}) as run:
         from dreamprm.identity import file_digest, stage_identity
 
+        # The fit reads no seed (Newton steps from zero), so the seed is not part of what the tag identifies.
         mlflow.set_tag("dreamprm.identity", stage_identity(
             "fuse", {"scorer": scorer, "aggregation": aggregation, "l2": l2, "sides": wanted,
-                     "survivors_only": survivors_only, "seed": s.seed},
+                     "survivors_only": survivors_only},
             {name: file_digest(path) for name, path in [("labels", labels_path), ("problems", problems_path),
                                                          ("candidates", candidates_path),
                                                          ("executions", executions_path), ("scorer", scorer_dir)]}))
