@@ -64,6 +64,9 @@ EXECUTION_COLUMNS: dict[str, str] = {
     "public_tests": "how many leading per_test records are public tests or statement examples (majority-vote signatures use only those)",
 }
 
+# The columns every labeller writes (outcome, Monte-Carlo, mixed). The label stage then adds ``split`` (the problem's
+# side in the split manifest: train or meta) before its Great Expectations check, which requires it, as do train,
+# correct and fuse (dreamprm.validation.validate_step_labels).
 STEP_LABEL_COLUMNS: dict[str, str] = {
     "candidate_id": "the labelled candidate",
     "problem_id": "its problem",
