@@ -199,19 +199,20 @@ class Settings(BaseSettings):
 
 
 # Settings that cannot change what a stage computes: where things are stored or logged, how many workers share the
-# work, the demo's sizes (``dvc.yaml`` passes its own from ``params.yaml``), a server's port and start-up wait. The
-# profile's name is left out too: its effect is in the values. Dotted paths into ``Settings.model_dump()``.
+# work, the demo's sizes (``dvc.yaml`` passes its own from ``params.yaml``), a server's port, start-up wait and
+# busy-wait level. The profile's name is left out too: its effect is in the values. Dotted paths into
+# ``Settings.model_dump()``.
 OUTPUT_NEUTRAL_SETTINGS: tuple[str, ...] = (
     "profile", "paths", "tracking", "prefect_api_url", "demo", "sandbox.workers", "prm.feature_dir",
-    "policy.llamacpp.port", "policy.llamacpp.startup_timeout_s",
+    "policy.llamacpp.port", "policy.llamacpp.startup_timeout_s", "policy.llamacpp.poll",
 )
 
 
 def output_settings(settings: Settings) -> dict:
     """The resolved settings (defaults, profile, environment) minus :data:`OUTPUT_NEUTRAL_SETTINGS`: what DVC's
-    always-run ``settings`` stage writes to ``data/settings.json``, a dep of every other stage, so ``dvc repro``
-    recomputes a stage when a default, the profile or a ``DREAMPRM_`` variable changes a value it reads (the
-    Prefect cache sees the same values through each task's resolved config) and skips it when nothing did."""
+    always-run ``settings`` stage writes to ``data/settings.json``. Each other stage takes the sections it reads
+    from there as params (``dreamprm.identity.STAGE_SETTINGS``), so ``dvc repro`` recomputes a stage when a
+    default, the profile or a ``DREAMPRM_`` variable changes a value it reads, and skips it when nothing did."""
     values = settings.model_dump(mode="json")
     for dotted in OUTPUT_NEUTRAL_SETTINGS:
         *parents, leaf = dotted.split(".")
