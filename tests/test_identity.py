@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -27,8 +32,6 @@ def test_identity_moves_with_config_inputs_and_code(monkeypatch: pytest.MonkeyPa
 
 def test_code_version_covers_the_stage_sources_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A copy of the package: editing prm/model.py changes train's code version, not fetch's."""
-    import shutil
-
     pkg = tmp_path / "dreamprm"
     shutil.copytree(ident.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ident.SANDBOX_DIR, tmp_path / "sandbox", ignore=shutil.ignore_patterns("__pycache__"))
@@ -180,26 +183,18 @@ def test_dvc_stages_take_their_settings_from_the_settings_stage() -> None:
 
 
 def _dvc(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    import os
-    import subprocess
-    import sys
-
     environ = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=environ, capture_output=True, text=True)
     assert done.returncode == 0, (args, done.stdout, done.stderr)
     return done.stdout
 
 
-@pytest.mark.skipif(__import__("shutil").which("git") is None, reason="git is not installed")
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_dvc_reruns_a_stage_when_a_setting_it_reads_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Real DVC on the project's dvc.yaml: the settings stage writes the resolved settings; fetch, committed as run,
     is up to date while nothing it reads changed (another section, an output-neutral value) and out of date, naming
     the changed section, once DREAMPRM_LIVECODEBENCH__CUTOFF_DATE moves."""
-    import json
-    import shutil
-    import subprocess
-
-    for name in [k for k in __import__("os").environ if k.startswith("DREAMPRM_")]:
+    for name in [k for k in os.environ if k.startswith("DREAMPRM_")]:
         monkeypatch.delenv(name)
     repo = tmp_path / "repo"
     repo.mkdir()
