@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,7 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "train": ("prm", "seed"),
     "correct": ("prm", "seed"),
     "evaluate": ("prm", "sandbox", "seed"),
-    "fuse": ("prm", "sandbox", "seed"),
+    "fuse": ("prm", "sandbox"),
 }
 
 
@@ -89,19 +91,39 @@ def code_version(stage: str) -> str:
 
 
 def file_digest(path: Path | str) -> str:
-    """Content hash of a file, or of a folder's files (paths relative to it, and bytes); "missing" if absent."""
+    """Content hash of a file, or of a folder's files (paths relative to it, and bytes); "missing" if absent.
+
+    A file's hash is remembered while its stat signature (device, inode, size, modification and change times) stays
+    the same, so the cache key and the MLflow tag of one stage run, and the stages of one pipeline process, read a
+    1 GB model folder once. The project's writers write a new file and rename it (a new inode); a file rewritten in
+    place within the clock's granularity could keep its signature, so, as git does with racily clean files, a file
+    changed in the last few seconds is hashed afresh every time and not remembered."""
     p = Path(path)
-    h = hashlib.sha256()
     if p.is_dir():
+        h = hashlib.sha256()
         for f in sorted(x for x in p.rglob("*") if x.is_file()):
-            with open(f, "rb") as fh:
-                h.update(f.relative_to(p).as_posix().encode() + b"\0" + hashlib.file_digest(fh, "sha256").digest())
+            h.update(f.relative_to(p).as_posix().encode() + b"\0" + _file_sha256(f))
     elif p.is_file():
-        with open(p, "rb") as fh:
-            h.update(hashlib.file_digest(fh, "sha256").digest())
+        h = hashlib.sha256(_file_sha256(p))
     else:
         return "missing"
     return h.hexdigest()[:16]
+
+
+_FILE_HASHES: dict[tuple[str, int, int, int, int, int], bytes] = {}
+_RACY_NS = 3_000_000_000  # a file changed this recently may still change within its current timestamp
+
+
+def _file_sha256(path: Path) -> bytes:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key in _FILE_HASHES:
+        return _FILE_HASHES[key]
+    with open(path, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").digest()
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+        _FILE_HASHES[key] = digest
+    return digest
 
 
 def frame_digest(df: pd.DataFrame) -> str:
@@ -115,3 +137,33 @@ def stage_identity(stage: str, config: Mapping[str, Any], inputs: Mapping[str, s
     """hash(stage, config, input digests, code version): equal exactly when the stage would compute the same."""
     blob = {"stage": stage, "config": config, "inputs": dict(sorted(inputs.items())), "code": code_version(stage)}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class StageParameters:
+    """How one stage runner's parameters (the same names as its Prefect task's) enter its identity.
+
+    ``inputs`` name the parameters that are files or folders: their contents count, not their paths. ``neutral``
+    name those that do not change what is computed (where it is written, whether to resume, whether to register):
+    the Prefect cache key adds them, the identity leaves them out. Every other parameter is config, and so are the
+    sections of the resolved settings the stage reads (:data:`STAGE_SETTINGS`, the values DVC sees as the stage's
+    params), which a runner reads itself rather than taking as parameters. The flow's cache key
+    (``flows._common.inputs_cache_key``) and the runner's MLflow tag both call :meth:`identity` with these, so they
+    cannot drift apart."""
+
+    stage: str
+    inputs: tuple[str, ...]
+    neutral: tuple[str, ...] = ()
+
+    def identity(self, parameters: Mapping[str, Any], read_beside: Mapping[str, Path | str] | None = None) -> str:
+        """``read_beside``: files the runner finds from its parameters rather than takes as one (the split manifest
+        beside a problems table), by content like the inputs."""
+        from dreamprm.settings import get_settings, output_settings
+
+        skip = set(self.inputs) | set(self.neutral)
+        config = {k: v for k, v in parameters.items() if k not in skip}
+        resolved = output_settings(get_settings())
+        config["settings"] = {section: resolved[section] for section in STAGE_SETTINGS[self.stage]}
+        inputs = {k: file_digest(parameters[k]) for k in self.inputs if parameters.get(k)}
+        inputs |= {k: file_digest(path) for k, path in (read_beside or {}).items()}
+        return stage_identity(self.stage, config, inputs)

@@ -36,13 +36,14 @@ def git_commit() -> str:
 
 @dataclass(frozen=True)
 class RunIdentity:
-    """What identifies a stage run; the same fields in every stage."""
+    """What identifies a stage run; the same fields in every stage. ``seed`` is None for a stage whose output no seed
+    changes (fetch, execute, fuse): its tag then says "none" rather than a seed the stage never read."""
 
     stage: str
     data_version: str = "none"
     policy: str = "none"
     backbone: str = "none"
-    seed: int = 0
+    seed: int | None = None
     git_commit: str = field(default_factory=git_commit)
 
     @property
@@ -50,7 +51,7 @@ class RunIdentity:
         return f"{self.stage}/{self.data_version}/{self.git_commit}"
 
     def tags(self) -> dict[str, str]:
-        return {f"dreamprm.{k}": str(v) for k, v in asdict(self).items()}
+        return {f"dreamprm.{k}": "none" if v is None else str(v) for k, v in asdict(self).items()}
 
 
 PARENT_RUN_ENV = "DREAMPRM_PARENT_RUN_ID"

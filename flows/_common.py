@@ -13,6 +13,7 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from dreamprm.identity import StageParameters
 from dreamprm.settings import Settings, get_settings
 
 
@@ -92,24 +93,21 @@ def fingerprint(paths: list[Path | str], pattern: str = "*", content: bool = Fal
     return h.hexdigest()
 
 
-def inputs_cache_key(stage: str, *file_params: str) -> Callable[[Any, dict[str, Any]], str]:
+def inputs_cache_key(params: StageParameters) -> Callable[[Any, dict[str, Any]], str]:
     """A Prefect ``cache_key_fn`` for a stage task that reads files: the stage identity
-    (:func:`dreamprm.identity.stage_identity`: the task's parameters, which carry the resolved config, the content
-    digests of the input files named by ``file_params``, and the version of the ``dreamprm`` code the stage runs)
-    plus the task's own source. A re-run with unchanged inputs (even rewritten with the same bytes by an upstream
-    stage) is served from the cache; a changed input, setting or code recomputes. Flows pass
-    ``refresh_cache=True`` when the task's outputs have gone missing (see :func:`cached_stage`)."""
+    (:meth:`dreamprm.identity.StageParameters.identity`, the same value the stage runner tags its MLflow run with:
+    the task's config parameters, the content digests of its input files and the version of the ``dreamprm`` code
+    the stage runs), the task's output-neutral parameters (where it writes, whether it resumes or registers) and the
+    task's own source. A re-run with unchanged inputs (even rewritten with the same bytes by an upstream stage) is
+    served from the cache; a changed input, setting or code recomputes. Flows pass ``refresh_cache=True`` when the
+    task's outputs have gone missing (see :func:`cached_stage`)."""
 
     def key(context: Any, parameters: dict[str, Any]) -> str:
         import inspect
 
-        from dreamprm.identity import file_digest, stage_identity
-
-        config = {k: v for k, v in parameters.items() if k not in file_params}
-        inputs = {p: file_digest(parameters[p]) for p in file_params if parameters.get(p)}
-        ident = stage_identity(stage, json.loads(json.dumps(config, sort_keys=True, default=str)), inputs)
+        neutral = json.dumps({k: parameters.get(k) for k in params.neutral}, sort_keys=True, default=str)
         source = hashlib.sha256(inspect.getsource(context.task.fn).encode()).hexdigest()
-        return hashlib.sha256(f"{ident}|{source}".encode()).hexdigest()
+        return hashlib.sha256(f"{params.identity(parameters)}|{neutral}|{source}".encode()).hexdigest()
 
     return key
 

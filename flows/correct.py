@@ -7,10 +7,11 @@ from typing import Any
 
 from prefect import flow, task
 
+from dreamprm.stages.correct import CORRECT_PARAMETERS
 from flows._common import cached_stage, inputs_cache_key, progress_reporter, settings
 
 
-@task(cache_key_fn=inputs_cache_key("correct", "labels_path", "warmup_dir"), persist_result=True)
+@task(cache_key_fn=inputs_cache_key(CORRECT_PARAMETERS), persist_result=True)
 def correct_task(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict[str, Any],
                  register: bool) -> dict[str, Any]:
     """``overrides`` carry the resolved CorrectConfig (seed included); the warm-up folder's contents (its config and

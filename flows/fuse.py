@@ -8,18 +8,19 @@ from typing import Any
 
 from prefect import flow, task
 
+from dreamprm.stages.fuse import FUSE_PARAMETERS
 from flows._common import cached_stage, inputs_cache_key, progress_reporter, settings
 
 
-@task(cache_key_fn=inputs_cache_key("fuse", "labels_path", "problems_path", "candidates_path", "executions_path",
-                                    "scorer_dir"), persist_result=True)
+@task(cache_key_fn=inputs_cache_key(FUSE_PARAMETERS), persist_result=True)
 def fuse_task(labels_path: str, problems_path: str, candidates_path: str, executions_path: str, scorer_dir: str,
               scorer: str, aggregation: str, l2: float, sides: str, out_dir: str,
               survivors_only: bool = False) -> dict[str, Any]:
     from dreamprm.stages.fuse import run_fuse
 
     return run_fuse(labels_path, problems_path, candidates_path, executions_path, scorer_dir, scorer, aggregation,
-                    l2, sides, out_dir, survivors_only, progress=progress_reporter("fuse-progress", f"scoring with {scorer}"))
+                    l2, sides, out_dir, survivors_only,
+                    progress=progress_reporter("fuse-progress", f"scoring with {scorer}"))
 
 
 @flow(name="fuse", log_prints=True)

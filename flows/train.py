@@ -8,10 +8,11 @@ from typing import Any
 
 from prefect import flow, task
 
+from dreamprm.stages.train import TRAIN_PARAMETERS
 from flows._common import cached_stage, inputs_cache_key, progress_reporter, settings
 
 
-@task(cache_key_fn=inputs_cache_key("train", "labels_path"), persist_result=True)
+@task(cache_key_fn=inputs_cache_key(TRAIN_PARAMETERS), persist_result=True)
 def train_task(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_config: dict[str, Any],
                eval_fraction: float, resume: bool, outcome_only: bool = False) -> dict[str, Any]:
     """``prm_config``/``train_config`` are the RESOLVED configs (backbone, layers, seed from the settings included),

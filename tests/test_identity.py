@@ -221,3 +221,94 @@ def test_dvc_reruns_a_stage_when_a_setting_it_reads_changes(tmp_path: Path, monk
     assert "fetch" not in fetch_status_after(DREAMPRM_SANDBOX__BACKEND="bwrap", DREAMPRM_SANDBOX__WORKERS="8")
     changed = fetch_status_after(DREAMPRM_LIVECODEBENCH__CUTOFF_DATE="2024-09-01")
     assert "fetch" in changed and "livecodebench" in changed, changed
+
+
+def test_file_digest_remembers_settled_files_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A settled file is hashed once per stat signature; a rewrite (new inode, or in place) is hashed again."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(b"weights")
+    opened: list[str] = []
+    real_open = open
+
+    def counting_open(path, *a, **k):  # type: ignore[no-untyped-def]
+        opened.append(str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(ident, "_RACY_NS", 0)  # every file counts as settled
+    monkeypatch.setattr("builtins.open", counting_open)
+    first = ident.file_digest(folder)
+    assert ident.file_digest(folder) == first and len(opened) == 1  # the second digest read nothing
+    tmp = folder / "w.tmp"
+    tmp.write_bytes(b"weightz")
+    tmp.replace(folder / "w.bin")  # write, then rename: a new inode
+    assert ident.file_digest(folder) != first and len(opened) == 2
+
+    monkeypatch.setattr(ident, "_RACY_NS", 10**12)  # every file counts as just changed: never remembered
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"1")
+    d1 = ident.file_digest(f)
+    f.write_bytes(b"2")  # in place, same size, maybe the same timestamp tick
+    assert ident.file_digest(f) != d1
+
+
+def test_stage_parameters_identity_and_the_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs count by content, neutral parameters not at all; the Prefect key adds the neutral ones, so a result
+    stored elsewhere is not served from the cache, while the identity (the MLflow tag) stays the same. A settings
+    value the stage reads (the ones DVC sees) changes both; an output-neutral one changes neither."""
+    from types import SimpleNamespace
+
+    from flows._common import inputs_cache_key
+
+    def task_fn(labels_path: str, out_dir: str, lr: float) -> None: ...
+
+    params = ident.StageParameters("train", inputs=("labels_path",), neutral=("out_dir",))
+    (tmp_path / "a.parquet").write_bytes(b"rows")
+    (tmp_path / "b.parquet").write_bytes(b"rows")
+    base = {"labels_path": str(tmp_path / "a.parquet"), "out_dir": "m1", "lr": 1e-3}
+    key = inputs_cache_key(params)
+    ctx = SimpleNamespace(task=SimpleNamespace(fn=task_fn))
+    moved = {**base, "labels_path": str(tmp_path / "b.parquet")}
+    assert params.identity(moved) == params.identity(base) and key(ctx, moved) == key(ctx, base)
+    elsewhere = {**base, "out_dir": "m2"}
+    assert params.identity(elsewhere) == params.identity(base) and key(ctx, elsewhere) != key(ctx, base)
+    other_lr = {**base, "lr": 2e-3}
+    assert params.identity(other_lr) != params.identity(base) and key(ctx, other_lr) != key(ctx, base)
+    (tmp_path / "b.parquet").write_bytes(b"other rows")
+    assert params.identity(moved) != params.identity(base)
+
+    from dreamprm.settings import get_settings
+
+    def identity_with(env: dict[str, str]) -> str:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        return params.identity(base)
+
+    before = identity_with({})
+    assert identity_with({"DREAMPRM_SANDBOX__TEST_TIMEOUT_S": "9"}) == before  # train reads no sandbox setting
+    assert identity_with({"DREAMPRM_PRM__NUM_LAYERS": "3"}) != before
+    monkeypatch.delenv("DREAMPRM_PRM__NUM_LAYERS")
+    assert identity_with({"DREAMPRM_SEED": "5"}) != before
+    monkeypatch.delenv("DREAMPRM_SEED")
+    monkeypatch.delenv("DREAMPRM_SANDBOX__TEST_TIMEOUT_S")
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("stage", ["generate", "label", "train", "correct", "fuse"])
+def test_each_stage_task_and_its_runner_share_parameter_names(stage: str) -> None:
+    """The flow's cache key (train, correct, fuse) reads the task's parameters and the runner tags its run from its
+    own: one identity only if the names are the same, every input or neutral name is one of them, and the runner
+    hands every parameter to the identity."""
+    import importlib
+    import inspect
+
+    flow_mod = importlib.import_module(f"flows.{stage}")
+    stage_mod = importlib.import_module(f"dreamprm.stages.{stage}")
+    task_names = list(inspect.signature(getattr(flow_mod, f"{stage}_task").fn).parameters)
+    runner_names = [n for n in inspect.signature(getattr(stage_mod, f"run_{stage}")).parameters if n != "progress"]
+    params = getattr(stage_mod, f"{stage.upper()}_PARAMETERS")
+    assert task_names == runner_names and params.stage == stage
+    assert set(params.inputs) | set(params.neutral) <= set(task_names)
+    source = inspect.getsource(getattr(stage_mod, f"run_{stage}"))
+    assert all(f'"{n}": ' in source for n in task_names), f"run_{stage} must pass every parameter to identity()"

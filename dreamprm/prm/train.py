@@ -499,9 +499,12 @@ def train_prm(
     progress: Callable[[int, int], None] | None = None,
     feature_dir: str | Path | None = None,
     device: str = "auto",
+    identity: str | None = None,
 ) -> dict[str, Any]:
     """Train ``prm`` in place; returns a summary (steps, examples/s, peak memory, last metrics; in head mode the
     feature extraction's count and seconds). ``feature_dir``: the trunk-feature cache (default: the settings').
+    ``identity``: what a checkpoint must match to be resumed; the train stage passes its stage identity (the one
+    behind its Prefect cache key and MLflow tag), a direct call gets :func:`training_identity` of its rows.
     ``device``: ``auto`` | ``cpu`` | ``cuda`` (:mod:`dreamprm.prm.device`); accelerate places the model and batches
     (under a distributed launch, each process on its own card)."""
     from accelerate import Accelerator
@@ -550,7 +553,7 @@ def train_prm(
     eval_dl = DataLoader(eval_ds, batch_size=cfg.batch_size, collate_fn=collate) if eval_ds is not None else None
     steps_per_epoch = max(1, math.ceil(batches / cfg.grad_accum))
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
-    identity = training_identity(prm, train_rows, eval_rows, cfg)
+    identity = identity or training_identity(prm, train_rows, eval_rows, cfg)
     fresh_reason = _check_resume_identity(output_dir, identity) if resume and accelerator.is_main_process else None
     accelerator.wait_for_everyone()
     if cfg.init_head_bias and not (resume and latest_checkpoint(output_dir) is not None):

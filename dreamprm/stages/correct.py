@@ -9,10 +9,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from dreamprm.identity import StageParameters
 from dreamprm.io import write_parquet
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
+
+# How run_correct's parameters (the names of flows/correct.py's task too) enter the stage identity: the labels and
+# the warm-up folder by content, the config overrides as given (defaults they leave out are code, so part of the
+# code version); where the model goes and whether it is registered not at all.
+CORRECT_PARAMETERS = StageParameters("correct", inputs=("labels_path", "warmup_dir"), neutral=("out_dir", "register"))
 
 
 def run_correct(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict[str, Any],
@@ -38,10 +44,9 @@ def run_correct(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict
                         seed=s.seed)
     name = s.tracking.registered_model_name
     with stage_run(ident, params={f"correct.{k}": v for k, v in asdict(cfg).items()} | {"warmup": warmup_dir}) as run:
-        from dreamprm.identity import file_digest, stage_identity
-
-        mlflow.set_tag("dreamprm.identity", stage_identity(
-            "correct", asdict(cfg), {"labels": file_digest(labels_path), "warmup": file_digest(warmup_dir)}))
+        mlflow.set_tag("dreamprm.identity", CORRECT_PARAMETERS.identity({
+            "labels_path": labels_path, "warmup_dir": warmup_dir, "out_dir": out_dir, "overrides": overrides,
+            "register": register}))
         mlflow.set_tag("dreamprm.device", str(prm.device))
         summary, table = correct_prm(prm, rows, cfg, log=lambda m, step: mlflow.log_metrics(m, step=step),
                                      progress=progress)

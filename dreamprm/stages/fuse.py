@@ -14,10 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dreamprm.identity import StageParameters
 from dreamprm.io import read_parquet
-from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
+
+# How run_fuse's parameters (the names of flows/fuse.py's task too) enter the stage identity: the tables and the
+# scorer's folder by content, where fusion.json goes not at all.
+FUSE_PARAMETERS = StageParameters("fuse", inputs=("labels_path", "problems_path", "candidates_path", "executions_path",
+                                                  "scorer_dir"), neutral=("out_dir",))
 
 
 def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executions_path: str, scorer_dir: str,
@@ -75,20 +80,16 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
                                  expected="some candidates passing their statement examples")
     prm = load_prm(scorer_dir)
     check_disjoint(frame["problem_id"].astype(str), {scorer: prm.seen_problems()})  # unseen problems only
-    s = get_settings()
-    ident = RunIdentity(stage="fuse", data_version=Path(labels_path).stem, backbone=prm.config.backbone, seed=s.seed)
+    # The fit reads no seed (Newton steps from zero): neither the run's tags nor the identity name one.
+    ident = RunIdentity(stage="fuse", data_version=Path(labels_path).stem, backbone=prm.config.backbone)
     with stage_run(ident, params={"scorer": scorer, "aggregation": aggregation, "l2": l2, "sides": sides,
                                   "survivors_only": survivors_only, "candidates": len(frame),
                                   "device": str(prm.device)}) as run:
-        from dreamprm.identity import file_digest, stage_identity
-
-        # The fit reads no seed (Newton steps from zero), so the seed is not part of what the tag identifies.
-        mlflow.set_tag("dreamprm.identity", stage_identity(
-            "fuse", {"scorer": scorer, "aggregation": aggregation, "l2": l2, "sides": wanted,
-                     "survivors_only": survivors_only},
-            {name: file_digest(path) for name, path in [("labels", labels_path), ("problems", problems_path),
-                                                         ("candidates", candidates_path),
-                                                         ("executions", executions_path), ("scorer", scorer_dir)]}))
+        mlflow.set_tag("dreamprm.identity", FUSE_PARAMETERS.identity({
+            "labels_path": labels_path, "problems_path": problems_path, "candidates_path": candidates_path,
+            "executions_path": executions_path, "scorer_dir": scorer_dir, "scorer": scorer,
+            "aggregation": aggregation, "l2": l2, "sides": sides, "out_dir": out_dir,
+            "survivors_only": survivors_only}))
         frame = add_prm_scores(frame, {scorer: prm}, progress=progress)
         fusion = fit_fusion(frame, scorer, aggregation, l2=l2, survivors_only=survivors_only)
         fitted = add_fusion_scores(frame, fusion)

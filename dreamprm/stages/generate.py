@@ -6,15 +6,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from dreamprm.cache import ContentCache
 from dreamprm.generation import GenerateConfig, count_functions, generate_candidates
+from dreamprm.identity import StageParameters
 from dreamprm.io import read_parquet, write_parquet
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
+
+# How run_generate's parameters enter the stage identity its MLflow run is tagged with (the problems by content,
+# where the candidates go not at all). Generations are resumed from the content cache: no Prefect cache key.
+GENERATE_PARAMETERS = StageParameters("generate", inputs=("problems_path",), neutral=("out_path",))
 
 
 def select_problems(problems, source: str | None, limit: int, split: str | None):
@@ -62,6 +68,9 @@ def run_generate(problems_path: str, out_path: str, config: GenerateConfig, sour
 
     ident = RunIdentity(stage="generate", data_version=Path(problems_path).stem, policy=model, seed=config.seed)
     with stage_run(ident, params={**config.__dict__, "source": source, "limit": limit, "split": split}):
+        mlflow.set_tag("dreamprm.identity", GENERATE_PARAMETERS.identity({
+            "problems_path": problems_path, "out_path": out_path, "config": asdict(config), "source": source,
+            "limit": limit, "split": split}))
         mlflow.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
         mlflow.log_dict(summary, "generate_summary.json")
     return summary

@@ -11,11 +11,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dreamprm.data.split import problems_on_sides, sample_by_problem
+from dreamprm.data.split import manifest_path_for, problems_on_sides, sample_by_problem
+from dreamprm.identity import StageParameters
 from dreamprm.io import read_parquet, write_parquet
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
+
+# How run_label's parameters enter the stage identity its MLflow run is tagged with (the tables by content, the split
+# manifest beside the problems too; where the labels go not at all). Rollouts and executions are resumed from the
+# content cache, so the flow needs no Prefect cache key.
+LABEL_PARAMETERS = StageParameters("label", inputs=("problems_path", "candidates_path", "executions_path",
+                                                    "policies_of"), neutral=("out_path",))
 
 
 def run_label(problems_path: str, candidates_path: str, executions_path: str | None, out_path: str,
@@ -120,10 +127,16 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
         "seconds": time.perf_counter() - t0,
     }
     ident = RunIdentity(stage="label", data_version=Path(candidates_path).stem, policy=policy_name, seed=s.seed)
-    with stage_run(ident, params={**asdict(cfg), "limit": limit, "per_problem": per_problem, "method": method, "split": ",".join(sides),
-                                  "montecarlo": montecarlo, "rollout_tests": rollout_tests or "",
-                                  "policies": ",".join(policies), "per_policy": per_policy,
-                                  "manifest_digest": manifest.digest}):
+    with stage_run(ident, params={**asdict(cfg), "limit": limit, "per_problem": per_problem, "method": method,
+                                  "split": ",".join(sides), "montecarlo": montecarlo,
+                                  "rollout_tests": rollout_tests or "", "policies": ",".join(policies),
+                                  "per_policy": per_policy, "manifest_digest": manifest.digest}):
+        mlflow.set_tag("dreamprm.identity", LABEL_PARAMETERS.identity({
+            "problems_path": problems_path, "candidates_path": candidates_path, "executions_path": executions_path,
+            "out_path": out_path, "config_dict": config_dict, "limit": limit, "method": method, "split": split,
+            "per_problem": per_problem, "montecarlo": montecarlo, "rollout_tests": rollout_tests,
+            "policies_of": policies_of, "per_policy": per_policy},
+            read_beside={"manifest": manifest_path_for(problems_path)}))
         mlflow.log_metrics(summary)
         plot = label_histogram(noisy, final, Path(out_path).with_suffix(".hist.png"))
         mlflow.log_artifact(str(plot))

@@ -9,13 +9,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from dreamprm.identity import StageParameters
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
 
+# How run_train's parameters (the names of flows/train.py's task too) enter the stage identity, which keys the Prefect
+# cache, decides whether a checkpoint may be resumed and tags the MLflow run: the labels by content, the resolved
+# configs, the held-out fraction and the ORM switch as config; where the model goes and whether to resume not at all.
+TRAIN_PARAMETERS = StageParameters("train", inputs=("labels_path",), neutral=("out_dir", "resume"))
+
 
 def run_train(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_config: dict[str, Any],
-               eval_fraction: float, resume: bool, outcome_only: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+              eval_fraction: float, resume: bool, outcome_only: bool = False,
+              progress: Progress | None = None) -> dict[str, Any]:
     """``prm_config``/``train_config`` are the RESOLVED configs (backbone, layers, seed from the settings included),
     so the cache key, which hashes the parameters, changes whenever what is trained changes."""
     import mlflow
@@ -24,7 +31,7 @@ def run_train(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_
     from dreamprm.labeling.mixed import step_label_counts
     from dreamprm.prm.correct import split_by_problem
     from dreamprm.prm.model import PRMConfig, ProcessRewardModel
-    from dreamprm.prm.train import TrainConfig, outcome_rows, train_prm, training_identity
+    from dreamprm.prm.train import TrainConfig, outcome_rows, train_prm
     from dreamprm.tracking import RunIdentity, stage_run
 
     s = get_settings()
@@ -48,15 +55,19 @@ def run_train(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_
               **{f"train.{k}": v for k, v in asdict(cfg).items()}, "train_rows": len(train_rows),
               "eval_rows": 0 if eval_rows is None else len(eval_rows), **prm.parameter_counts(),
               **{f"labels.{k}": v for k, v in step_label_counts(rows).items()}}
+    identity = TRAIN_PARAMETERS.identity({
+        "labels_path": labels_path, "out_dir": out_dir, "prm_config": prm_config, "train_config": train_config,
+        "eval_fraction": eval_fraction, "resume": resume, "outcome_only": outcome_only})
     with stage_run(ident, params=params) as run:
-        mlflow.set_tag("dreamprm.identity", training_identity(prm, train_rows, eval_rows, cfg))
+        mlflow.set_tag("dreamprm.identity", identity)
         summary = train_prm(prm, train_rows, eval_rows, cfg, Path(out_dir), resume=resume,
                             log=lambda m, step: mlflow.log_metrics(m, step=step),
-                            progress=progress, device=s.prm.device)
+                            progress=progress, device=s.prm.device, identity=identity)
         final = Path(out_dir) / "final"
         prm.provenance = {"trained_on": sorted(set(train_rows["problem_id"].astype(str))
                                                | set(() if eval_rows is None else eval_rows["problem_id"].astype(str))),
-                          "manifest_digest": str(rows["manifest_digest"].iloc[0]) if "manifest_digest" in rows else None,
+                          "manifest_digest": (str(rows["manifest_digest"].iloc[0]) if "manifest_digest" in rows
+                                              else None),
                           "step_labels": step_label_counts(rows)}
         prm.save_pretrained(final)
         mlflow.set_tag("dreamprm.device", summary["device"])

@@ -189,6 +189,12 @@ def test_fuse_then_evaluate_with_the_fusion(project_root: Path) -> None:
 
     first = mlflow.get_run(out["mlflow_run_id"]).data.tags["dreamprm.identity"]
     assert tag() == first and tag(l2=2.0) != first  # the output folder is not part of what is computed
+    from dreamprm.stages.fuse import FUSE_PARAMETERS
+
+    # The identity the fuse flow's Prefect cache key is built from, for the same task parameters.
+    assert FUSE_PARAMETERS.identity({**train, "scorer_dir": scorer_dir, "scorer": "prm-warmup", "aggregation": "mean",
+                                     "l2": 1.0, "sides": "meta", "out_dir": "anywhere",
+                                     "survivors_only": False}) == first
 
     paths = _project(project_root)
     res = run_evaluate(**paths, scorers={"prm-warmup": scorer_dir}, out_dir=str(project_root / "reports"),

@@ -93,6 +93,11 @@ def test_pipeline_end_to_end_then_resumes_from_caches(project_root: Path, policy
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert {"fetch", "generate", "execute", "label", "train", "correct", "fuse", "evaluate"} <= \
         set(children["tags.dreamprm.stage"]), set(children["tags.dreamprm.stage"])
+    # Every stage that computes from settings and inputs tags its run with its stage identity.
+    identified = children[children["tags.dreamprm.stage"].isin(["generate", "label", "train", "correct", "fuse",
+                                                                "evaluate"])]
+    assert identified["tags.dreamprm.identity"].str.fullmatch(r"[0-9a-f]{16}").all(), identified[
+        ["tags.dreamprm.stage", "tags.dreamprm.identity"]]
 
     # Evaluating on the problems the models were trained on is refused, naming the overlap (exit 2, one line).
     import os

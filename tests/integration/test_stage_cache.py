@@ -40,6 +40,8 @@ def test_train_recomputes_exactly_when_its_identity_changes(project_root: Path, 
 
     first = train_flow(lr=1e-3, **kw)
     assert train_runs() == 1
+    # One identity: the MLflow tag is the one the resume check compared checkpoints against.
+    assert mlflow.get_run(first["mlflow_run_id"]).data.tags["dreamprm.identity"] == first["identity"]
     again = train_flow(lr=1e-3, **kw)  # nothing changed: the cached result, no new run
     assert train_runs() == 1 and again["mlflow_run_id"] == first["mlflow_run_id"]
     other_lr = train_flow(lr=2e-3, **kw)

@@ -186,6 +186,21 @@ def test_label_stage_without_montecarlo_runs_no_policy(project_root: Path, doubl
     summary = run_label(str(problems_path), str(candidates_path), None, str(out), {}, 0, method="outcome")
     assert doubles["policies"] == [] and doubles["judges"] == []
     assert summary["montecarlo_candidates"] == 0 and summary["outcome_step_labels"] > 0
+    import mlflow
+
+    from dreamprm.data.split import manifest_path_for
+    from dreamprm.stages.label import LABEL_PARAMETERS
+
+    # The run is tagged with the stage identity, the split manifest beside the problems read by content.
+    params = {"problems_path": str(problems_path), "candidates_path": str(candidates_path), "executions_path": None,
+              "out_path": "anywhere", "config_dict": {}, "limit": 0, "method": "outcome", "split": None,
+              "per_problem": 0, "montecarlo": 0, "rollout_tests": None, "policies_of": None, "per_policy": 0}
+    manifest = manifest_path_for(problems_path)
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`dreamprm.stage` = 'label'")
+    tagged = LABEL_PARAMETERS.identity(params, read_beside={"manifest": manifest})
+    assert runs["tags.dreamprm.identity"].tolist() == [tagged]
+    manifest.write_text(manifest.read_text() + "\n")
+    assert LABEL_PARAMETERS.identity(params, read_beside={"manifest": manifest}) != tagged
 
 
 @pytest.mark.parametrize("kwargs, message", [
