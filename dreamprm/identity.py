@@ -1,8 +1,10 @@
-"""One identity per stage run: a hash of the stage's config, the contents of its inputs and the version of the code
-that computes it. The same value keys the Prefect cache (``flows._common.inputs_cache_key``), decides whether a
-training checkpoint may be resumed (:func:`dreamprm.prm.train.train_prm`), and tags the MLflow run
-(``dreamprm.identity``); DVC tracks the same code paths as the stages' ``deps`` (``tests/test_identity.py`` keeps
-``dvc.yaml`` in line with :data:`STAGE_CODE`).
+"""One identity per stage run: a hash of the stage's config (its parameters and the settings sections it reads), the
+contents of its inputs and the version of the code that computes it. :class:`StageParameters` computes it from a
+stage task's parameters; the same value keys the Prefect cache (``flows._common.inputs_cache_key``), decides whether
+a training checkpoint may be resumed (:func:`dreamprm.prm.train.train_prm`), and tags the MLflow run
+(``dreamprm.identity``); DVC tracks the same code paths as the stages' ``deps`` and the same settings sections as
+their params (``tests/test_identity.py`` keeps ``dvc.yaml`` in line with :data:`STAGE_CODE` and
+:data:`STAGE_SETTINGS`).
 
 The code version is a hash of the source files a stage's result depends on (:data:`STAGE_CODE`, paths inside the
 ``dreamprm`` package, plus ``sandbox`` for stages that execute programs), so editing ``dreamprm/prm/model.py``
@@ -139,6 +141,14 @@ def stage_identity(stage: str, config: Mapping[str, Any], inputs: Mapping[str, s
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def stage_settings(stage: str) -> dict[str, Any]:
+    """The resolved settings sections ``stage`` reads (:data:`STAGE_SETTINGS`): the values DVC sees as its params."""
+    from dreamprm.settings import get_settings, output_settings
+
+    resolved = output_settings(get_settings())
+    return {section: resolved[section] for section in STAGE_SETTINGS[stage]}
+
+
 @dataclass(frozen=True)
 class StageParameters:
     """How one stage runner's parameters (the same names as its Prefect task's) enter its identity.
@@ -158,12 +168,8 @@ class StageParameters:
     def identity(self, parameters: Mapping[str, Any], read_beside: Mapping[str, Path | str] | None = None) -> str:
         """``read_beside``: files the runner finds from its parameters rather than takes as one (the split manifest
         beside a problems table), by content like the inputs."""
-        from dreamprm.settings import get_settings, output_settings
-
         skip = set(self.inputs) | set(self.neutral)
-        config = {k: v for k, v in parameters.items() if k not in skip}
-        resolved = output_settings(get_settings())
-        config["settings"] = {section: resolved[section] for section in STAGE_SETTINGS[self.stage]}
+        config = {k: v for k, v in parameters.items() if k not in skip} | {"settings": stage_settings(self.stage)}
         inputs = {k: file_digest(parameters[k]) for k in self.inputs if parameters.get(k)}
         inputs |= {k: file_digest(path) for k, path in (read_beside or {}).items()}
         return stage_identity(self.stage, config, inputs)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dreamprm.identity import file_digest, stage_identity
+from dreamprm.identity import file_digest, stage_identity, stage_settings
 from dreamprm.io import read_parquet, write_json, write_parquet
 from dreamprm.settings import get_settings
 
@@ -321,8 +321,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     identity = stage_identity("evaluate", {
         "split": split, "challenger": challenger, "aggregation": aggregation, "n_resamples": n_resamples,
         "sizes": sizes, "execution_only": execution_only, "hybrid_only_above": hybrid_only_above,
-        "speed_clock": speed_clock if outputs is not None else None, "seed": s.seed, "registered_model": model_name,
-        "challenger_version": challenger_version, "champion_version": champion_version},
+        "speed_clock": speed_clock if outputs is not None else None, "settings": stage_settings("evaluate"),
+        "registered_model": model_name, "challenger_version": challenger_version,
+        "champion_version": champion_version},
         {k: file_digest(v) for k, v in inputs.items() if v})
     decision = None
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
