@@ -65,6 +65,20 @@ def restrict_candidates(candidates: pd.DataFrame, only_path: str | Path) -> pd.D
     return candidates[candidates["candidate_id"].astype(str).isin(ids)]
 
 
+def default_output_name(tests: str) -> str:
+    """Where an execute run writes by default: probe runs (whose "passed" only means the program finished) into
+    their own table, so they never replace the verdicts that label, fuse and evaluate read."""
+    return "probes.parquet" if tests == "probes" else "executions.parquet"
+
+
+def check_output_apart(output_path: str | Path, survivors_of: str | Path | None) -> None:
+    """Refuse to write over the executions table the survivors are read from: its verdicts would be lost."""
+    if survivors_of and Path(output_path).resolve() == Path(survivors_of).resolve():
+        raise InputDataError("the output would overwrite the executions table the survivors are read from",
+                             path=str(output_path), field="output",
+                             expected="another file, e.g. data/probes.parquet for --tests probes")
+
+
 def restrict_to_survivors(candidates: pd.DataFrame, executions_path: str | Path, at_least: int = 2) -> pd.DataFrame:
     """The candidates that passed their public tests / statement examples in the executions table at
     ``executions_path`` (its leading ``public_tests`` records, as ``evaluation_frame``'s ``examples_passed``: a run

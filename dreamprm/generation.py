@@ -11,7 +11,6 @@ Output rows follow ``dreamprm.data.schema.CANDIDATE_COLUMNS`` plus ``step_offset
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -19,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 import pandas as pd
 
 from dreamprm.cache import ContentCache, content_key
+from dreamprm.data.schema import candidate_id
 from dreamprm.extract import extract_code
 from dreamprm.policy.base import (
     FENCE_CLOSE,
@@ -51,12 +51,6 @@ class GenerateConfig:
     def sampling(self) -> SamplingParams:
         return SamplingParams(n=self.n, temperature=self.temperature, top_p=self.top_p,
                               max_tokens=self.max_tokens, seed=self.seed)
-
-
-def candidate_id(problem_id: str, policy: str, scenario: str, index: int, code: str) -> str:
-    """sha256 of (problem_id, policy, scenario, sample_index, code), first 16 hex digits (schema contract)."""
-    blob = json.dumps([problem_id, policy, scenario, index, code])
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def generate_candidates(

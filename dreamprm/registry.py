@@ -89,9 +89,10 @@ def decide_promotion(challenger: Sequence[float], champion: Sequence[float] | No
 
 def write_registration(model_dir: Path | str, name: str, version: str, run_id: str) -> Path:
     """Record beside a saved model which registry version it is (evaluate promotes exactly that version)."""
-    path = Path(model_dir) / REGISTRATION_FILE
-    path.write_text(json.dumps({"name": name, "version": str(version), "run_id": run_id}, indent=1) + "\n")
-    return path
+    from dreamprm.io import write_text
+
+    return write_text(json.dumps({"name": name, "version": str(version), "run_id": run_id}, indent=1) + "\n",
+                      Path(model_dir) / REGISTRATION_FILE)
 
 
 def read_registration(model_dir: Path | str) -> dict[str, str] | None:

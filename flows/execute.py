@@ -105,7 +105,8 @@ def execute_flow(candidates_path: str | None = None, problems_path: str | None =
                  only: str | None = None, survivors_of: str | None = None,
                  probes: int | None = None, grown_probes: int | None = None,
                  wide_probes: int | None = None) -> dict[str, Any]:
-    """All candidates of the candidates table -> the executions table (data/executions.parquet by default).
+    """All candidates of the candidates table -> the executions table (data/executions.parquet by default; with
+    ``tests="probes"`` data/probes.parquet, never the table of verdicts the survivors come from).
     ``only``: a table whose ``candidate_id`` column lists the candidates to run (e.g. the step labels: the
     training-side candidates the fusion is fitted on), every other candidate is left out. ``survivors_of``: an
     executions table; only the candidates that passed there run, in problems where two or more did (with
@@ -121,9 +122,10 @@ def execute_flow(candidates_path: str | None = None, problems_path: str | None =
 
     candidates_path = candidates_path or str(default_candidates_path(s.data_dir))
     problems_path = problems_path or str(s.data_dir / "problems.parquet")
-    output_path = output_path or str(s.data_dir / "executions.parquet")
     config = E.ExecuteConfig.from_settings(s, backend=backend, workers=workers, tests=tests, probes=probes,
                                      grown_probes=grown_probes, wide_probes=wide_probes)
+    output_path = output_path or str(s.data_dir / E.default_output_name(config.tests))
+    E.check_output_apart(output_path, survivors_of)
     candidates, problems = read_tables(candidates_path, problems_path)
     if only:
         candidates = E.restrict_candidates(candidates, only)

@@ -168,6 +168,12 @@ def fetch_flow(config: F.FetchConfig, log_mlflow: bool = True) -> dict[str, Any]
         keys["recorded"] = fingerprint(list(config.recorded), "*.json")
     if config.exclude_recorded:
         keys["exclude_recorded"] = fingerprint(list(config.exclude_recorded), "*.json")
+    # Each key also names the fetch code's version (dreamprm.identity.STAGE_CODE: the parsers, the split, the
+    # assembly), so an edited parser or split rule is a cache miss here as it is a stale stage to DVC.
+    from dreamprm.identity import code_version
+
+    keys = {name: f"{key}|code:{code_version('fetch')}" for name, key in keys.items()} | {
+        "code": code_version("fetch")}
     config_json = config.model_dump_json(exclude={"out_dir"})
     from dreamprm.settings import get_settings
 

@@ -81,3 +81,25 @@ def test_debug_shows_the_traceback(tmp_path: Path, corrupted_release: Path) -> N
                 "--no-humaneval", "--no-flow"], tmp_path)
     assert res.returncode == 2
     assert "Traceback" in res.stderr and "error:" in res.stderr
+
+
+def test_probe_run_never_overwrites_the_verdicts_it_reads(tmp_path: Path) -> None:
+    """A probe run's "passed" only means the program finished: writing it over the executions table its survivors
+    come from would turn every finished program into a correct one for label and evaluate. Refused, one line."""
+    data = tmp_path / "data"
+    data.mkdir()
+    table = data / "executions.parquet"
+    table.write_bytes(b"the verdicts")
+    res = _run(["execute", "--tests", "probes", "--survivors-of", str(table), "--output", str(table)], tmp_path)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "overwrite the executions table" in errors[0] and str(table) in errors[0], out
+    assert table.read_bytes() == b"the verdicts"
+
+
+def test_probe_runs_default_to_their_own_table() -> None:
+    from dreamprm.execution import default_output_name
+
+    assert default_output_name("probes") == "probes.parquet"
+    assert {default_output_name(t) for t in ("all", "public", "private")} == {"executions.parquet"}

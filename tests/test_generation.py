@@ -141,3 +141,19 @@ def test_backends_without_prefill_get_the_plain_prompt(tmp_path: Path) -> None:
     with ContentCache(tmp_path / "d.sqlite") as cache:
         generate_candidates(FUNCTION_PROBLEMS, policy, cache, GenerateConfig(n=1, prefill_opening=False))
     assert all(p.messages[-1].role == "user" for p in policy.seen)
+
+
+def test_generated_and_recorded_candidates_share_one_id_contract() -> None:
+    """Non-ASCII code (a '≤' in a comment is common in recorded LiveCodeBench answers) gets the id the recorded
+    import gives it: one implementation, UTF-8 JSON of (problem_id, policy, scenario, sample_index, code)."""
+    import hashlib
+    import json
+
+    from dreamprm import generation
+    from dreamprm.data import recorded
+    from dreamprm.data.schema import candidate_id
+
+    code = 'print("≤ é")  # n ≤ 10^5\n'
+    want = hashlib.sha256(json.dumps(["p", "pol", "cof", 0, code], ensure_ascii=False).encode()).hexdigest()[:16]
+    assert candidate_id("p", "pol", "cof", 0, code) == want
+    assert generation.candidate_id is candidate_id and recorded.candidate_id is candidate_id

@@ -36,3 +36,24 @@ def test_missing_table_names_the_file(tmp_path: Path) -> None:
 def test_error_message_names_location() -> None:
     err = InputDataError("not valid JSON", path="a.jsonl", line=3, field="private_test_cases", expected="base64")
     assert str(err) == "a.jsonl, line 3, field 'private_test_cases': not valid JSON (expected base64)"
+
+
+def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path: Path) -> None:
+    """A saved model folder is replaced whole: an old file (a registry record of the earlier weights) does not
+    survive beside the new ones, and a failed save leaves the old folder as it was, with no temporary left."""
+    from dreamprm.io import atomic_dir
+
+    target = tmp_path / "final"
+    target.mkdir()
+    (target / "weights").write_text("old")
+    (target / "registry.json").write_text("{}")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "weights").write_text("half")
+            raise RuntimeError("killed mid-save")
+    assert sorted(p.name for p in target.iterdir()) == ["registry.json", "weights"]
+    assert (target / "weights").read_text() == "old"
+    with atomic_dir(target) as tmp:
+        (tmp / "weights").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["weights"] and (target / "weights").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["final"]  # no temporary or stale folder left

@@ -14,7 +14,7 @@ from dreamprm.cli._common import console, handle_errors, stage_flow
 def execute(
     candidates: Optional[Path] = typer.Option(None, help="candidates table (default: data/generated.parquet if it exists, else data/candidates.parquet)"),
     problems: Optional[Path] = typer.Option(None, help="problems table (default: data/problems.parquet)"),
-    output: Optional[Path] = typer.Option(None, help="executions table (default: data/executions.parquet)"),
+    output: Optional[Path] = typer.Option(None, help="executions table (default: data/executions.parquet; with --tests probes, data/probes.parquet)"),
     backend: Optional[str] = typer.Option(None, help="auto | docker | bwrap (default: settings.sandbox.backend)"),
     workers: Optional[int] = typer.Option(None, help="parallel sandboxes (default: number of cores)"),
     tests: Optional[str] = typer.Option(None, help="all | public (the statement's examples when a problem has no public tests) | private | probes (inputs derived from the examples, no expected outputs: for consensus selection)"),

@@ -20,7 +20,6 @@ sorted path order. A LiveCodeBench problem seen only with the placeholder keeps 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -31,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from dreamprm.data.livecodebench import parse_date, problems_frame
-from dreamprm.data.schema import CANDIDATE_COLUMNS, DIFFICULTIES
+from dreamprm.data.schema import CANDIDATE_COLUMNS, DIFFICULTIES, candidate_id
 from dreamprm.errors import InputDataError
 
 PLACEHOLDER_DATE = pd.Timestamp("2025-01-01T00:00:00", tz="UTC")
@@ -217,11 +216,6 @@ def _kind(path: Path, rec: dict[str, Any]) -> str:
     if CODEFORCES_EXTRA_DIR in path.parts:
         return "codeforces_extra"
     return "livecodebench"
-
-
-def candidate_id(problem_id: str, policy: str, scenario: str, sample_index: int, code: str) -> str:
-    key = json.dumps([problem_id, policy, scenario, sample_index, code], ensure_ascii=False)
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def _relative(path: Path, roots: list[Path]) -> str:

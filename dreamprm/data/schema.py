@@ -14,6 +14,8 @@ Tests are stored as a JSON string: a list of objects ``{"input": str, "output": 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 PROBLEM_COLUMNS: dict[str, str] = {
@@ -34,6 +36,14 @@ PROBLEM_COLUMNS: dict[str, str] = {
     "release": "LiveCodeBench release the problem first appeared in, or the source name",
     "split": "train | meta | eval: the problem's side in split_manifest.json (dreamprm.data.split)",
 }
+
+def candidate_id(problem_id: str, policy: str, scenario: str, sample_index: int, code: str) -> str:
+    """The ``candidate_id`` contract: sha256 of the JSON list (problem_id, policy, scenario, sample_index, code),
+    non-ASCII kept as UTF-8, first 16 hex digits. The one implementation, for recorded and generated candidates
+    alike, so the same program gets the same id whichever way it entered."""
+    key = json.dumps([problem_id, policy, scenario, sample_index, code], ensure_ascii=False)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
 
 CANDIDATE_COLUMNS: dict[str, str] = {
     "candidate_id": "unique id: sha256 of (problem_id, policy, scenario, sample_index, code)[:16]",

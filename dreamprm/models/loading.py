@@ -13,9 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -117,17 +114,10 @@ def ensure_plain_model(spec: str | ResolvedModel, cache_dir: str | Path | None =
         if _is_current(folder, resolved):  # another process finished while we waited
             return str(folder)
         log.info("converting %s (%s) into %s, once", resolved.spec, resolved.gguf_path, folder)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{resolved.name}.tmp-", dir=models))
-        try:
+        from dreamprm.io import atomic_dir
+
+        with atomic_dir(folder) as tmp:
             _convert_gguf(resolved, tmp)
-            if folder.exists():
-                stale = models / f".{resolved.name}.stale-{os.getpid()}"
-                folder.rename(stale)
-                shutil.rmtree(stale, ignore_errors=True)
-            tmp.rename(folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return str(folder)
 
 

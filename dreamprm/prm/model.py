@@ -446,18 +446,21 @@ class ProcessRewardModel(nn.Module):
         return {"total": total, "trainable": trainable}
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Write config, backbone config, tokenizer and all weights (safetensors) into ``directory``."""
+        """Write config, backbone config, tokenizer and all weights (safetensors) as the folder ``directory``,
+        replacing it whole: a kill mid-save leaves the old folder, and nothing of an earlier save (its registry
+        record, say) survives beside the new weights."""
         from safetensors.torch import save_model
 
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        meta = {"format_version": FORMAT_VERSION, "config": self.config.to_dict()}
-        (d / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
-        (d / PROVENANCE_FILE).write_text(json.dumps(self.provenance, indent=1, sort_keys=True))
-        self.backbone_config.save_pretrained(d / BACKBONE_DIR)
-        self.tokenizer.save_pretrained(d)
-        save_model(self, str(d / WEIGHTS_FILE))
-        return d
+        from dreamprm.io import atomic_dir
+
+        with atomic_dir(directory) as d:
+            meta = {"format_version": FORMAT_VERSION, "config": self.config.to_dict()}
+            (d / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+            (d / PROVENANCE_FILE).write_text(json.dumps(self.provenance, indent=1, sort_keys=True))
+            self.backbone_config.save_pretrained(d / BACKBONE_DIR)
+            self.tokenizer.save_pretrained(d)
+            save_model(self, str(d / WEIGHTS_FILE))
+        return Path(directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, device: str | None = None) -> ProcessRewardModel:

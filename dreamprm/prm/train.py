@@ -55,6 +55,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dreamprm.errors import DreamPRMError, InputDataError
+from dreamprm.io import write_text
 from dreamprm.prm.meta import per_sample_loss, smooth
 from dreamprm.prm.model import ProcessRewardModel
 from dreamprm.prm.template import CandidateTooLong, EncodedExample, PRMInput
@@ -575,8 +576,8 @@ def train_prm(
         accelerator.load_state(str(ckpt))
         step = int(json.loads((ckpt / "trainer_state.json").read_text())["step"])
     if accelerator.is_main_process:
-        (output_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        (output_dir / IDENTITY_FILE).write_text(json.dumps({"identity": identity}) + "\n")
+        write_text(json.dumps(asdict(cfg), indent=2), output_dir / "train_config.json")
+        write_text(json.dumps({"identity": identity}) + "\n", output_dir / IDENTITY_FILE)
 
     start_step, seen, t0 = step, 0, time.perf_counter()
     metrics: dict[str, float] = {}
@@ -632,7 +633,7 @@ def train_prm(
         **extraction,
         **metrics,
     }
-    (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    write_text(json.dumps(summary, indent=2), output_dir / "train_summary.json")
     return summary
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamprm.identity import file_digest, stage_identity, stage_settings
-from dreamprm.io import read_parquet, write_json, write_parquet
+from dreamprm.io import read_parquet, write_json, write_parquet, write_text
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
@@ -300,7 +300,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         write_json(reports[n], folder / "report.json")
         write_parquet(selection_picks(frames[n], hybrid_only=hybrid_only), folder / "picks.parquet")
         md = render_markdown(reports[n])
-        (folder / "report.md").write_text(md + "\n")
+        write_text(md + "\n", folder / "report.md")
         plots[n] = write_plots(reports[n], folder)
         write_json(dvc_metrics(reports[n]), folder / "metrics.json")
         top = reports[n]["candidates_per_problem"]["max"]
@@ -309,7 +309,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     report = reports[sizes[0]]
     markdown = sections[0].split("\n\n", 1)[1] if len(sizes) == 1 else "\n\n".join(sections)
     if len(sizes) > 1:
-        (out / "report.md").write_text(markdown + "\n")
+        write_text(markdown + "\n", out / "report.md")
     eval_set = hashlib.sha256(json.dumps(sorted(primary["candidate_id"].astype(str))).encode()).hexdigest()[:16]
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
     from dreamprm.data.split import manifest_path_for

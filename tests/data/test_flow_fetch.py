@@ -36,6 +36,25 @@ def test_flow_cache_and_invalidation(tmp_path: Path, project_root: Path, lcb_dir
     assert len(runs) == 2 and set(runs["metrics.validation_success"]) == {1.0}
 
 
+def test_edited_fetch_code_is_a_cache_miss(tmp_path: Path, project_root: Path, lcb_dir: Path,
+                                           monkeypatch: pytest.MonkeyPatch):
+    """DVC reruns fetch when dreamprm/data changes; the rerun must rebuild the tables, not return the cached ones."""
+    from dreamprm import identity
+    from dreamprm.data import fetch as F
+    from flows.fetch import fetch_flow
+
+    cfg = FetchConfig(release="release_v6", lcb_dir=lcb_dir, humaneval=False, out_dir=tmp_path / "out")
+    builds: list[int] = []
+    real_build = F.build
+    monkeypatch.setattr(F, "build", lambda *a, **k: builds.append(1) or real_build(*a, **k))
+    fetch_flow(cfg, log_mlflow=False)
+    fetch_flow(cfg, log_mlflow=False)
+    assert len(builds) == 1  # the repeat is a cache hit
+    monkeypatch.setattr(identity, "code_version", lambda stage: "edited-parser")  # as after editing dreamprm/data
+    fetch_flow(cfg, log_mlflow=False)
+    assert len(builds) == 2
+
+
 @pytest.mark.shared_data
 def test_shared_import_cached_repeat_under_20_percent(shared_data: Path, project_root: Path, tmp_path: Path):
     from flows.fetch import fetch_flow

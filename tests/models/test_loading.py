@@ -66,8 +66,8 @@ def test_convert_once_then_reuse(tiny_cache: Path) -> None:
     mtime = (path / "model.safetensors").stat().st_mtime_ns
     assert Path(ensure_plain_model("tinycoder", tiny_cache)) == path
     assert (path / "model.safetensors").stat().st_mtime_ns == mtime  # not converted again
-    leftovers = [p.name for p in (tiny_cache / "models").iterdir() if ".tmp-" in p.name]
-    assert leftovers == []
+    leftovers = [p.name for p in (tiny_cache / "models").iterdir() if p.suffix in (".tmp", ".stale")]
+    assert leftovers == []  # no temporary or stale folder of the conversion left
 
 
 def test_concurrent_conversion_converts_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
