@@ -39,6 +39,21 @@ class InputDataError(DreamPRMError):
         super().__init__(text)
 
 
+class OptionError(InputDataError, ValueError):
+    """A bad option value (a stage's config or a CLI flag): names the option, the value given and what is allowed.
+    Raised where the config is built, before any table is read or model loaded; a ValueError as well, for callers
+    of the library that catch that."""
+
+    def __init__(self, option: str, value: object, expected: str) -> None:
+        super().__init__(f"unknown or out-of-range value {value!r}", field=option, expected=expected)
+
+
+def check_choice(option: str, value: object, allowed: tuple | list) -> None:
+    """Raise :class:`OptionError` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise OptionError(option, value, " | ".join(map(str, allowed)))
+
+
 class ValidationFailed(DreamPRMError):
     """A Great Expectations suite failed; ``report`` names the failing expectations and rows, ``path`` (when the table
     was read from a file) the file."""

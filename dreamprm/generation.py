@@ -48,6 +48,16 @@ class GenerateConfig:
     # Prefill the mode's answer opening (templates/*_opening.jinja) where the backend continues an assistant turn.
     prefill_opening: bool = True
 
+    def __post_init__(self) -> None:
+        """Checked when the config is built, before a policy server is started for it."""
+        from dreamprm.errors import OptionError, check_choice
+        from dreamprm.prompts import STYLES
+
+        check_choice("style", self.style, STYLES)
+        for name in ("n", "max_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise OptionError(name, getattr(self, name), "an integer >= 1")
+
     def sampling(self) -> SamplingParams:
         return SamplingParams(n=self.n, temperature=self.temperature, top_p=self.top_p,
                               max_tokens=self.max_tokens, seed=self.seed)

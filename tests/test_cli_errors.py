@@ -103,3 +103,22 @@ def test_probe_runs_default_to_their_own_table() -> None:
 
     assert default_output_name("probes") == "probes.parquet"
     assert {default_output_name(t) for t in ("all", "public", "private")} == {"executions.parquet"}
+
+
+@pytest.mark.parametrize("args, option", [
+    (["correct", "--mode", "weight"], "mode"),
+    (["train", "--objective", "pairwize"], "objective"),
+    (["label", "--method", "outcomes"], "method"),
+    (["generate", "--style", "fancy"], "style"),
+    (["evaluate", "--aggregation", "median"], "aggregation"),
+])
+def test_a_bad_option_value_is_one_line_naming_it_before_any_work(tmp_path: Path, args: list[str],
+                                                                   option: str) -> None:
+    """Each is refused before the stage reads a table, loads a model or starts a policy server (none exists in this
+    empty project folder, so reaching them would be another error)."""
+    res = _run(args, tmp_path)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out
+    assert "Traceback" not in _without_server_shutdown_noise(out), out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"field '{option}'" in errors[0] and "expected" in errors[0], out

@@ -16,6 +16,7 @@ those of full forwards (``feature_cache=False``; tests/prm/test_features.py).
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,10 +27,12 @@ import torch
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from dreamprm.errors import InputDataError
+from dreamprm.errors import InputDataError, OptionError, check_choice
 from dreamprm.prm.meta import BilevelCorrector, MetaConfig, MetaMode
 from dreamprm.prm.model import ProcessRewardModel
 from dreamprm.prm.template import CandidateTooLong, EncodedExample, PRMInput
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +50,14 @@ class CorrectConfig:
     label_smoothing: bool = True
     seed: int = 0
     feature_cache: bool = True  # head mode: iterate on cached trunk features (False: full forwards, same result)
+
+    def __post_init__(self) -> None:
+        """Checked here, before the stage reads labels or loads the PRM (MetaConfig checks again, later)."""
+        check_choice("mode", self.mode, ("labels", "weights", "none"))
+        check_choice("loss", self.loss, ("mse", "bce"))
+        for name in ("iterations", "batch_size", "meta_batch_size"):
+            if getattr(self, name) < 1:
+                raise OptionError(name, getattr(self, name), "an integer >= 1")
 
 
 def rows_by_side(rows: pd.DataFrame, *, source: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -91,7 +102,10 @@ class _Encoded:
     features: torch.Tensor | None = None  # head mode: the trunk's vectors at the selected steps
 
 
-def _encode(prm: ProcessRewardModel, rows: pd.DataFrame, clean: bool) -> list[_Encoded]:
+def _encode(prm: ProcessRewardModel, rows: pd.DataFrame, clean: bool,
+            too_long: list[str] | None = None) -> list[_Encoded]:
+    """The rows' steps of one kind (clean or noisy) encoded with the PRM's one input builder. A candidate too long
+    for the PRM is left out, as in warm-up training, and its id appended to ``too_long`` for the summary."""
     out: list[_Encoded] = []
     counter = 0
     for row in rows.to_dict("records"):
@@ -99,7 +113,9 @@ def _encode(prm: ProcessRewardModel, rows: pd.DataFrame, clean: bool) -> list[_E
         labels = [float(x) for x in row["soft_labels"]]
         try:
             enc = prm.encoder.encode(PRMInput.from_label_row(row))
-        except CandidateTooLong:  # as in warm-up training: left out, counted by the caller
+        except CandidateTooLong:
+            if too_long is not None:
+                too_long.append(str(row["candidate_id"]))
             continue
         chosen = [i for i, f in enumerate(flags) if f == clean]
         if not chosen:
@@ -148,8 +164,13 @@ def correct_prm(
     trunk-feature cache of head mode (default: the settings'). It runs on the device ``prm`` is on."""
     torch.manual_seed(cfg.seed)
     lower_rows, meta_rows = rows_by_side(rows)
-    noisy = _encode(prm, lower_rows, clean=False)
-    clean = _encode(prm, meta_rows, clean=True)
+    noisy_too_long: list[str] = []
+    meta_too_long: list[str] = []
+    noisy = _encode(prm, lower_rows, clean=False, too_long=noisy_too_long)
+    clean = _encode(prm, meta_rows, clean=True, too_long=meta_too_long)
+    if noisy_too_long or meta_too_long:
+        log.warning("left out as too long for the PRM: %d lower-level and %d meta candidates (e.g. %s)",
+                    len(noisy_too_long), len(meta_too_long), (noisy_too_long + meta_too_long)[:3])
     if not noisy:
         raise InputDataError("no noisy step labels in the lower set: every candidate has a single step",
                              field="clean")
@@ -212,6 +233,8 @@ def correct_prm(
         **{f"config_{k}": v for k, v in asdict(cfg).items()},
         "noisy_samples": len(noisy_labels),
         "meta_candidates": len(clean),
+        "noisy_skipped_too_long": len(noisy_too_long),
+        "meta_skipped_too_long": len(meta_too_long),
         "lower_problems": int(lower_rows["problem_id"].nunique()),
         "meta_problems": int(meta_rows["problem_id"].nunique()),
         "mean_abs_correction": float((table["corrected_label"] - table["noisy_label"]).abs().mean()),

@@ -54,7 +54,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dreamprm.errors import DreamPRMError, InputDataError
+from dreamprm.errors import DreamPRMError, InputDataError, OptionError, check_choice
 from dreamprm.io import write_text
 from dreamprm.prm.meta import per_sample_loss, smooth
 from dreamprm.prm.model import ProcessRewardModel
@@ -107,19 +107,15 @@ class TrainConfig:
     rank_score: Literal["min", "last"] = "min"  # the candidate score the ranking term orders (candidate_logits)
 
     def __post_init__(self) -> None:
-        if self.loss not in ("mse", "bce"):
-            raise ValueError(f"loss must be 'mse' or 'bce', got {self.loss!r}")
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ValueError(f"mixed_precision must be one of no, bf16, fp16; got {self.mixed_precision!r}")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
-        if self.rank_score not in RANK_SCORES:
-            raise ValueError(f"rank_score must be one of {', '.join(RANK_SCORES)}; got {self.rank_score!r}")
+        check_choice("loss", self.loss, ("mse", "bce"))
+        check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
+        check_choice("objective", self.objective, OBJECTIVES)
+        check_choice("rank_score", self.rank_score, RANK_SCORES)
         if not 0.0 <= self.rank_weight <= 1.0:
-            raise ValueError(f"rank_weight must be in [0, 1], got {self.rank_weight}")
+            raise OptionError("rank_weight", self.rank_weight, "a weight in [0, 1]")
         for name in ("epochs", "batch_size", "grad_accum", "eval_every", "save_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise OptionError(name, getattr(self, name), "an integer >= 1")
 
 
 @dataclass

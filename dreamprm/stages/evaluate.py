@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from dreamprm.io import read_parquet, write_json, write_parquet, write_text
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 SCORER_DIRS = ("prm-warmup", "prm-none", "prm-labels", "prm-weights", "orm", "prm-own")
 
@@ -157,6 +159,10 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     from dreamprm.tracking import RunIdentity, configure_mlflow, stage_run
 
     sizes = parse_sizes(per_problem)
+    from dreamprm.errors import check_choice
+    from dreamprm.evaluate.aggregate import AGGREGATIONS
+
+    check_choice("aggregation", aggregation, list(AGGREGATIONS))  # before any scoring, not after it
     if execution_only:
         scorers, challenger = {}, None
         if not (executions_path and Path(executions_path).exists()):
@@ -168,6 +174,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                              f"{' | '.join(SCORER_DIRS)} with a final/ folder)", field="models",
                              expected="train one first (dreamprm train / correct), or pass --execution-only for "
                                       "the execution-evidence baselines alone")
+    if challenger and scorers and challenger not in scorers:
+        log.warning("the challenger %r is not among the evaluated models (%s): no promotion decision this run",
+                    challenger, ", ".join(scorers))
     s = get_settings()
     configure_mlflow(s)
     problems = read_parquet(problems_path)

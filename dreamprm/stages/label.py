@@ -5,6 +5,7 @@ meta sides of the split manifest, validated (GX) and written atomically. The CLI
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -12,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from dreamprm.data.split import manifest_path_for, problems_on_sides, sample_by_problem
+from dreamprm.errors import OptionError, check_choice
 from dreamprm.identity import StageParameters
 from dreamprm.io import read_parquet, write_parquet
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 # How run_label's parameters enter the stage identity its MLflow run is tagged with (the tables by content, the split
 # manifest beside the problems too; where the labels go not at all). Rollouts and executions are resumed from the
@@ -49,6 +52,13 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
     from dreamprm.policy import get_policy
     from dreamprm.tracking import RunIdentity, stage_run
 
+    check_choice("method", method, ("outcome", "montecarlo"))
+    check_choice("rollout_tests", rollout_tests, (None, "all", "public", "private"))
+    if montecarlo < 0:
+        raise OptionError("montecarlo", montecarlo, "0 or more candidates")
+    if montecarlo and method != "outcome":
+        raise OptionError("montecarlo", montecarlo, "0 with --method montecarlo (every candidate is rolled out "
+                          "already); --montecarlo N adds Monte-Carlo labels to --method outcome")
     s = get_settings()
     cfg = MCLabelConfig(seed=s.seed, **config_dict)
     problems = read_parquet(problems_path)
@@ -64,20 +74,17 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
     policies = policies_of_table(read_parquet(policies_of), policies_of) if policies_of else []
     candidates = select_policies(candidates, policies, per_policy, candidates_path)
     verdicts = final_verdicts(candidates, executions)
-    candidates = candidates[candidates["candidate_id"].astype(str).isin(verdicts)]
+    has_verdict = candidates["candidate_id"].astype(str).isin(verdicts)
+    without_verdict = candidates.loc[~has_verdict, "candidate_id"].astype(str).tolist()
+    if without_verdict:  # nothing to label them with: left out, counted in the summary and MLflow, and said here
+        log.warning("%d candidates of %s on the labelled sides have no verdict (no official one, not in %s), e.g. "
+                    "%s: not labelled", len(without_verdict), candidates_path, executions_path or "no executions",
+                    without_verdict[:3])
+    candidates = candidates[has_verdict]
     candidates = candidates.sort_values("candidate_id", kind="stable")
     candidates = sample_by_problem(candidates, manifest.sides, per_problem, limit)
     t0 = time.perf_counter()
     stats = {"new_rollouts": 0, "eligible": 0, "without_tests": 0}
-    if method not in ("outcome", "montecarlo"):
-        raise ValueError(f"label method must be 'montecarlo' or 'outcome', got {method!r}")
-    if montecarlo < 0:
-        raise ValueError(f"--montecarlo must be 0 or more candidates, got {montecarlo}")
-    if rollout_tests not in (None, "all", "public", "private"):
-        raise ValueError(f"rollout tests must be all, public or private, got {rollout_tests!r}")
-    if montecarlo and method != "outcome":
-        raise ValueError("--montecarlo N adds Monte-Carlo labels to --method outcome; with --method montecarlo every "
-                         "candidate is rolled out already")
 
     def rollout_labels(chosen: Any) -> tuple[Any, str]:
         judge = SandboxJudge(ExecuteConfig.from_settings(s, tests=rollout_tests))
@@ -122,6 +129,7 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
         **step_label_counts(rows),
         "rollouts": int(sum(sum(c) for c in rows["rollout_counts"])), "new_rollouts": stats["new_rollouts"],
         "montecarlo_eligible": stats["eligible"], "montecarlo_skipped_no_tests": stats["without_tests"],
+        "candidates_without_verdict": len(without_verdict),
         **{f"candidates_{side}": int((rows["split"] == side).sum()) for side in ("train", "meta")},
         **{k: v for k, v in stats.items() if k.startswith("rollouts_")},
         "seconds": time.perf_counter() - t0,

@@ -206,16 +206,19 @@ def test_label_stage_without_montecarlo_runs_no_policy(project_root: Path, doubl
 @pytest.mark.parametrize("kwargs, message", [
     ({"method": "montecarlo", "montecarlo": 3}, "adds Monte-Carlo labels to --method outcome"),
     ({"method": "outcome", "montecarlo": -1}, "0 or more"),
-    ({"method": "outcome", "montecarlo": 1, "rollout_tests": "hidden"}, "all, public or private"),
+    ({"method": "outcome", "montecarlo": 1, "rollout_tests": "hidden"}, "all | public | private"),
+    ({"method": "outcomes"}, "'outcomes'.*outcome | montecarlo"),
 ])
 def test_label_stage_rejects_bad_options(project_root: Path, doubles: dict[str, Any], kwargs: dict[str, Any],
                                          message: str) -> None:
+    """A bad option is an OptionError (one line at the CLI) naming it, raised before any table is read."""
+    from dreamprm.errors import OptionError
     from dreamprm.stages.label import run_label
 
-    problems_path, candidates_path = _stage_inputs(project_root)
     out = project_root / "data" / "step_labels.parquet"
-    with pytest.raises(ValueError, match=message):
-        run_label(str(problems_path), str(candidates_path), None, str(out), {}, 0, **kwargs)
+    missing = project_root / "nowhere.parquet"  # not read: the options are checked first
+    with pytest.raises(OptionError, match=message):
+        run_label(str(missing), str(missing), None, str(out), {}, 0, **kwargs)
     assert not out.exists()
 
 
@@ -267,3 +270,22 @@ def test_label_stage_takes_only_the_policies_of_a_table(project_root: Path, doub
     with pytest.raises(InputDataError, match=r"no candidate was written by \['z'\]"):
         run_label(str(problems_path), str(candidates_path), None, str(out), {}, 0, method="outcome",
                   policies_of=str(ranked))
+
+
+def test_label_stage_counts_candidates_without_a_verdict(project_root: Path, doubles: dict[str, Any],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """A candidate with neither an official verdict nor an execution cannot be labelled: it is left out, and the
+    summary, the MLflow metrics and a warning say how many, never a silently smaller table."""
+    from dreamprm.stages.label import run_label
+
+    problems_path, candidates_path = _stage_inputs(project_root)
+    cands = pd.read_parquet(candidates_path)
+    cands["official_passed"] = cands["official_passed"].astype(object)
+    cands.loc[cands["candidate_id"] == "c", "official_passed"] = None
+    cands.to_parquet(candidates_path)
+    out = project_root / "data" / "step_labels.parquet"
+    with caplog.at_level("WARNING", logger="dreamprm.stages.label"):
+        summary = run_label(str(problems_path), str(candidates_path), None, str(out), {}, 0, method="outcome")
+    assert sorted(pd.read_parquet(out)["candidate_id"]) == ["a", "b", "d"]
+    assert summary["candidates_without_verdict"] == 1
+    assert "1 candidates" in caplog.text and "'c'" in caplog.text
