@@ -450,6 +450,10 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
             f"(N per problem {report['candidates_per_problem']['min']}..{report['candidates_per_problem']['max']}), "
             f"{report['n_missing_verdicts']} missing verdicts counted as failures, "
             f"{report['settings']['n_resamples']} paired bootstrap resamples (seed {report['settings']['seed']}).\n")
+    unattempted = report.get("n_problems_on_sides_without_candidates") or 0
+    if unattempted:
+        which = "problem of the evaluated sides has" if unattempted == 1 else "problems of the evaluated sides have"
+        foot += f"{unattempted} {which} no candidate (not attempted): outside the evaluated set.\n"
     if report.get("n_problems_without_survivor") is not None:
         foot += (f"Execution evidence: {report.get('n_problems_without_examples')} problems without a parsable "
                  f"example, {report.get('n_candidates_not_executed')} candidates not executed, "

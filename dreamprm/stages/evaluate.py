@@ -135,7 +135,12 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     (:mod:`dreamprm.evaluate.prior`): each candidate ranked by its policy's pass rate there, the evaluated problems
     left out; adds ``prior``, ``filter:prior`` and, with probes, ``filter:consensus>prior`` and
     ``filter:consensus>speedbin>prior``. It needs no model, so it is evaluated with ``execution_only`` too and
-    reported alone at every size."""
+    reported alone at every size.
+
+    The evaluation set is the problems of the evaluated sides that the candidates table covers: a run generates
+    for a chosen subset (the demo's ``problems_limit``, a validation set's unseen problems), and a problem nobody
+    attempted is not a failed one. The report counts the sides' problems left out that way
+    (``n_problems_on_sides_without_candidates``), so a smaller set is never a silent one."""
     import mlflow
     import pandas as pd
 
@@ -188,6 +193,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     # Only the manifest's eval side (or the sides asked for), never a silent fall-back to every problem.
     problems, _, _ = problems_on_sides(problems, problems_path, split, "eval")
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
+    left_out = int((~problems["problem_id"].isin(candidates["problem_id"])).sum())
     subsets = {n: None if n == 0 else set(first_per_problem(candidates, n)["candidate_id"].astype(str))
                for n in sizes}
     if 0 not in sizes:  # score only what some size evaluates
@@ -291,6 +297,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
         refs = [f"filter:{r}" if hybrid_only and r.startswith("orm:") else r for r in references]
         reports[n] = build_report(frames[n], n_resamples=n_resamples, seed=s.seed, references=refs,
                                   hybrid_only=hybrid_only)
+        reports[n]["n_problems_on_sides_without_candidates"] = left_out  # not attempted: outside the set, counted
         if fusion is not None:
             from dreamprm.evaluate.report import _json_safe
 

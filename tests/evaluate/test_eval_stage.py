@@ -334,3 +334,22 @@ def test_scorers_unseen_by_leaves_out_a_model_that_trained_or_was_corrected_on_t
         with pytest.raises(InputDataError, match=f"provenance is {kind}, not a JSON object") as err:
             scorers_unseen_by({"c": str(folders["c"])}, {"p1"})
         assert "c/provenance.json" in str(err.value)
+
+
+def test_a_problem_of_the_side_without_candidates_is_counted_outside_the_set(project_root: Path) -> None:
+    """A problem on the eval side that no candidate answers was not attempted (a run generates for a chosen subset):
+    it stays outside the evaluated set, and the report and its markdown say how many were left out that way."""
+    paths = _project(project_root)
+    problems = pd.read_parquet(paths["problems_path"])
+    extra = problems.iloc[[0]].assign(problem_id="p3", difficulty="medium")
+    problems = pd.concat([problems, extra], ignore_index=True)
+    problems.to_parquet(paths["problems_path"], index=False)
+    SplitManifest.from_problems(problems, SplitConfig()).write(Path(paths["problems_path"]).with_name(
+        "split_manifest.json"))
+    out = project_root / "reports"
+    res = run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
+                       n_resamples=50, execution_only=True)
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_problems"] == 2 and report["n_problems_on_sides_without_candidates"] == 1
+    assert res["methods"]["oracle"] == pytest.approx(1.0)  # p1 and p2 each have a passing candidate
+    assert "1 problem of the evaluated sides has no candidate" in (out / "report.md").read_text()
