@@ -23,7 +23,8 @@ def settings() -> Settings:
 
 def progress_reporter(key: str, description: str, every_s: float = 2.0) -> Callable[[int, int], None]:
     """A ``progress(done, total)`` callback: a tqdm bar in the terminal, a Prefect progress artifact in the UI
-    (throttled) and a log line every ~10%."""
+    (throttled) and a log line every ~10%. The bar appears with the first report, so a stage that stops on bad
+    input before any work leaves no empty bar in front of its error line."""
     from tqdm.auto import tqdm
 
     artifact_id = None
@@ -32,9 +33,12 @@ def progress_reporter(key: str, description: str, every_s: float = 2.0) -> Calla
     except Exception:  # noqa: BLE001 - outside a flow run (plain library use), progress goes to the log only
         artifact_id = None
     last = {"t": 0.0, "decile": -1}
-    bar = tqdm(desc=description, unit="item", dynamic_ncols=True, mininterval=1.0)
+    bars: list[Any] = []
 
     def report(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(desc=description, unit="item", dynamic_ncols=True, mininterval=1.0))
+        bar = bars[0]
         bar.total = total
         bar.n = done
         bar.refresh()

@@ -285,6 +285,9 @@ def build(parts: Parts, config: FetchConfig) -> tuple[pd.DataFrame, pd.DataFrame
     validation = validate(problems, candidates)
     summary = summarize(problems, candidates, config, validation, parts.recorded_stats)
     summary["problems_excluded"] = len(loaded & parts.excluded_ids)
+    recorded = 0 if parts.recorded_candidates is None else len(parts.recorded_candidates)
+    # Recorded candidates whose problem was excluded or fell outside the date window leave with it: counted.
+    summary["candidates_left_out_with_their_problem"] = recorded - len(candidates)
     return problems, candidates, summary
 
 

@@ -91,5 +91,9 @@ def test_exclude_recorded_leaves_out_the_problems_of_another_set(tmp_path: Path)
                                 out_dir=tmp_path / "out"))
     assert set(res.problems["problem_id"]) == {"q3"} and set(res.candidates["problem_id"]) == {"q3"}
     assert res.summary["problems_excluded"] == 1  # q1 (q2 was not loaded from real/)
+    whole = run_fetch(FetchConfig(recorded=[rec / "real"], humaneval=False, out_dir=tmp_path / "all"))
+    assert whole.summary["candidates_left_out_with_their_problem"] == 0
+    left = res.summary["candidates_left_out_with_their_problem"]
+    assert left == len(whole.candidates) - len(res.candidates) and left > 0  # q1's, counted
     with pytest.raises(InputDataError, match="exclude_recorded"):
         FetchConfig(recorded=[rec], exclude_recorded=[tmp_path / "nope"], humaneval=False).check()
