@@ -157,3 +157,25 @@ def test_generated_and_recorded_candidates_share_one_id_contract() -> None:
     want = hashlib.sha256(json.dumps(["p", "pol", "cof", 0, code], ensure_ascii=False).encode()).hexdigest()[:16]
     assert candidate_id("p", "pol", "cof", 0, code) == want
     assert generation.candidate_id is candidate_id and recorded.candidate_id is candidate_id
+
+
+def test_generate_stage_takes_its_sides_from_the_split_manifest(project_root: Path, monkeypatch) -> None:
+    """The problems table may carry a stale split column; the stage reads the sides from the manifest beside it,
+    the one every stage reads, and tags its MLflow run with an identity that includes that manifest."""
+    import mlflow
+
+    from dreamprm.data.split import SplitConfig, SplitManifest, manifest_path_for
+    from dreamprm.stages.generate import run_generate
+
+    data = project_root / "data"
+    data.mkdir(exist_ok=True)
+    problems = PROBLEMS.assign(split=["meta", "train", "eval"], has_tests=True)
+    problems.to_parquet(data / "problems.parquet", index=False)
+    SplitManifest.from_problems(problems.assign(split=["train", "meta", "eval"]), SplitConfig()).write(
+        manifest_path_for(data / "problems.parquet"))
+    monkeypatch.setattr("dreamprm.policy.get_policy", lambda *_a, **_k: Scripted())
+    out = data / "generated.parquet"
+    run_generate(str(data / "problems.parquet"), str(out), GenerateConfig(n=1, batch_size=1), None, 0, "train")
+    assert sorted(pd.read_parquet(out)["problem_id"]) == ["p0"]  # the manifest's train side, not the column's
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`dreamprm.stage` = 'generate'")
+    assert runs["tags.dreamprm.identity"].str.fullmatch(r"[0-9a-f]{16}").all() and len(runs) == 1

@@ -18,8 +18,9 @@ from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
 
-# How run_generate's parameters enter the stage identity its MLflow run is tagged with (the problems by content,
-# where the candidates go not at all). Generations are resumed from the content cache: no Prefect cache key.
+# How run_generate's parameters enter the stage identity its MLflow run is tagged with (the problems and the split
+# manifest beside them by content, where the candidates go not at all). Generations are resumed from the content
+# cache: no Prefect cache key.
 GENERATE_PARAMETERS = StageParameters("generate", inputs=("problems_path",), neutral=("out_path",))
 
 
@@ -41,8 +42,16 @@ def run_generate(problems_path: str, out_path: str, config: GenerateConfig, sour
                   split: str | None, progress: Progress | None = None) -> dict[str, Any]:
     from dreamprm.policy import get_policy
 
+    from dreamprm.data.split import SplitManifest, manifest_path_for
+
     s = get_settings()
-    problems = select_problems(read_parquet(problems_path), source, limit, split)
+    # The sides come from the split manifest beside the problems, the one every stage reads, not from a column a
+    # table may carry from an earlier fetch.
+    manifest = SplitManifest.load(manifest_path_for(problems_path))
+    problems = read_parquet(problems_path)
+    manifest.check_problems(problems["problem_id"])
+    problems = problems.assign(split=problems["problem_id"].astype(str).map(manifest.sides))
+    problems = select_problems(problems, source, limit, split)
     t0 = time.perf_counter()
     with get_policy(s) as policy, ContentCache(s.cache_dir / "results.sqlite") as cache:
         out = generate_candidates(problems, policy, cache, config,
@@ -70,7 +79,7 @@ def run_generate(problems_path: str, out_path: str, config: GenerateConfig, sour
     with stage_run(ident, params={**config.__dict__, "source": source, "limit": limit, "split": split}):
         mlflow.set_tag("dreamprm.identity", GENERATE_PARAMETERS.identity({
             "problems_path": problems_path, "out_path": out_path, "config": asdict(config), "source": source,
-            "limit": limit, "split": split}))
+            "limit": limit, "split": split}, read_beside={"manifest": manifest_path_for(problems_path)}))
         mlflow.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
         mlflow.log_dict(summary, "generate_summary.json")
     return summary
