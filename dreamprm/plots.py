@@ -7,21 +7,23 @@ plots (pass@1 versus N, calibration, per-difficulty bars) live in :mod:`dreamprm
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from dreamprm.io import atomic_path
 
 
-def _figure(width: float = 6.0, height: float = 4.0):
+def new_figure(width: float = 6.0, height: float = 4.0, dpi: int = 110) -> Any:
+    """A figure on the Agg canvas, without pyplot: no global backend state, safe in workers and tests."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=110)
+    fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_png(fig: Any, path: str | Path) -> Path:
+    """Write the figure as PNG, atomically."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
     return Path(path)
@@ -29,7 +31,7 @@ def _save(fig, path: str | Path) -> Path:
 
 def label_histogram(soft_labels: Sequence[float], clean_labels: Sequence[float], path: str | Path) -> Path:
     """Histogram of Monte-Carlo step labels next to the clean full-program labels."""
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
     bins = [i / 10 for i in range(11)]
     ax.hist(list(soft_labels), bins=bins, alpha=0.7, label=f"Monte-Carlo step labels (n={len(soft_labels)})")
@@ -38,13 +40,13 @@ def label_histogram(soft_labels: Sequence[float], clean_labels: Sequence[float],
     ax.set_ylabel("count")
     ax.set_title("Step label distribution")
     ax.legend(loc="upper center", fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def corrections_scatter(noisy: Sequence[float], corrected: Sequence[float], weights: Sequence[float], mode: str,
                         path: str | Path) -> Path:
     """Corrected labels (``labels`` mode) or learned weights (``weights`` mode) against the noisy labels."""
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
     if mode == "weights":
         ax.scatter(noisy, weights, s=10, alpha=0.6)
@@ -59,4 +61,4 @@ def corrections_scatter(noisy: Sequence[float], corrected: Sequence[float], weig
     ax.set_xlabel("noisy Monte-Carlo label")
     ax.set_xlim(-0.05, 1.05)
     ax.set_title(f"Bi-level correction ({mode})")
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -45,7 +45,7 @@ from dreamprm.evaluate.select import (
     score_method_name,
 )
 from dreamprm.evaluate.stats import paired_bootstrap, ranking_quality
-from dreamprm.io import atomic_path
+from dreamprm.plots import new_figure, save_png
 
 REPORT_SCHEMA_VERSION = 1
 _CLOCK_WORDS = {"cpu": "CPU time", "wall": "wall-clock time"}  # report['consensus']['speed_clock'] -> the footer's words
@@ -518,19 +518,8 @@ def render_markdown(report: Mapping[str, Any], references: Sequence[str] | None 
 
 
 def _new_figure(width: float = 7.0, height: float = 4.5) -> Any:
-    """A figure on the Agg canvas, without pyplot: no global backend state, safe in workers and tests."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Any, path: str | Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-    return Path(path)
+    """The report's figures: :func:`dreamprm.plots.new_figure` at its size and resolution."""
+    return new_figure(width, height, dpi=100)
 
 
 def plot_pass_at_n(report: Mapping[str, Any], path: str | Path, methods: Sequence[str] | None = None) -> Path:
@@ -553,7 +542,7 @@ def plot_pass_at_n(report: Mapping[str, Any], path: str | Path, methods: Sequenc
     ax.set_title(f"pass@1 vs N ({report['n_problems']} problems)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_calibration(report: Mapping[str, Any], path: str | Path, methods: Sequence[str] | None = None) -> Path:
@@ -575,7 +564,7 @@ def plot_calibration(report: Mapping[str, Any], path: str | Path, methods: Seque
     ax.set_title("calibration of candidate scores")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_by_difficulty(report: Mapping[str, Any], path: str | Path, methods: Sequence[str] | None = None) -> Path:
@@ -598,7 +587,7 @@ def plot_by_difficulty(report: Mapping[str, Any], path: str | Path, methods: Seq
     ax.set_ylim(0, 105)
     ax.set_title(f"pass@1 by difficulty, {round(100 * report['settings']['level'])}% bootstrap intervals")
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def write_plots(report: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
