@@ -44,8 +44,8 @@ class OptionError(InputDataError, ValueError):
     Raised where the config is built, before any table is read or model loaded; a ValueError as well, for callers
     of the library that catch that."""
 
-    def __init__(self, option: str, value: object, expected: str) -> None:
-        super().__init__(f"unknown or out-of-range value {value!r}", field=option, expected=expected)
+    def __init__(self, option: str, value: object, expected: str, message: str | None = None) -> None:
+        super().__init__(message or f"unknown or out-of-range value {value!r}", field=option, expected=expected)
 
 
 def check_choice(option: str, value: object, allowed: tuple | list) -> None:

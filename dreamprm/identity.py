@@ -17,7 +17,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
 # Modules a stage may import without being part of its identity: they check, log, store, cache by content or hold
 # the settings' defaults, so editing them does not change the values a stage computes. (Evaluate lists registry.py
 # anyway: its promotion decision is part of its output. A settings value reaches a stage's identity as a value, not
-# as settings.py's source: through the task's resolved config for the Prefect cache, through STAGE_SETTINGS for DVC.)
+# as settings.py's source: through STAGE_SETTINGS, for the Prefect cache and the MLflow tag (StageParameters) as for
+# DVC.)
 OUTPUT_NEUTRAL: tuple[str, ...] = ("__init__.py", "errors.py", "io.py", "settings.py", "tracking.py", "validation.py",
                                    "plots.py", "identity.py", "cache.py", "registry.py")
 
@@ -135,10 +136,23 @@ def frame_digest(df: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
+def _json_value(value: Any) -> Any:
+    """How a config value that JSON cannot hold enters a hash: a dataclass by its fields, anything else as text."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return str(value)
+
+
 def stage_identity(stage: str, config: Mapping[str, Any], inputs: Mapping[str, str]) -> str:
     """hash(stage, config, input digests, code version): equal exactly when the stage would compute the same."""
     blob = {"stage": stage, "config": config, "inputs": dict(sorted(inputs.items())), "code": code_version(stage)}
-    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=_json_value).encode()).hexdigest()[:16]
+
+
+def task_call(local_vars: Mapping[str, Any]) -> dict[str, Any]:
+    """A stage runner's own parameters, taken as ``task_call(locals())`` in its first statement (before it binds
+    anything else): the same names and values its Prefect task passed, less the live progress callback."""
+    return {k: v for k, v in local_vars.items() if k != "progress"}
 
 
 def stage_settings(stage: str) -> dict[str, Any]:

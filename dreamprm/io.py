@@ -34,27 +34,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` whole (any file of the old
-    folder is gone, none half-written is left), on error it is deleted and ``path`` is untouched. Readers see the
-    old folder or the new one; between the two renames, briefly, none."""
+    """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` whole (no file of the old
+    folder survives beside the new ones), on error it is deleted and ``path`` is left as it was. Readers see the old
+    folder or the new one; only a kill between the two renames leaves neither (the old one is then in a
+    ``.<name>.*.stale`` folder beside it). Leftover temporary and stale folders of earlier kills are removed first."""
     import shutil
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        if leftover.is_dir() and leftover.suffix in (".tmp", ".stale"):
+            shutil.rmtree(leftover, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    stale: Path | None = None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; folders get the usual permissions
         if path.exists():
             stale = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".stale", dir=path.parent))
             os.replace(path, stale / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if stale is not None and (stale / path.name).exists() and not path.exists():
+            os.replace(stale / path.name, path)  # the new folder never arrived: the old one goes back
+        if stale is not None:
+            shutil.rmtree(stale, ignore_errors=True)
         raise
+    if stale is not None:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _umask() -> int:

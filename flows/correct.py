@@ -35,5 +35,8 @@ def correct_flow(mode: str = "weights", labels_path: str | None = None, warmup_d
     out_dir = out_dir or str(s.models_dir / f"prm-{mode}")
     overrides = {"mode": mode, "iterations": iterations, "batch_size": batch_size,
                  "meta_batch_size": meta_batch_size, "lr": lr, "meta_lr": meta_lr, "seed": s.seed}
+    from dreamprm.prm.correct import CorrectConfig
+
+    CorrectConfig(**overrides)  # a bad option fails here, before the cache key hashes the warm-up folder
     run = cached_stage(correct_task, [Path(out_dir) / "final" / "model.safetensors"])
     return run(labels_path, warmup_dir, out_dir, overrides, register_model)

@@ -285,14 +285,16 @@ def test_stage_parameters_identity_and_the_cache_key(tmp_path: Path, monkeypatch
         get_settings.cache_clear()
         return params.identity(base)
 
-    before = identity_with({})
-    assert identity_with({"DREAMPRM_SANDBOX__TEST_TIMEOUT_S": "9"}) == before  # train reads no sandbox setting
-    assert identity_with({"DREAMPRM_PRM__NUM_LAYERS": "3"}) != before
-    monkeypatch.delenv("DREAMPRM_PRM__NUM_LAYERS")
-    assert identity_with({"DREAMPRM_SEED": "5"}) != before
-    monkeypatch.delenv("DREAMPRM_SEED")
-    monkeypatch.delenv("DREAMPRM_SANDBOX__TEST_TIMEOUT_S")
-    get_settings.cache_clear()
+    try:
+        before = identity_with({})
+        assert identity_with({"DREAMPRM_SANDBOX__TEST_TIMEOUT_S": "9"}) == before  # train reads no sandbox setting
+        assert identity_with({"DREAMPRM_PRM__NUM_LAYERS": "3"}) != before
+        monkeypatch.delenv("DREAMPRM_PRM__NUM_LAYERS")
+        assert identity_with({"DREAMPRM_SEED": "5"}) != before
+    finally:  # no changed settings leak into later tests, whatever failed
+        for name in ("DREAMPRM_PRM__NUM_LAYERS", "DREAMPRM_SEED", "DREAMPRM_SANDBOX__TEST_TIMEOUT_S"):
+            monkeypatch.delenv(name, raising=False)
+        get_settings.cache_clear()
 
 
 @pytest.mark.parametrize("stage", ["generate", "label", "train", "correct", "fuse"])
@@ -310,5 +312,10 @@ def test_each_stage_task_and_its_runner_share_parameter_names(stage: str) -> Non
     params = getattr(stage_mod, f"{stage.upper()}_PARAMETERS")
     assert task_names == runner_names and params.stage == stage
     assert set(params.inputs) | set(params.neutral) <= set(task_names)
-    source = inspect.getsource(getattr(stage_mod, f"run_{stage}"))
-    assert all(f'"{n}": ' in source for n in task_names), f"run_{stage} must pass every parameter to identity()"
+    # The runner takes its parameters whole, before binding anything else, and hands exactly that to identity().
+    runner = ast.parse(inspect.getsource(getattr(stage_mod, f"run_{stage}"))).body[0]
+    body = [n for n in runner.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+    assert ast.unparse(body[0]) == "call = task_call(locals())", f"run_{stage} must start with it"
+    calls = [n for n in ast.walk(runner) if isinstance(n, ast.Call) and ast.unparse(n.func).endswith(".identity")]
+    assert calls and all(ast.unparse(c.args[0]) == "call" for c in calls), f"run_{stage} must pass `call`"
+    assert ident.task_call({"a": 1, "progress": print}) == {"a": 1}

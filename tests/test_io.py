@@ -57,3 +57,33 @@ def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path: Path) -> Non
         (tmp / "weights").write_text("new")
     assert sorted(p.name for p in target.iterdir()) == ["weights"] and (target / "weights").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["final"]  # no temporary or stale folder left
+
+
+def test_atomic_dir_puts_the_old_folder_back_when_the_swap_fails(tmp_path: Path, monkeypatch) -> None:
+    """The second rename failing (a full disk, a kill signal turned exception) leaves the old folder in place, and the
+    next save clears what an earlier kill left behind."""
+    import os
+
+    from dreamprm import io
+
+    target = tmp_path / "final"
+    target.mkdir()
+    (target / "weights").write_text("old")
+    real_replace = os.replace
+
+    def failing_second_rename(src, dst):  # type: ignore[no-untyped-def]
+        if Path(src).suffix == ".tmp":
+            raise OSError("no space left")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(io.os, "replace", failing_second_rename)
+    with pytest.raises(OSError, match="no space"):
+        with io.atomic_dir(target) as tmp:
+            (tmp / "weights").write_text("new")
+    monkeypatch.setattr(io.os, "replace", real_replace)
+    assert (target / "weights").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["final"]
+    (tmp_path / ".final.abc.tmp").mkdir()  # what a kill mid-save leaves
+    with io.atomic_dir(target) as tmp:
+        (tmp / "weights").write_text("new")
+    assert [p.name for p in tmp_path.iterdir()] == ["final"] and (target / "weights").read_text() == "new"

@@ -456,8 +456,9 @@ def _seed_epoch(loader: Any, epoch: int) -> None:
 
 def training_identity(prm: ProcessRewardModel, train_rows: pd.DataFrame, eval_rows: pd.DataFrame | None,
                       cfg: TrainConfig) -> str:
-    """The stage identity of a training run (:mod:`dreamprm.identity`): PRM and training config (seed included),
-    the training and held-out rows' contents, and the version of the PRM code."""
+    """The resume identity of a direct :func:`train_prm` call (the train stage passes its own stage identity
+    instead): PRM and training config (seed included), the training and held-out rows' contents, and the version of
+    the PRM code."""
     from dreamprm.identity import frame_digest, stage_identity
 
     inputs = {"train_rows": frame_digest(train_rows.astype(str))}

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dreamprm.identity import StageParameters
+from dreamprm.identity import StageParameters, task_call
 from dreamprm.io import write_parquet
 from dreamprm.settings import get_settings
 
@@ -25,6 +25,7 @@ def run_correct(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict
                  register: bool, progress: Progress | None = None) -> dict[str, Any]:
     """``overrides`` carry the resolved CorrectConfig (seed included); the warm-up folder's contents (its config and
     weights) are an input, so a changed backbone or warm-up recomputes."""
+    call = task_call(locals())  # first: the task's parameters, for the stage identity
     import mlflow
     from mlflow import MlflowClient
 
@@ -44,9 +45,7 @@ def run_correct(labels_path: str, warmup_dir: str, out_dir: str, overrides: dict
                         seed=s.seed)
     name = s.tracking.registered_model_name
     with stage_run(ident, params={f"correct.{k}": v for k, v in asdict(cfg).items()} | {"warmup": warmup_dir}) as run:
-        mlflow.set_tag("dreamprm.identity", CORRECT_PARAMETERS.identity({
-            "labels_path": labels_path, "warmup_dir": warmup_dir, "out_dir": out_dir, "overrides": overrides,
-            "register": register}))
+        mlflow.set_tag("dreamprm.identity", CORRECT_PARAMETERS.identity(call))
         mlflow.set_tag("dreamprm.device", str(prm.device))
         summary, table = correct_prm(prm, rows, cfg, log=lambda m, step: mlflow.log_metrics(m, step=step),
                                      progress=progress)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dreamprm.identity import StageParameters
+from dreamprm.identity import StageParameters, task_call
 from dreamprm.io import read_parquet
 
 Progress = Callable[[int, int], None]
@@ -25,25 +25,31 @@ FUSE_PARAMETERS = StageParameters("fuse", inputs=("labels_path", "problems_path"
                                                   "scorer_dir"), neutral=("out_dir",))
 
 
+def check_aggregation(aggregation: str) -> None:
+    """An unknown step-score aggregation is an OptionError naming the known ones."""
+    from dreamprm.errors import check_choice
+    from dreamprm.evaluate.aggregate import AGGREGATIONS
+
+    check_choice("aggregation", aggregation, list(AGGREGATIONS))
+
+
 def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executions_path: str, scorer_dir: str,
              scorer: str, aggregation: str, l2: float, sides: str, out_dir: str, survivors_only: bool = False,
              progress: Progress | None = None) -> dict[str, Any]:
     """``survivors_only``: fit on (and score) only the labelled candidates that pass their examples: what
     ``filter:fusion`` ranks, at a fraction of the scoring cost."""
+    call = task_call(locals())  # first: the task's parameters, for the stage identity
     import mlflow
 
     from dreamprm.data.split import check_disjoint
     from dreamprm.errors import InputDataError
-    from dreamprm.evaluate.aggregate import AGGREGATIONS
     from dreamprm.evaluate.fusion import add_fusion_scores, fit_fusion
     from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame
     from dreamprm.evaluate.stats import ranking_quality
     from dreamprm.prm.device import load_prm
     from dreamprm.tracking import RunIdentity, stage_run
 
-    if aggregation not in AGGREGATIONS:
-        raise InputDataError(f"unknown aggregation {aggregation!r}", field="aggregation",
-                             expected=" | ".join(AGGREGATIONS))
+    check_aggregation(aggregation)
     wanted = [x.strip() for x in sides.split(",") if x.strip()]
     from dreamprm.validation import read_validated, validate_executions, validate_step_labels
 
@@ -85,11 +91,7 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
     with stage_run(ident, params={"scorer": scorer, "aggregation": aggregation, "l2": l2, "sides": sides,
                                   "survivors_only": survivors_only, "candidates": len(frame),
                                   "device": str(prm.device)}) as run:
-        mlflow.set_tag("dreamprm.identity", FUSE_PARAMETERS.identity({
-            "labels_path": labels_path, "problems_path": problems_path, "candidates_path": candidates_path,
-            "executions_path": executions_path, "scorer_dir": scorer_dir, "scorer": scorer,
-            "aggregation": aggregation, "l2": l2, "sides": sides, "out_dir": out_dir,
-            "survivors_only": survivors_only}))
+        mlflow.set_tag("dreamprm.identity", FUSE_PARAMETERS.identity(call))
         frame = add_prm_scores(frame, {scorer: prm}, progress=progress)
         fusion = fit_fusion(frame, scorer, aggregation, l2=l2, survivors_only=survivors_only)
         fitted = add_fusion_scores(frame, fusion)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from dreamprm.cache import ContentCache
 from dreamprm.generation import GenerateConfig, count_functions, generate_candidates
-from dreamprm.identity import StageParameters
+from dreamprm.identity import StageParameters, task_call
 from dreamprm.io import read_parquet, write_parquet
 from dreamprm.settings import get_settings
 
@@ -40,9 +39,9 @@ def select_problems(problems, source: str | None, limit: int, split: str | None)
 
 def run_generate(problems_path: str, out_path: str, config: GenerateConfig, source: str | None, limit: int,
                   split: str | None, progress: Progress | None = None) -> dict[str, Any]:
-    from dreamprm.policy import get_policy
-
+    call = task_call(locals())  # first: the task's parameters, for the stage identity
     from dreamprm.data.split import SplitManifest, manifest_path_for
+    from dreamprm.policy import get_policy
 
     s = get_settings()
     # The sides come from the split manifest beside the problems, the one every stage reads, not from a column a
@@ -77,9 +76,8 @@ def run_generate(problems_path: str, out_path: str, config: GenerateConfig, sour
 
     ident = RunIdentity(stage="generate", data_version=Path(problems_path).stem, policy=model, seed=config.seed)
     with stage_run(ident, params={**config.__dict__, "source": source, "limit": limit, "split": split}):
-        mlflow.set_tag("dreamprm.identity", GENERATE_PARAMETERS.identity({
-            "problems_path": problems_path, "out_path": out_path, "config": asdict(config), "source": source,
-            "limit": limit, "split": split}, read_beside={"manifest": manifest_path_for(problems_path)}))
+        mlflow.set_tag("dreamprm.identity", GENERATE_PARAMETERS.identity(
+            call, read_beside={"manifest": manifest_path_for(problems_path)}))
         mlflow.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
         mlflow.log_dict(summary, "generate_summary.json")
     return summary

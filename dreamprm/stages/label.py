@@ -14,7 +14,7 @@ from typing import Any
 
 from dreamprm.data.split import manifest_path_for, problems_on_sides, sample_by_problem
 from dreamprm.errors import OptionError, check_choice
-from dreamprm.identity import StageParameters
+from dreamprm.identity import StageParameters, task_call
 from dreamprm.io import read_parquet, write_parquet
 from dreamprm.settings import get_settings
 
@@ -40,6 +40,7 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
     on (``public`` = the statement's examples; default the execute settings' choice). ``policies_of``: a candidates
     table; only the candidates of its policies are labelled, at most ``per_policy`` samples of each policy per problem
     (0 = all; :mod:`dreamprm.data.policies`): a PRM for the models it will rank, trained on their own code."""
+    call = task_call(locals())  # first: the task's parameters, for the stage identity
     import mlflow
 
     from dreamprm.cache import ContentCache
@@ -57,8 +58,9 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
     if montecarlo < 0:
         raise OptionError("montecarlo", montecarlo, "0 or more candidates")
     if montecarlo and method != "outcome":
-        raise OptionError("montecarlo", montecarlo, "0 with --method montecarlo (every candidate is rolled out "
-                          "already); --montecarlo N adds Monte-Carlo labels to --method outcome")
+        raise OptionError("montecarlo", montecarlo, "--method outcome, or --montecarlo 0",
+                          message=f"--montecarlo {montecarlo} adds Monte-Carlo labels to --method outcome; with "
+                                  "--method montecarlo every candidate is rolled out already")
     s = get_settings()
     cfg = MCLabelConfig(seed=s.seed, **config_dict)
     problems = read_parquet(problems_path)
@@ -139,12 +141,8 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
                                   "split": ",".join(sides), "montecarlo": montecarlo,
                                   "rollout_tests": rollout_tests or "", "policies": ",".join(policies),
                                   "per_policy": per_policy, "manifest_digest": manifest.digest}):
-        mlflow.set_tag("dreamprm.identity", LABEL_PARAMETERS.identity({
-            "problems_path": problems_path, "candidates_path": candidates_path, "executions_path": executions_path,
-            "out_path": out_path, "config_dict": config_dict, "limit": limit, "method": method, "split": split,
-            "per_problem": per_problem, "montecarlo": montecarlo, "rollout_tests": rollout_tests,
-            "policies_of": policies_of, "per_policy": per_policy},
-            read_beside={"manifest": manifest_path_for(problems_path)}))
+        mlflow.set_tag("dreamprm.identity", LABEL_PARAMETERS.identity(
+            call, read_beside={"manifest": manifest_path_for(problems_path)}))
         mlflow.log_metrics(summary)
         plot = label_histogram(noisy, final, Path(out_path).with_suffix(".hist.png"))
         mlflow.log_artifact(str(plot))

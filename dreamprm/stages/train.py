@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dreamprm.identity import StageParameters
+from dreamprm.identity import StageParameters, task_call
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
@@ -25,6 +25,7 @@ def run_train(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_
               progress: Progress | None = None) -> dict[str, Any]:
     """``prm_config``/``train_config`` are the RESOLVED configs (backbone, layers, seed from the settings included),
     so the cache key, which hashes the parameters, changes whenever what is trained changes."""
+    call = task_call(locals())  # first: the task's parameters, for the stage identity
     import mlflow
 
     from dreamprm.errors import InputDataError
@@ -55,9 +56,7 @@ def run_train(labels_path: str, out_dir: str, prm_config: dict[str, Any], train_
               **{f"train.{k}": v for k, v in asdict(cfg).items()}, "train_rows": len(train_rows),
               "eval_rows": 0 if eval_rows is None else len(eval_rows), **prm.parameter_counts(),
               **{f"labels.{k}": v for k, v in step_label_counts(rows).items()}}
-    identity = TRAIN_PARAMETERS.identity({
-        "labels_path": labels_path, "out_dir": out_dir, "prm_config": prm_config, "train_config": train_config,
-        "eval_fraction": eval_fraction, "resume": resume, "outcome_only": outcome_only})
+    identity = TRAIN_PARAMETERS.identity(call)
     with stage_run(ident, params=params) as run:
         mlflow.set_tag("dreamprm.identity", identity)
         summary = train_prm(prm, train_rows, eval_rows, cfg, Path(out_dir), resume=resume,
