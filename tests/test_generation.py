@@ -175,7 +175,15 @@ def test_generate_stage_takes_its_sides_from_the_split_manifest(project_root: Pa
         manifest_path_for(data / "problems.parquet"))
     monkeypatch.setattr("dreamprm.policy.get_policy", lambda *_a, **_k: Scripted())
     out = data / "generated.parquet"
-    run_generate(str(data / "problems.parquet"), str(out), GenerateConfig(n=1, batch_size=1), None, 0, "train")
+    config = GenerateConfig(n=1, batch_size=1)
+    run_generate(str(data / "problems.parquet"), str(out), config, None, 0, "train")
     assert sorted(pd.read_parquet(out)["problem_id"]) == ["p0"]  # the manifest's train side, not the column's
+    from dreamprm.stages.generate import GENERATE_PARAMETERS
+
     runs = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`dreamprm.stage` = 'generate'")
-    assert runs["tags.dreamprm.identity"].str.fullmatch(r"[0-9a-f]{16}").all() and len(runs) == 1
+    call = {"problems_path": str(data / "problems.parquet"), "out_path": "elsewhere", "config": config,
+            "source": None, "limit": 0, "split": "train"}
+    manifest = {"manifest": manifest_path_for(data / "problems.parquet")}
+    assert runs["tags.dreamprm.identity"].tolist() == [GENERATE_PARAMETERS.identity(call, read_beside=manifest)]
+    other = {**call, "config": GenerateConfig(n=2, batch_size=1)}
+    assert GENERATE_PARAMETERS.identity(other, read_beside=manifest) != runs["tags.dreamprm.identity"][0]
