@@ -31,9 +31,9 @@ def fuse_flow(labels_path: str | None = None, problems_path: str | None = None, 
     """Fit the fusion on the labelled candidates of ``sides`` (default meta: problems the warm-up never trained on)
     with the scores of ``models/<scorer>/final`` aggregated by ``aggregation`` (``survivors_only``: only those that
     pass their examples); writes models/fusion/fusion.json."""
-    from dreamprm.stages.fuse import check_aggregation
+    from dreamprm.evaluate.aggregate import get_aggregation
 
-    check_aggregation(aggregation)  # before the cache key hashes the tables and the scorer's folder
+    get_aggregation(aggregation)  # a bad one fails before the cache key hashes the tables and the scorer's folder
     s = settings()
     from dreamprm.data.schema import default_candidates_path
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from dreamprm.errors import InputDataError
+from dreamprm.errors import InputDataError, check_choice
 
 EPS = 1e-6
 
@@ -71,12 +71,10 @@ AGGREGATIONS: dict[str, Aggregation] = {
 
 
 def get_aggregation(name: str) -> Aggregation:
-    """The aggregation registered under ``name``; an error that lists the valid names otherwise."""
-    try:
-        return AGGREGATIONS[name]
-    except KeyError:
-        raise InputDataError(f"unknown aggregation {name!r}", field="aggregation",
-                             expected=" | ".join(AGGREGATIONS)) from None
+    """The aggregation registered under ``name``; an OptionError that lists the valid names otherwise (stages call
+    it on their option before any work)."""
+    check_choice("aggregation", name, list(AGGREGATIONS))
+    return AGGREGATIONS[name]
 
 
 def normalize_scores(step_scores: Any) -> np.ndarray | None:

@@ -164,10 +164,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     from dreamprm.tracking import RunIdentity, configure_mlflow, stage_run
 
     sizes = parse_sizes(per_problem)
-    from dreamprm.errors import check_choice
-    from dreamprm.evaluate.aggregate import AGGREGATIONS
+    from dreamprm.evaluate.aggregate import get_aggregation
 
-    check_choice("aggregation", aggregation, list(AGGREGATIONS))  # before any scoring, not after it
+    get_aggregation(aggregation)  # an unknown one fails before any scoring, not after it
     if execution_only:
         scorers, challenger = {}, None
         if not (executions_path and Path(executions_path).exists()):

@@ -25,14 +25,6 @@ FUSE_PARAMETERS = StageParameters("fuse", inputs=("labels_path", "problems_path"
                                                   "scorer_dir"), neutral=("out_dir",))
 
 
-def check_aggregation(aggregation: str) -> None:
-    """An unknown step-score aggregation is an OptionError naming the known ones."""
-    from dreamprm.errors import check_choice
-    from dreamprm.evaluate.aggregate import AGGREGATIONS
-
-    check_choice("aggregation", aggregation, list(AGGREGATIONS))
-
-
 def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executions_path: str, scorer_dir: str,
              scorer: str, aggregation: str, l2: float, sides: str, out_dir: str, survivors_only: bool = False,
              progress: Progress | None = None) -> dict[str, Any]:
@@ -43,13 +35,14 @@ def run_fuse(labels_path: str, problems_path: str, candidates_path: str, executi
 
     from dreamprm.data.split import check_disjoint
     from dreamprm.errors import InputDataError
+    from dreamprm.evaluate.aggregate import get_aggregation
     from dreamprm.evaluate.fusion import add_fusion_scores, fit_fusion
     from dreamprm.evaluate.scoring import add_prm_scores, evaluation_frame
     from dreamprm.evaluate.stats import ranking_quality
     from dreamprm.prm.device import load_prm
     from dreamprm.tracking import RunIdentity, stage_run
 
-    check_aggregation(aggregation)
+    get_aggregation(aggregation)  # an unknown one fails here, before any table is read
     wanted = [x.strip() for x in sides.split(",") if x.strip()]
     from dreamprm.validation import read_validated, validate_executions, validate_step_labels
 

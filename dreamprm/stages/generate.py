@@ -40,17 +40,15 @@ def select_problems(problems, source: str | None, limit: int, split: str | None)
 def run_generate(problems_path: str, out_path: str, config: GenerateConfig, source: str | None, limit: int,
                   split: str | None, progress: Progress | None = None) -> dict[str, Any]:
     call = task_call(locals())  # first: the task's parameters, for the stage identity
-    from dreamprm.data.split import SplitManifest, manifest_path_for
+    from dreamprm.data.split import SIDES, manifest_path_for, problems_on_sides
     from dreamprm.policy import get_policy
 
     s = get_settings()
     # The sides come from the split manifest beside the problems, the one every stage reads, not from a column a
     # table may carry from an earlier fetch.
-    manifest = SplitManifest.load(manifest_path_for(problems_path))
-    problems = read_parquet(problems_path)
-    manifest.check_problems(problems["problem_id"])
+    problems, manifest, _ = problems_on_sides(read_parquet(problems_path), problems_path, split, ",".join(SIDES))
     problems = problems.assign(split=problems["problem_id"].astype(str).map(manifest.sides))
-    problems = select_problems(problems, source, limit, split)
+    problems = select_problems(problems, source, limit, None)
     t0 = time.perf_counter()
     with get_policy(s) as policy, ContentCache(s.cache_dir / "results.sqlite") as cache:
         out = generate_candidates(problems, policy, cache, config,
