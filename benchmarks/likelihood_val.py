@@ -1,0 +1,177 @@
+"""Does the backbone's own likelihood of a program rank the test's six models' programs? (eval-lcb-likelihood-val)
+
+A validation for the PRM-alone goal (docs/lcb-best-of-n.md, section 18); no release_v6 candidate is read. The
+frozen-trunk PRM reads the first 12 layers' hidden states and ranks the six models' programs near random at N=6;
+reranking by the code model's own likelihood (the "coder" score of Coder-Reviewer reranking, Zhang et al. 2022)
+needs no training at all. If the whole Qwen2.5-Coder-0.5B, LM head included, prefers the correct program of a
+problem, the PRM's head has a signal to learn from that its pooled trunk vectors do not carry; if not, the trunk's
+language-model knowledge is not where the missing signal is.
+
+Run inside the eval-lcb project folder (after its label step, which names the problems the models trained on). The
+set is the N=60 validation's 116 unseen train-side problems (``lcb_consensus_val.unseen_problem_candidates``) at
+the test's N=6, sample 0 of each model, official verdicts. Each program is scored under the chat template with the
+problem in the user turn and the code as the assistant's reply (its statement prefix run once per problem, the
+programs continued from its key/value cache); each step (``dreamprm.steps.split_steps``, tokenized on its own as
+the PRM input does) gets the mean log-probability of its tokens. Three scores, each ranking the problem's
+programs: ``mean`` (mean log-probability of all code tokens: the length-normalized coder score), ``sum`` (total
+log-probability) and ``min-step`` (the lowest step mean: a process view, the weakest step decides).
+
+The rule, fixed in the commit that added this script, before its first run: ``mean`` is the primary score. If its
+N=6 pick beats random with a 95% paired interval excluding zero and its within-problem AUC is at least 0.60, the
+likelihood becomes a feature of the PRM's head (the next step, to be validated under its own rule); otherwise it
+is not pursued. ``sum`` and ``min-step`` are reported beside it, not judged. Either way release_v6 is not
+evaluated with it here. Writes reports-likelihood-val/scores.parquet and result.json (atomically); a rerun
+reuses the scores of the problems already written (resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lcb_consensus_val import unseen_problem_candidates
+from policy_head_cv import evaluate_n6, n6_line, prior_scores
+
+from dreamprm.io import read_parquet, write_json, write_parquet
+
+INSTRUCTION = ("Solve the following programming problem in Python. Reply with the complete program in one code "
+               "block.")
+CODE_OPEN = "```python\n"
+SCORES = ("mean", "sum", "min-step")
+
+
+def user_message(problem: pd.Series) -> str:
+    """The problem as the user turn: the statement, then the starter code when the statement lacks it."""
+    text = f"{INSTRUCTION}\n\n{problem['statement'].strip()}"
+    starter = (problem.get("starter_code") or "").strip()
+    if starter and starter not in text:
+        text += f"\n\nStarter code:\n```python\n{starter}\n```"
+    return text
+
+
+class LikelihoodScorer:
+    """Per-step mean log-probabilities of programs under a causal LM, the problem's prefix computed once."""
+
+    def __init__(self, spec: str, max_code_tokens: int) -> None:
+        from dreamprm.models.loading import load_causal_lm, load_tokenizer
+
+        self.tokenizer = load_tokenizer(spec)
+        self.model = load_causal_lm(spec, dtype=torch.float32)
+        self.max_code_tokens = max_code_tokens
+
+    def prefix(self, problem: pd.Series) -> tuple[object, torch.Tensor]:
+        """The key/value cache of the chat prefix up to the code's first token, and the logits that predict it."""
+        ids = self.tokenizer.apply_chat_template([{"role": "user", "content": user_message(problem)}],
+                                                 add_generation_prompt=True, tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        ids = list(ids) + self.tokenizer(CODE_OPEN, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            out = self.model(torch.tensor([ids]), use_cache=True)
+        return out.cache, out.logits[0, -1]
+
+    def step_means(self, cache: object, first_logits: torch.Tensor, code: str) -> list[float] | None:
+        """Mean log-probability of each step's tokens; None when the code is empty or longer than the budget."""
+        from dreamprm.steps import split_steps
+
+        pieces = [self.tokenizer(s, add_special_tokens=False)["input_ids"] for s in split_steps(code).steps]
+        pieces = [p for p in pieces if p]
+        ids = [t for p in pieces for t in p]
+        if not ids or len(ids) > self.max_code_tokens:
+            return None
+        with torch.no_grad():
+            out = self.model(torch.tensor([ids]), cache=copy.deepcopy(cache), use_cache=True)
+        logits = torch.cat([first_logits[None], out.logits[0, :-1]]).float()
+        lp = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids)[:, None])[:, 0]
+        bounds = np.cumsum([0, *map(len, pieces)])
+        return [float(lp[a:b].mean()) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def score_frame(frame: pd.DataFrame, problems: pd.DataFrame, scorer: LikelihoodScorer, done: pd.DataFrame,
+                out: Path) -> pd.DataFrame:
+    """One row per candidate (candidate_id, problem_id, step_means); the problems already in ``done`` are kept, the
+    rest scored, the table rewritten after each problem (write, then rename), so an interrupted run resumes."""
+    rows = done.to_dict("records")
+    seen = set(done["problem_id"].astype(str)) if len(done) else set()
+    by_id = problems.set_index("problem_id")
+    todo = [(pid, g) for pid, g in frame.groupby("problem_id", sort=True) if str(pid) not in seen]
+    for pid, group in tqdm(todo, desc="problems", unit="problem"):
+        cache, first = scorer.prefix(by_id.loc[pid])
+        for cand in group.itertuples():
+            means = scorer.step_means(cache, first, cand.code or "")
+            rows.append({"candidate_id": cand.candidate_id, "problem_id": str(pid), "step_means": means})
+        write_parquet(pd.DataFrame(rows), out)
+    return pd.DataFrame(rows)
+
+
+UNSCORED = -1e9  # below any log-probability: an unscored program ranks last
+
+
+def scores_from(step_means: pd.Series) -> dict[str, np.ndarray]:
+    """The three rankings; an unscored program (None) ranks below every scored one."""
+    def each(f):  # noqa: ANN001, ANN202
+        return np.array([UNSCORED if m is None or len(m) == 0 else f(np.asarray(m)) for m in step_means])
+
+    return {"mean": each(np.mean), "sum": each(np.sum), "min-step": each(np.min)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b", help="the causal LM whose likelihood ranks")
+    ap.add_argument("--max-code-tokens", type=int, default=4096)
+    ap.add_argument("--resamples", type=int, default=10_000)
+    ap.add_argument("--limit", type=int, default=0, help="score only the first K problems (a timing trial)")
+    ap.add_argument("--out", default="reports-likelihood-val")
+    args = ap.parse_args(argv)
+    from dreamprm.data.split import SplitManifest
+    from dreamprm.evaluate.prior import TRAINING_SIDES
+
+    torch.manual_seed(0)
+    problems = read_parquet("data-train/problems.parquet")
+    train_side = read_parquet("data-train/candidates.parquet")
+    val = unseen_problem_candidates(train_side, read_parquet("data/step_labels.parquet"), 60)
+    val = val[(val["sample_index"] == 0) & val["official_passed"].notna()]
+    if args.limit:
+        val = val[val["problem_id"].isin(sorted(val["problem_id"].unique())[: args.limit])]
+    val = val.sort_values(["problem_id", "sample_index", "policy"]).reset_index(drop=True)
+    val = val.assign(passed=val["official_passed"].astype(bool))
+    training = SplitManifest.load("data-train/split_manifest.json").ids(*TRAINING_SIDES)
+    six = set(val["policy"])
+    other = train_side[train_side["policy"].isin(six) & ~train_side["problem_id"].isin(set(val["problem_id"]))
+                       & train_side["problem_id"].astype(str).isin(training) & train_side["official_passed"].notna()]
+    other = other.assign(passed=other["official_passed"].astype(bool))
+    print(f"{val['problem_id'].nunique()} problems, {len(val)} candidates ({len(six)} models), N=6", flush=True)
+
+    out = Path(args.out)
+    done = read_parquet(out / "scores.parquet") if (out / "scores.parquet").exists() else pd.DataFrame()
+    if len(done):
+        done = done[done["candidate_id"].isin(val["candidate_id"])]
+    scored = score_frame(val, problems, LikelihoodScorer(args.model, args.max_code_tokens), done,
+                         out / "scores.parquet")
+    means = val["candidate_id"].map(scored.set_index("candidate_id")["step_means"])
+    scores = scores_from(means)
+    unscored = int(sum(m is None or len(m) == 0 for m in means))
+    scores["prior"] = prior_scores(other, val)
+    result = {"settings": vars(args), "problems": int(val["problem_id"].nunique()), "candidates": len(val),
+              "unscored_candidates": unscored, "n6": evaluate_n6(val, scores, args.resamples)}
+    mean = result["n6"]["mean"]
+    result["rule_passes"] = bool(mean["vs_random"][1] > 0 and mean["within_problem_auc"] >= 0.60)
+    write_json(result, out / "result.json")
+    for name, r in result["n6"].items():
+        print(n6_line(name, r))
+    print(json.dumps({"unscored": unscored, "rule_passes": result["rule_passes"],
+                      "written": str(out / "result.json")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
