@@ -179,11 +179,22 @@ class StageParameters:
     inputs: tuple[str, ...]
     neutral: tuple[str, ...] = ()
 
-    def identity(self, parameters: Mapping[str, Any], read_beside: Mapping[str, Path | str] | None = None) -> str:
+    def identity(self, parameters: Mapping[str, Any], read_beside: Mapping[str, Path | str | None] | None = None,
+                 derived: Mapping[str, Any] | None = None) -> str:
         """``read_beside``: files the runner finds from its parameters rather than takes as one (the split manifest
-        beside a problems table), by content like the inputs."""
+        beside a problems table, the registry's champion folder), by content like the inputs; ``None`` entries are
+        skipped. An input given as a mapping (evaluate's ``scorers``, name -> folder) counts each folder by name.
+        ``derived``: values the runner reads from outside state that change its output (evaluate's registry
+        versions, which decide a promotion), counted as config."""
         skip = set(self.inputs) | set(self.neutral)
-        config = {k: v for k, v in parameters.items() if k not in skip} | {"settings": stage_settings(self.stage)}
-        inputs = {k: file_digest(parameters[k]) for k in self.inputs if parameters.get(k)}
-        inputs |= {k: file_digest(path) for k, path in (read_beside or {}).items()}
+        config = ({k: v for k, v in parameters.items() if k not in skip} | {"settings": stage_settings(self.stage)}
+                  | {f"derived:{k}": v for k, v in (derived or {}).items()})
+        inputs: dict[str, str] = {}
+        for k in self.inputs:
+            value = parameters.get(k)
+            if isinstance(value, Mapping):
+                inputs |= {f"{k}:{name}": file_digest(path) for name, path in value.items()}
+            elif value:
+                inputs[k] = file_digest(value)
+        inputs |= {k: file_digest(path) for k, path in (read_beside or {}).items() if path}
         return stage_identity(self.stage, config, inputs)

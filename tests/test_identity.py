@@ -297,7 +297,24 @@ def test_stage_parameters_identity_and_the_cache_key(tmp_path: Path, monkeypatch
         get_settings.cache_clear()
 
 
-@pytest.mark.parametrize("stage", ["generate", "label", "train", "correct", "fuse"])
+def test_stage_parameters_count_each_folder_of_a_mapping_input_and_derived_values(tmp_path: Path) -> None:
+    """Evaluate's scorers (name -> model folder) count by name and content, a read-beside None is skipped, and the
+    registry versions it derives change the identity (they decide a promotion)."""
+    params = ident.StageParameters("evaluate", inputs=("scorers",), neutral=("out_dir",))
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "w.bin").write_bytes(b"w")
+    base = {"scorers": {"orm": str(tmp_path / "a")}, "out_dir": "r1"}
+    same = params.identity(base, read_beside={"champion": None})
+    assert same == params.identity({**base, "scorers": {"orm": str(tmp_path / "b")}, "out_dir": "r2"})
+    assert same != params.identity({**base, "scorers": {"prm-none": str(tmp_path / "a")}})  # another model name
+    (tmp_path / "c" / "w.bin").write_bytes(b"other weights")
+    assert same != params.identity({**base, "scorers": {"orm": str(tmp_path / "c")}})
+    assert same != params.identity(base, read_beside={"champion": str(tmp_path / "a")})
+    assert same != params.identity(base, derived={"champion_version": "3"})
+
+
+@pytest.mark.parametrize("stage", ["generate", "label", "train", "correct", "fuse", "evaluate"])
 def test_each_stage_task_and_its_runner_share_parameter_names(stage: str) -> None:
     """The flow's cache key (train, correct, fuse) reads the task's parameters and the runner tags its run from its
     own: one identity only if the names are the same, every input or neutral name is one of them, and the runner

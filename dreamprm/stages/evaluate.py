@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dreamprm.identity import file_digest, stage_identity, stage_settings
+from dreamprm.identity import StageParameters, task_call
 from dreamprm.io import read_parquet, write_json, write_parquet, write_text
 from dreamprm.settings import get_settings
 
@@ -20,6 +20,11 @@ Progress = Callable[[int, int], None]
 log = logging.getLogger(__name__)
 
 SCORER_DIRS = ("prm-warmup", "prm-none", "prm-labels", "prm-weights", "orm", "prm-own")
+# Evaluate's identity, its MLflow tag: the models (scorers, name -> folder), tables and fitted models by content, the
+# report's folder not at all. Its Prefect task is not cached (a promotion reads the registry's state).
+EVALUATE_PARAMETERS = StageParameters("evaluate", inputs=(
+    "problems_path", "candidates_path", "executions_path", "scorers", "fusion_dir", "probes_path", "prior_path"),
+    neutral=("out_dir",))
 
 
 def discover_scorers(models_dir: Path, only: str | None = None) -> dict[str, str]:
@@ -141,6 +146,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     for a chosen subset (the demo's ``problems_limit``, a validation set's unseen problems), and a problem nobody
     attempted is not a failed one. The report counts the sides' problems left out that way
     (``n_problems_on_sides_without_candidates``), so a smaller set is never a silent one."""
+    call = task_call(locals())
     import mlflow
     import pandas as pd
 
@@ -167,8 +173,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     from dreamprm.evaluate.aggregate import get_aggregation
 
     get_aggregation(aggregation)  # an unknown one fails before any scoring, not after it
-    if execution_only:
-        scorers, challenger = {}, None
+    if execution_only:  # what it ignores is not part of its identity either
+        scorers, challenger, fusion_dir = {}, None, None
+        call |= {"scorers": scorers, "challenger": challenger, "fusion_dir": fusion_dir}
         if not (executions_path and Path(executions_path).exists()):
             raise InputDataError("--execution-only needs the executions table of the candidates on their "
                                  "statement examples", path=executions_path, field="executions",
@@ -228,7 +235,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
 
         loaded["champion"] = load_prm(champion_dir)
     fusion = None
-    if fusion_dir and fusion_dir.lower() != "none" and not execution_only:
+    if fusion_dir and fusion_dir.lower() != "none":
         from dreamprm.evaluate.fusion import FusionModel
 
         fusion = FusionModel.load(fusion_dir)
@@ -329,17 +336,10 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
     from dreamprm.data.split import manifest_path_for
 
-    inputs = {"problems": problems_path, "manifest": manifest_path_for(problems_path), "candidates": candidates_path,
-              "executions": executions_path, "probes": probes_path if outputs is not None else None,
-              "prior": prior_path if prior is not None else None, "fusion": fusion_dir if fusion is not None else None,
-              "champion": champion_dir, **{f"scorer:{name}": path for name, path in scorers.items()}}
-    identity = stage_identity("evaluate", {
-        "split": split, "challenger": challenger, "aggregation": aggregation, "n_resamples": n_resamples,
-        "sizes": sizes, "execution_only": execution_only, "hybrid_only_above": hybrid_only_above,
-        "speed_clock": speed_clock if outputs is not None else None, "settings": stage_settings("evaluate"),
-        "registered_model": model_name, "challenger_version": challenger_version,
-        "champion_version": champion_version},
-        {k: file_digest(v) for k, v in inputs.items() if v})
+    identity = EVALUATE_PARAMETERS.identity(
+        call, read_beside={"manifest": manifest_path_for(problems_path), "champion": champion_dir},
+        derived={"registered_model": model_name, "challenger_version": challenger_version,
+                 "champion_version": champion_version})
     decision = None
     with stage_run(ident, params={"split": split, "scorers": json.dumps(scorers), "aggregation": aggregation,
                                   "fusion": fusion_dir, "probes": probes_path, "prior": prior_path,
