@@ -22,6 +22,16 @@ likelihood becomes a feature of the PRM's head (the next step, to be validated u
 is not pursued. ``sum`` and ``min-step`` are reported beside it, not judged. Either way release_v6 is not
 evaluated with it here. Writes reports-likelihood-val/scores.parquet and result.json (atomically); a rerun
 reuses the scores of the problems already written (resumable).
+
+Measured (section 18): ``mean`` +1.3 [-2.4, 5.2] against random, within-problem AUC 0.596: the rule fails.
+
+``--direction reviewer`` scores the other way (the "reviewer" of Coder-Reviewer reranking): the program in the user
+turn, the problem's statement (its first ``--max-statement-tokens`` tokens) as the assistant's reply, and the mean
+log-probability of the statement's tokens given the program. Every program of a problem is then judged on the same
+tokens, so the length and style of its code do not enter the score the way they enter the coder's. Its rule, fixed
+in the commit that added it, before its first run: the same as above with ``reviewer`` as the primary score; the
+sum of the two standardized scores (``coder+reviewer``, each z-scored within its problem) is reported beside it,
+not judged. Writes reports-likelihood-val/reviewer-scores.parquet and reviewer-result.json.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from dreamprm.io import read_parquet, write_json, write_parquet
 INSTRUCTION = ("Solve the following programming problem in Python. Reply with the complete program in one code "
                "block.")
 CODE_OPEN = "```python\n"
+REVIEW_INSTRUCTION = "Here is a Python program. State the programming problem it solves."
 SCORES = ("mean", "sum", "min-step")
 
 
@@ -95,9 +106,27 @@ class LikelihoodScorer:
         bounds = np.cumsum([0, *map(len, pieces)])
         return [float(lp[a:b].mean()) for a, b in zip(bounds[:-1], bounds[1:])]
 
+    def statement_given_code(self, problem: pd.Series, code: str, max_statement_tokens: int) -> list[float] | None:
+        """Mean log-probability of the statement's first tokens, the program shown first (one "step": the
+        statement); None when the code is empty or longer than the budget."""
+        code_ids = self.tokenizer(code, add_special_tokens=False)["input_ids"]
+        if not code_ids or len(code_ids) > self.max_code_tokens:
+            return None
+        ids = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": f"{REVIEW_INSTRUCTION}\n\n```python\n{code}\n```"}],
+            add_generation_prompt=True, tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        target = self.tokenizer(problem["statement"].strip(), add_special_tokens=False)["input_ids"]
+        target = target[:max_statement_tokens]
+        with torch.no_grad():
+            logits = self.model(torch.tensor([list(ids) + target])).logits[0, len(ids) - 1:-1].float()
+        lp = torch.log_softmax(logits, -1).gather(1, torch.tensor(target)[:, None])[:, 0]
+        return [float(lp.mean())]
+
 
 def score_frame(frame: pd.DataFrame, problems: pd.DataFrame, scorer: LikelihoodScorer, done: pd.DataFrame,
-                out: Path) -> pd.DataFrame:
+                out: Path, reviewer_tokens: int = 0) -> pd.DataFrame:
     """One row per candidate (candidate_id, problem_id, step_means); the problems already in ``done`` are kept, the
     rest scored, the table rewritten after each problem (write, then rename), so an interrupted run resumes."""
     rows = done.to_dict("records")
@@ -105,9 +134,11 @@ def score_frame(frame: pd.DataFrame, problems: pd.DataFrame, scorer: LikelihoodS
     by_id = problems.set_index("problem_id")
     todo = [(pid, g) for pid, g in frame.groupby("problem_id", sort=True) if str(pid) not in seen]
     for pid, group in tqdm(todo, desc="problems", unit="problem"):
-        cache, first = scorer.prefix(by_id.loc[pid])
+        problem = by_id.loc[pid]
+        cache, first = (None, None) if reviewer_tokens else scorer.prefix(problem)
         for cand in group.itertuples():
-            means = scorer.step_means(cache, first, cand.code or "")
+            means = (scorer.statement_given_code(problem, cand.code or "", reviewer_tokens) if reviewer_tokens
+                     else scorer.step_means(cache, first, cand.code or ""))
             rows.append({"candidate_id": cand.candidate_id, "problem_id": str(pid), "step_means": means})
         write_parquet(pd.DataFrame(rows), out)
     return pd.DataFrame(rows)
@@ -124,6 +155,14 @@ def scores_from(step_means: pd.Series) -> dict[str, np.ndarray]:
     return {"mean": each(np.mean), "sum": each(np.sum), "min-step": each(np.min)}
 
 
+def within_problem_z(frame: pd.DataFrame, score: np.ndarray) -> np.ndarray:
+    """A score standardized within each problem (unscored programs stay last), so two scores can be added."""
+    s = pd.Series(np.where(score <= UNSCORED, np.nan, score), index=frame.index)
+    g = s.groupby(frame["problem_id"])
+    z = ((s - g.transform("mean")) / g.transform("std").replace(0, 1).fillna(1)).fillna(0)
+    return np.where(s.isna(), UNSCORED, z.to_numpy())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b", help="the causal LM whose likelihood ranks")
@@ -131,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resamples", type=int, default=10_000)
     ap.add_argument("--limit", type=int, default=0, help="score only the first K problems (a timing trial)")
     ap.add_argument("--out", default="reports-likelihood-val")
+    ap.add_argument("--direction", choices=("coder", "reviewer"), default="coder",
+                    help="coder: the program given the problem; reviewer: the statement given the program")
+    ap.add_argument("--max-statement-tokens", type=int, default=512, help="reviewer: statement tokens scored")
     args = ap.parse_args(argv)
     from dreamprm.data.split import SplitManifest
     from dreamprm.evaluate.prior import TRAINING_SIDES
@@ -152,24 +194,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{val['problem_id'].nunique()} problems, {len(val)} candidates ({len(six)} models), N=6", flush=True)
 
     out = Path(args.out)
-    done = read_parquet(out / "scores.parquet") if (out / "scores.parquet").exists() else pd.DataFrame()
-    if len(done):
-        done = done[done["candidate_id"].isin(val["candidate_id"])]
-    scored = score_frame(val, problems, LikelihoodScorer(args.model, args.max_code_tokens), done,
-                         out / "scores.parquet")
-    means = val["candidate_id"].map(scored.set_index("candidate_id")["step_means"])
+    reviewer = args.direction == "reviewer"
+    prefix = "reviewer-" if reviewer else ""
+    scorer = LikelihoodScorer(args.model, args.max_code_tokens)
+    tables = {}
+    for name in ("", "reviewer-") if reviewer else ("",):  # the reviewer's run reads the coder's scores beside
+        path = out / f"{name}scores.parquet"
+        done = read_parquet(path) if path.exists() else pd.DataFrame()
+        if len(done):
+            done = done[done["candidate_id"].isin(val["candidate_id"])]
+        if name == prefix:
+            done = score_frame(val, problems, scorer, done, path, args.max_statement_tokens if reviewer else 0)
+        tables[name] = val["candidate_id"].map(done.set_index("candidate_id")["step_means"]) if len(done) else None
+    means = tables[prefix]
     scores = scores_from(means)
+    if reviewer:
+        scores = {"reviewer": scores["mean"]}
+        if tables[""] is not None and tables[""].notna().all():
+            scores["coder+reviewer"] = (within_problem_z(val, scores_from(tables[""])["mean"])
+                                        + within_problem_z(val, scores["reviewer"]))
     unscored = int(sum(m is None or len(m) == 0 for m in means))
     scores["prior"] = prior_scores(other, val)
     result = {"settings": vars(args), "problems": int(val["problem_id"].nunique()), "candidates": len(val),
               "unscored_candidates": unscored, "n6": evaluate_n6(val, scores, args.resamples)}
-    mean = result["n6"]["mean"]
-    result["rule_passes"] = bool(mean["vs_random"][1] > 0 and mean["within_problem_auc"] >= 0.60)
-    write_json(result, out / "result.json")
+    primary = result["n6"]["reviewer" if reviewer else "mean"]
+    result["rule_passes"] = bool(primary["vs_random"][1] > 0 and primary["within_problem_auc"] >= 0.60)
+    write_json(result, out / f"{prefix}result.json")
     for name, r in result["n6"].items():
         print(n6_line(name, r))
     print(json.dumps({"unscored": unscored, "rule_passes": result["rule_passes"],
-                      "written": str(out / "result.json")}))
+                      "written": str(out / f"{prefix}result.json")}))
     return 0
 
 
