@@ -239,8 +239,11 @@ eval-lcb-own-code-cv: venv
 # Does Qwen2.5-Coder-0.5B's own likelihood of a program (the whole model, LM head included, no training) rank the
 # test's six models' programs at N=6 on the N=60 validation's 116 problems (benchmarks/likelihood_val.py,
 # docs/lcb-best-of-n.md section 18)? After eval-lcb's label step; about 20 min on 2 cores, resumable.
+# LCB_LIKELIHOOD_ARGS="--direction reviewer": the statement's likelihood given the program instead (about 40 min).
+LCB_LIKELIHOOD_ARGS ?=
 eval-lcb-likelihood-val: venv
-	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/likelihood_val.py
+	cd $(LCB_ROOT) && export $(LCB_ENV) && $(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/likelihood_val.py \
+	    $(LCB_LIKELIHOOD_ARGS)
 
 # Every execution-evidence selector on all three sets with no model (about 1 h on 2 cores; the model steps of
 # eval-lcb take as long again): the eval-lcb folder's fetch, execute and label steps, the N=60 validation
