@@ -41,6 +41,7 @@ import copy
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,16 @@ def user_message(problem: pd.Series) -> str:
     return text
 
 
+def chat_ids(tokenizer: Any, user: str) -> list[int]:
+    """The ids of a user turn and the assistant's opening: the tokenizer's chat template, or, for a model without
+    one (the tiny test model), a plain "User:/Assistant:" layout."""
+    if getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": user}], add_generation_prompt=True,
+                                            tokenize=True)
+        return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "input_ids") else ids)
+    return tokenizer(f"User: {user}\nAssistant: ")["input_ids"]
+
+
 class LikelihoodScorer:
     """Per-step mean log-probabilities of programs under a causal LM, the problem's prefix computed once."""
 
@@ -81,11 +92,8 @@ class LikelihoodScorer:
 
     def prefix(self, problem: pd.Series) -> tuple[object, torch.Tensor]:
         """The key/value cache of the chat prefix up to the code's first token, and the logits that predict it."""
-        ids = self.tokenizer.apply_chat_template([{"role": "user", "content": user_message(problem)}],
-                                                 add_generation_prompt=True, tokenize=True)
-        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
-            ids = ids["input_ids"]
-        ids = list(ids) + self.tokenizer(CODE_OPEN, add_special_tokens=False)["input_ids"]
+        ids = chat_ids(self.tokenizer, user_message(problem))
+        ids += self.tokenizer(CODE_OPEN, add_special_tokens=False)["input_ids"]
         with torch.no_grad():
             out = self.model(torch.tensor([ids]), use_cache=True)
         return out.cache, out.logits[0, -1]
@@ -112,15 +120,11 @@ class LikelihoodScorer:
         code_ids = self.tokenizer(code, add_special_tokens=False)["input_ids"]
         if not code_ids or len(code_ids) > self.max_code_tokens:
             return None
-        ids = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": f"{REVIEW_INSTRUCTION}\n\n```python\n{code}\n```"}],
-            add_generation_prompt=True, tokenize=True)
-        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
-            ids = ids["input_ids"]
+        ids = chat_ids(self.tokenizer, f"{REVIEW_INSTRUCTION}\n\n```python\n{code}\n```")
         target = self.tokenizer(problem["statement"].strip(), add_special_tokens=False)["input_ids"]
         target = target[:max_statement_tokens]
         with torch.no_grad():
-            logits = self.model(torch.tensor([list(ids) + target])).logits[0, len(ids) - 1:-1].float()
+            logits = self.model(torch.tensor([ids + target])).logits[0, len(ids) - 1:-1].float()
         lp = torch.log_softmax(logits, -1).gather(1, torch.tensor(target)[:, None])[:, 0]
         return [float(lp.mean())]
 

@@ -1,0 +1,62 @@
+"""benchmarks/likelihood_val.py: the coder and reviewer likelihoods on the tiny random model, and the rankings."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from likelihood_val import CODE_OPEN, UNSCORED, LikelihoodScorer, chat_ids, scores_from, user_message, within_problem_z
+
+PROBLEM = pd.Series({"statement": "Read n and print n squared.", "starter_code": "def solve(n):\n    pass"})
+CODE = "def read():\n    return int(input())\n\ndef main():\n    n = read()\n    print(n * n)\n\nmain()\n"
+
+
+@pytest.fixture(scope="module")
+def scorer() -> LikelihoodScorer:
+    return LikelihoodScorer("tinycoder", max_code_tokens=200)
+
+
+def test_the_cached_problem_prefix_gives_the_log_probabilities_of_one_whole_pass(scorer: LikelihoodScorer) -> None:
+    """Each program continues the problem's cached prefix; its step means equal those of one uncached forward pass
+    over prefix + code, each step tokenized on its own."""
+    from dreamprm.steps import split_steps
+
+    cache, first = scorer.prefix(PROBLEM)
+    means = scorer.step_means(cache, first, CODE)
+    again = scorer.step_means(cache, first, CODE)  # the cache is copied, not consumed
+    tok = scorer.tokenizer
+    prefix = chat_ids(tok, user_message(PROBLEM)) + tok(CODE_OPEN, add_special_tokens=False)["input_ids"]
+    pieces = [tok(s, add_special_tokens=False)["input_ids"] for s in split_steps(CODE).steps]
+    code = [t for p in pieces for t in p]
+    with torch.no_grad():
+        logits = scorer.model(torch.tensor([prefix + code])).logits[0, len(prefix) - 1:-1].float()
+    lp = torch.log_softmax(logits, -1).gather(1, torch.tensor(code)[:, None])[:, 0]
+    bounds = np.cumsum([0, *map(len, pieces)])
+    expected = [float(lp[a:b].mean()) for a, b in zip(bounds[:-1], bounds[1:])]
+    assert len(means) == len(pieces) >= 2 and means == again
+    assert means == pytest.approx(expected, abs=1e-4)
+    assert scorer.step_means(cache, first, "") is None
+    assert scorer.step_means(cache, first, "x = 1\n" * 200) is None  # over the code budget: unscored, not cut
+
+
+def test_the_reviewer_scores_the_same_statement_tokens_for_every_program(scorer: LikelihoodScorer) -> None:
+    a = scorer.statement_given_code(PROBLEM, CODE, max_statement_tokens=5)
+    b = scorer.statement_given_code(PROBLEM, "print(int(input()) ** 2)\n", max_statement_tokens=5)
+    assert len(a) == len(b) == 1 and a != b and all(np.isfinite(a + b)) and max(a + b) < 0
+    assert scorer.statement_given_code(PROBLEM, "", max_statement_tokens=5) is None
+
+
+def test_scores_rank_unscored_programs_last_and_standardize_within_each_problem() -> None:
+    scores = scores_from(pd.Series([[-1.0, -3.0], [-2.0], None, []]))
+    assert scores["mean"].tolist() == [-2.0, -2.0, UNSCORED, UNSCORED]
+    assert scores["sum"].tolist() == [-4.0, -2.0, UNSCORED, UNSCORED]
+    assert scores["min-step"].tolist() == [-3.0, -2.0, UNSCORED, UNSCORED]
+    frame = pd.DataFrame({"problem_id": ["p", "p", "p", "q", "q"]})
+    z = within_problem_z(frame, np.array([1.0, 3.0, UNSCORED, 10.0, 10.0]))
+    assert z[:2].tolist() == pytest.approx([-2 ** -0.5, 2 ** -0.5]) and z[2] == UNSCORED
+    assert z[3:].tolist() == [0.0, 0.0]  # a problem whose programs tie stays tied, not NaN
