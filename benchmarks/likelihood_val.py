@@ -32,6 +32,13 @@ tokens, so the length and style of its code do not enter the score the way they 
 in the commit that added it, before its first run: the same as above with ``reviewer`` as the primary score; the
 sum of the two standardized scores (``coder+reviewer``, each z-scored within its problem) is reported beside it,
 not judged. Writes reports-likelihood-val/reviewer-scores.parquet and reviewer-result.json.
+
+Measured (section 18): ``reviewer`` -2.2 [-6.5, 2.2], AUC 0.547; ``coder+reviewer`` -1.3 [-5.6, 3.0], AUC 0.604:
+the rule fails.
+
+``--model qwen2.5-coder-1.5b --out reports-likelihood-val-1.5b`` (after `make model-1.5b`): does a model three
+times larger prefer the correct programs? Its rule, fixed in the commit that added this paragraph, before its run:
+the coder direction's rule above, ``mean`` primary, unchanged.
 """
 
 from __future__ import annotations
@@ -209,12 +216,13 @@ def main(argv: list[str] | None = None) -> int:
             done = done[done["candidate_id"].isin(val["candidate_id"])]
         if name == prefix:
             done = score_frame(val, problems, scorer, done, path, args.max_statement_tokens if reviewer else 0)
-        tables[name] = val["candidate_id"].map(done.set_index("candidate_id")["step_means"]) if len(done) else None
+        complete = len(done) and val["candidate_id"].isin(done["candidate_id"]).all()  # None: unscored, not absent
+        tables[name] = val["candidate_id"].map(done.set_index("candidate_id")["step_means"]) if complete else None
     means = tables[prefix]
     scores = scores_from(means)
     if reviewer:
         scores = {"reviewer": scores["mean"]}
-        if tables[""] is not None and tables[""].notna().all():
+        if tables[""] is not None:
             scores["coder+reviewer"] = (within_problem_z(val, scores_from(tables[""])["mean"])
                                         + within_problem_z(val, scores["reviewer"]))
     unscored = int(sum(m is None or len(m) == 0 for m in means))
