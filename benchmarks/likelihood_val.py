@@ -23,7 +23,7 @@ is not pursued. ``sum`` and ``min-step`` are reported beside it, not judged. Eit
 evaluated with it here. Writes reports-likelihood-val/scores.parquet and result.json (atomically); a rerun
 reuses the scores of the problems already written (resumable).
 
-Measured (section 18): ``mean`` +1.3 [-2.4, 5.2] against random, within-problem AUC 0.596: the rule fails.
+Measured (section 18): ``mean`` +1.3 [-2.4, 5.2] against random, within-problem AUC 0.621: the rule fails.
 
 ``--direction reviewer`` scores the other way (the "reviewer" of Coder-Reviewer reranking): the program in the user
 turn, the problem's statement (its first ``--max-statement-tokens`` tokens) as the assistant's reply, and the mean
@@ -33,7 +33,7 @@ in the commit that added it, before its first run: the same as above with ``revi
 sum of the two standardized scores (``coder+reviewer``, each z-scored within its problem) is reported beside it,
 not judged. Writes reports-likelihood-val/reviewer-scores.parquet and reviewer-result.json.
 
-Measured (section 18): ``reviewer`` -2.2 [-6.5, 2.2], AUC 0.547; ``coder+reviewer`` -1.3 [-5.6, 3.0], AUC 0.604:
+Measured (section 18): ``reviewer`` -2.2 [-6.5, 2.2], AUC 0.547; ``coder+reviewer`` -0.4 [-4.6, 3.6], AUC 0.606:
 the rule fails.
 
 ``--model qwen2.5-coder-1.5b --out reports-likelihood-val-1.5b`` (after `make model-1.5b`): does a model three
@@ -47,8 +47,9 @@ import argparse
 import copy
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -61,15 +62,19 @@ from policy_head_cv import evaluate_n6, n6_line, prior_scores
 
 from dreamprm.io import read_parquet, write_json, write_parquet
 
+if TYPE_CHECKING:
+    from transformers import Cache
+
 INSTRUCTION = ("Solve the following programming problem in Python. Reply with the complete program in one code "
                "block.")
 CODE_OPEN = "```python\n"
 REVIEW_INSTRUCTION = "Here is a Python program. State the programming problem it solves."
-SCORES = ("mean", "sum", "min-step")
 
 
 def user_message(problem: pd.Series) -> str:
-    """The problem as the user turn: the statement, then the starter code when the statement lacks it."""
+    """The problem as the user turn: the statement, then the starter code when the statement lacks it. A bare
+    instruction, not the project's policy prompts (``dreamprm.prompts``): the recorded programs were written under
+    LiveCodeBench's own prompts, and the Chain-of-Function rules would make every program less likely alike."""
     text = f"{INSTRUCTION}\n\n{problem['statement'].strip()}"
     starter = (problem.get("starter_code") or "").strip()
     if starter and starter not in text:
@@ -87,6 +92,15 @@ def chat_ids(tokenizer: Any, user: str) -> list[int]:
     return tokenizer(f"User: {user}\nAssistant: ")["input_ids"]
 
 
+def code_pieces(tokenizer: Any, code: str) -> list[list[int]]:
+    """The ids of each step of ``code`` (``dreamprm.steps.split_steps``), each tokenized on its own as the PRM input
+    does, empty pieces left out: what the coder score reads, and how many tokens each step mean averages."""
+    from dreamprm.steps import split_steps
+
+    pieces = [tokenizer(s, add_special_tokens=False)["input_ids"] for s in split_steps(code).steps]
+    return [p for p in pieces if p]
+
+
 class LikelihoodScorer:
     """Per-step mean log-probabilities of programs under a causal LM, the problem's prefix computed once."""
 
@@ -97,7 +111,7 @@ class LikelihoodScorer:
         self.model = load_causal_lm(spec, dtype=torch.float32)
         self.max_code_tokens = max_code_tokens
 
-    def prefix(self, problem: pd.Series) -> tuple[object, torch.Tensor]:
+    def prefix(self, problem: pd.Series) -> tuple[Cache, torch.Tensor]:
         """The key/value cache of the chat prefix up to the code's first token, and the logits that predict it."""
         ids = chat_ids(self.tokenizer, user_message(problem))
         ids += self.tokenizer(CODE_OPEN, add_special_tokens=False)["input_ids"]
@@ -105,12 +119,9 @@ class LikelihoodScorer:
             out = self.model(torch.tensor([ids]), use_cache=True)
         return out.cache, out.logits[0, -1]
 
-    def step_means(self, cache: object, first_logits: torch.Tensor, code: str) -> list[float] | None:
+    def step_means(self, cache: Cache, first_logits: torch.Tensor, code: str) -> list[float] | None:
         """Mean log-probability of each step's tokens; None when the code is empty or longer than the budget."""
-        from dreamprm.steps import split_steps
-
-        pieces = [self.tokenizer(s, add_special_tokens=False)["input_ids"] for s in split_steps(code).steps]
-        pieces = [p for p in pieces if p]
+        pieces = code_pieces(self.tokenizer, code)
         ids = [t for p in pieces for t in p]
         if not ids or len(ids) > self.max_code_tokens:
             return None
@@ -158,12 +169,30 @@ def score_frame(frame: pd.DataFrame, problems: pd.DataFrame, scorer: LikelihoodS
 UNSCORED = -1e9  # below any log-probability: an unscored program ranks last
 
 
-def scores_from(step_means: pd.Series) -> dict[str, np.ndarray]:
-    """The three rankings; an unscored program (None) ranks below every scored one."""
-    def each(f):  # noqa: ANN001, ANN202
-        return np.array([UNSCORED if m is None or len(m) == 0 else f(np.asarray(m)) for m in step_means])
+def scores_from(step_means: pd.Series, step_tokens: pd.Series) -> dict[str, np.ndarray]:
+    """The three rankings from each program's step means and the token count of each step: ``mean``, the mean
+    log-probability over all its code tokens; ``sum``, their total; ``min-step``, its lowest step mean. An unscored
+    program (None) ranks below every scored one."""
+    def each(f: Callable[[np.ndarray, np.ndarray], float]) -> np.ndarray:
+        return np.array([UNSCORED if m is None or len(m) == 0 else f(np.asarray(m), np.asarray(n, dtype=float))
+                         for m, n in zip(step_means, step_tokens)])
 
-    return {"mean": each(np.mean), "sum": each(np.sum), "min-step": each(np.min)}
+    return {"mean": each(lambda m, n: float(m @ n / n.sum())), "sum": each(lambda m, n: float(m @ n)),
+            "min-step": each(lambda m, n: float(m.min()))}
+
+
+def check_settings(path: Path, settings: dict[str, Any]) -> None:
+    """Scores are resumed only under the settings that made them (written beside the table on its first run): a
+    table of another model or budget is refused, never mixed in."""
+    if path.exists():
+        made = json.loads(path.read_text())
+        if made != settings:
+            raise SystemExit(f"{path.parent / 'scores'}: made with {made}, not {settings}; pass another --out")
+    elif path.with_name(path.name.replace(".settings.json", ".parquet")).exists():
+        raise SystemExit(f"{path.with_name(path.name.replace('.settings.json', '.parquet'))} has no settings record "
+                         f"({path.name}); pass another --out")
+    else:
+        write_json(settings, path)
 
 
 def within_problem_z(frame: pd.DataFrame, score: np.ndarray) -> np.ndarray:
@@ -207,10 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     reviewer = args.direction == "reviewer"
     prefix = "reviewer-" if reviewer else ""
+    made_by = {"model": args.model, "max_code_tokens": args.max_code_tokens}
+    check_settings(out / f"{prefix}scores.settings.json",
+                   made_by | ({"max_statement_tokens": args.max_statement_tokens} if reviewer else {}))
     scorer = LikelihoodScorer(args.model, args.max_code_tokens)
-    tables = {}
+    tables: dict[str, pd.Series | None] = {}
     for name in ("", "reviewer-") if reviewer else ("",):  # the reviewer's run reads the coder's scores beside
         path = out / f"{name}scores.parquet"
+        if name != prefix and path.exists():
+            check_settings(out / f"{name}scores.settings.json", made_by)
         done = read_parquet(path) if path.exists() else pd.DataFrame()
         if len(done):
             done = done[done["candidate_id"].isin(val["candidate_id"])]
@@ -219,12 +253,16 @@ def main(argv: list[str] | None = None) -> int:
         complete = len(done) and val["candidate_id"].isin(done["candidate_id"]).all()  # None: unscored, not absent
         tables[name] = val["candidate_id"].map(done.set_index("candidate_id")["step_means"]) if complete else None
     means = tables[prefix]
-    scores = scores_from(means)
-    if reviewer:
-        scores = {"reviewer": scores["mean"]}
+    if means is None:
+        raise SystemExit(f"{out / f'{prefix}scores.parquet'} lacks some of the {len(val)} candidates")
+    step_tokens = pd.Series([[len(p) for p in code_pieces(scorer.tokenizer, c or "")] for c in val["code"]])
+    if reviewer:  # one "step", the statement: its mean is the score
+        scores = {"reviewer": scores_from(means, pd.Series([[1]] * len(val)))["mean"]}
         if tables[""] is not None:
-            scores["coder+reviewer"] = (within_problem_z(val, scores_from(tables[""])["mean"])
+            scores["coder+reviewer"] = (within_problem_z(val, scores_from(tables[""], step_tokens)["mean"])
                                         + within_problem_z(val, scores["reviewer"]))
+    else:
+        scores = scores_from(means, step_tokens)
     unscored = int(sum(m is None or len(m) == 0 for m in means))
     scores["prior"] = prior_scores(other, val)
     result = {"settings": vars(args), "problems": int(val["problem_id"].nunique()), "candidates": len(val),

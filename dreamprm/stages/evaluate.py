@@ -170,6 +170,11 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     from dreamprm.tracking import RunIdentity, configure_mlflow, stage_run
 
     sizes = parse_sizes(per_problem)
+    # The identity counts what is computed, not how it was spelled: the parsed sizes, "none" as no file, the clock
+    # only where probes are read.
+    call |= {"per_problem": sizes} | {k: None for k in ("probes_path", "prior_path", "fusion_dir")
+                                      if str(call[k] or "").lower() == "none"}
+    call["speed_clock"] = speed_clock if call["probes_path"] else None
     from dreamprm.evaluate.aggregate import get_aggregation
 
     get_aggregation(aggregation)  # an unknown one fails before any scoring, not after it

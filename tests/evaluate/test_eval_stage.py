@@ -113,12 +113,18 @@ def test_execution_only_at_two_sizes_in_one_run(project_root: Path) -> None:
         run_evaluate(**paths, scorers={}, out_dir=str(project_root / f"again-{resamples}"), split="eval",
                      challenger=None, aggregation="min", n_resamples=resamples, per_problem="0,3",
                      execution_only=True)
+    # What execution-only ignores (a model, a fusion, a challenger) and how the sizes or "no prior" are spelled
+    # leave the identity as it is.
+    run_evaluate(**paths, scorers={"orm": str(project_root / "models/orm/final")}, out_dir=str(project_root / "x"),
+                 split="eval", challenger="orm", aggregation="min", n_resamples=50, per_problem=[0, 3],
+                 execution_only=True, fusion_dir=str(project_root / "models/fusion"), prior_path="none",
+                 speed_clock="wall")
     pd.read_parquet(paths["executions_path"]).iloc[::-1].to_parquet(paths["executions_path"], index=False)
     run_evaluate(**paths, scorers={}, out_dir=str(project_root / "reordered"), split="eval", challenger=None,
                  aggregation="min", n_resamples=50, per_problem="0,3", execution_only=True)
     tags = mlflow.search_runs(search_all_experiments=True, order_by=["attributes.start_time ASC"])[
         "tags.dreamprm.identity"].tolist()
-    assert len(tags) == 4 and tags[0] == tags[1] and len({tags[0], tags[2], tags[3]}) == 3, tags
+    assert len(tags) == 5 and tags[0] == tags[1] == tags[3] and len({tags[0], tags[2], tags[4]}) == 3, tags
 
 
 def test_hybrid_only_scores_survivors_and_first_k(project_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from likelihood_val import CODE_OPEN, UNSCORED, LikelihoodScorer, chat_ids, scores_from, user_message, within_problem_z
+from likelihood_val import (
+    CODE_OPEN,
+    UNSCORED,
+    LikelihoodScorer,
+    chat_ids,
+    check_settings,
+    code_pieces,
+    scores_from,
+    user_message,
+    within_problem_z,
+)
 
 PROBLEM = pd.Series({"statement": "Read n and print n squared.", "starter_code": "def solve(n):\n    pass"})
 CODE = "def read():\n    return int(input())\n\ndef main():\n    n = read()\n    print(n * n)\n\nmain()\n"
@@ -24,14 +34,12 @@ def scorer() -> LikelihoodScorer:
 def test_the_cached_problem_prefix_gives_the_log_probabilities_of_one_whole_pass(scorer: LikelihoodScorer) -> None:
     """Each program continues the problem's cached prefix; its step means equal those of one uncached forward pass
     over prefix + code, each step tokenized on its own."""
-    from dreamprm.steps import split_steps
-
     cache, first = scorer.prefix(PROBLEM)
     means = scorer.step_means(cache, first, CODE)
     again = scorer.step_means(cache, first, CODE)  # the cache is copied, not consumed
     tok = scorer.tokenizer
     prefix = chat_ids(tok, user_message(PROBLEM)) + tok(CODE_OPEN, add_special_tokens=False)["input_ids"]
-    pieces = [tok(s, add_special_tokens=False)["input_ids"] for s in split_steps(CODE).steps]
+    pieces = code_pieces(tok, CODE)
     code = [t for p in pieces for t in p]
     with torch.no_grad():
         logits = scorer.model(torch.tensor([prefix + code])).logits[0, len(prefix) - 1:-1].float()
@@ -51,12 +59,26 @@ def test_the_reviewer_scores_the_same_statement_tokens_for_every_program(scorer:
     assert scorer.statement_given_code(PROBLEM, "", max_statement_tokens=5) is None
 
 
-def test_scores_rank_unscored_programs_last_and_standardize_within_each_problem() -> None:
-    scores = scores_from(pd.Series([[-1.0, -3.0], [-2.0], None, []]))
-    assert scores["mean"].tolist() == [-2.0, -2.0, UNSCORED, UNSCORED]
-    assert scores["sum"].tolist() == [-4.0, -2.0, UNSCORED, UNSCORED]
+def test_scores_weigh_each_step_by_its_tokens_and_rank_unscored_programs_last() -> None:
+    """Step means -1 over 3 tokens and -3 over 1 token: the mean over the program's 4 tokens is -1.5 (not the mean
+    of the step means, -2), the total -6."""
+    scores = scores_from(pd.Series([[-1.0, -3.0], [-2.0], None, []]), pd.Series([[3, 1], [5], [], []]))
+    assert scores["mean"].tolist() == [-1.5, -2.0, UNSCORED, UNSCORED]
+    assert scores["sum"].tolist() == [-6.0, -10.0, UNSCORED, UNSCORED]
     assert scores["min-step"].tolist() == [-3.0, -2.0, UNSCORED, UNSCORED]
     frame = pd.DataFrame({"problem_id": ["p", "p", "p", "q", "q"]})
     z = within_problem_z(frame, np.array([1.0, 3.0, UNSCORED, 10.0, 10.0]))
     assert z[:2].tolist() == pytest.approx([-2 ** -0.5, 2 ** -0.5]) and z[2] == UNSCORED
     assert z[3:].tolist() == [0.0, 0.0]  # a problem whose programs tie stays tied, not NaN
+
+
+def test_scores_resume_only_under_the_settings_that_made_them(tmp_path: Path) -> None:
+    made = {"model": "tinycoder", "max_code_tokens": 200}
+    record = tmp_path / "scores.settings.json"
+    check_settings(record, made)  # first run: recorded
+    check_settings(record, made)  # the same settings: resumed
+    with pytest.raises(SystemExit, match="made with .*tinycoder.*pass another --out"):
+        check_settings(record, {**made, "model": "qwen2.5-coder-1.5b"})
+    (tmp_path / "reviewer-scores.parquet").write_bytes(b"rows")
+    with pytest.raises(SystemExit, match="has no settings record"):
+        check_settings(tmp_path / "reviewer-scores.settings.json", made)
