@@ -38,7 +38,8 @@ the rule fails.
 
 ``--model qwen2.5-coder-1.5b --out reports-likelihood-val-1.5b`` (after `make model-1.5b`): does a model three
 times larger prefer the correct programs? Its rule, fixed in the commit that added this paragraph, before its run:
-the coder direction's rule above, ``mean`` primary, unchanged.
+the coder direction's rule above, ``mean`` primary, unchanged. Measured (section 18): +1.3 [-2.9, 5.5], AUC 0.595:
+the rule fails.
 """
 
 from __future__ import annotations
