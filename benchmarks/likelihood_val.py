@@ -182,18 +182,18 @@ def scores_from(step_means: pd.Series, step_tokens: pd.Series) -> dict[str, np.n
             "min-step": each(lambda m, n: float(m.min()))}
 
 
-def check_settings(path: Path, settings: dict[str, Any]) -> None:
-    """Scores are resumed only under the settings that made them (written beside the table on its first run): a
-    table of another model or budget is refused, never mixed in."""
-    if path.exists():
-        made = json.loads(path.read_text())
+def check_settings(scores: Path, settings: dict[str, Any]) -> None:
+    """Scores are resumed only under the settings that made them (``<table>.settings.json``, written beside the
+    table on its first run): a table of another model or budget is refused, never mixed in."""
+    record = scores.with_suffix(".settings.json")
+    if record.exists():
+        made = json.loads(record.read_text())
         if made != settings:
-            raise SystemExit(f"{path.parent / 'scores'}: made with {made}, not {settings}; pass another --out")
-    elif path.with_name(path.name.replace(".settings.json", ".parquet")).exists():
-        raise SystemExit(f"{path.with_name(path.name.replace('.settings.json', '.parquet'))} has no settings record "
-                         f"({path.name}); pass another --out")
+            raise SystemExit(f"{scores}: made with {made}, not {settings}; pass another --out")
+    elif scores.exists():
+        raise SystemExit(f"{scores} has no settings record ({record.name}); pass another --out")
     else:
-        write_json(settings, path)
+        write_json(settings, record)
 
 
 def within_problem_z(frame: pd.DataFrame, score: np.ndarray) -> np.ndarray:
@@ -238,14 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     reviewer = args.direction == "reviewer"
     prefix = "reviewer-" if reviewer else ""
     made_by = {"model": args.model, "max_code_tokens": args.max_code_tokens}
-    check_settings(out / f"{prefix}scores.settings.json",
+    check_settings(out / f"{prefix}scores.parquet",
                    made_by | ({"max_statement_tokens": args.max_statement_tokens} if reviewer else {}))
     scorer = LikelihoodScorer(args.model, args.max_code_tokens)
     tables: dict[str, pd.Series | None] = {}
     for name in ("", "reviewer-") if reviewer else ("",):  # the reviewer's run reads the coder's scores beside
         path = out / f"{name}scores.parquet"
         if name != prefix and path.exists():
-            check_settings(out / f"{name}scores.settings.json", made_by)
+            check_settings(path, made_by)
         done = read_parquet(path) if path.exists() else pd.DataFrame()
         if len(done):
             done = done[done["candidate_id"].isin(val["candidate_id"])]

@@ -74,11 +74,13 @@ def test_scores_weigh_each_step_by_its_tokens_and_rank_unscored_programs_last() 
 
 def test_scores_resume_only_under_the_settings_that_made_them(tmp_path: Path) -> None:
     made = {"model": "tinycoder", "max_code_tokens": 200}
-    record = tmp_path / "scores.settings.json"
-    check_settings(record, made)  # first run: recorded
-    check_settings(record, made)  # the same settings: resumed
+    scores = tmp_path / "scores.parquet"
+    check_settings(scores, made)  # first run: recorded beside the table
+    assert (tmp_path / "scores.settings.json").is_file()
+    scores.write_bytes(b"rows")
+    check_settings(scores, made)  # the same settings: resumed
     with pytest.raises(SystemExit, match="made with .*tinycoder.*pass another --out"):
-        check_settings(record, {**made, "model": "qwen2.5-coder-1.5b"})
+        check_settings(scores, {**made, "model": "qwen2.5-coder-1.5b"})
     (tmp_path / "reviewer-scores.parquet").write_bytes(b"rows")
     with pytest.raises(SystemExit, match="has no settings record"):
-        check_settings(tmp_path / "reviewer-scores.settings.json", made)
+        check_settings(tmp_path / "reviewer-scores.parquet", made)
