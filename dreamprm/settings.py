@@ -5,8 +5,8 @@ Values come, in increasing priority, from: the field defaults below, the profile
 prefixed ``DREAMPRM_`` (nested fields with ``__``, e.g. ``DREAMPRM_SANDBOX__BACKEND=docker``). ``PREFECT_API_URL`` and
 ``MLFLOW_TRACKING_URI`` are honoured as well, because users of those tools already set them.
 
-Profiles: ``demo`` (embedded defaults: ephemeral Prefect, sqlite MLflow, local DVC remote, SmolLM2 on the CPU) and
-``production`` (servers, a vLLM/OpenAI-compatible policy endpoint, a Qwen-sized PRM backbone).
+Profiles: ``demo`` (embedded defaults: ephemeral Prefect, sqlite MLflow, local DVC remote, Qwen2.5-Coder-0.5B
+with a frozen trunk on the CPU) and ``production`` (servers, a vLLM/OpenAI-compatible policy endpoint, a Qwen-sized PRM backbone).
 """
 
 from __future__ import annotations

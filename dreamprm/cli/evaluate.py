@@ -30,7 +30,7 @@ def evaluate(
     resamples: int = typer.Option(10_000, help="bootstrap resamples"),
     per_problem: str = typer.Option("0", help="best-of-N over the first N candidates of each problem, sample 0 of "
                                     "every model first (0 = all); a comma list (0,6) writes one report per size "
-                                    "(the first in --output, the others in <output>/per-problem-<N>)"),
+                                    "(the first in --output, the others in <output>/per-problem-<N>, size 0 in <output>/all)"),
     execution_only: bool = typer.Option(False, "--execution-only", help="evaluate the execution-evidence "
                                         "baselines alone (random, first, majority, example filter, oracle): no "
                                         "PRM or ORM is loaded or needed; needs `dreamprm execute --tests public`"),

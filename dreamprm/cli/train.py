@@ -23,7 +23,7 @@ def train(
     loss: str = typer.Option("mse", help="mse | bce"),
     finetune: Optional[str] = typer.Option(
         None, help="lora | full | top_k | head (frozen trunk on cached features: the CPU mode); default: settings "
-        "prm.finetune (DREAMPRM_PRM__FINETUNE), lora"),
+        "prm.finetune (DREAMPRM_PRM__FINETUNE): head in the demo profile, lora in production"),
     num_layers: Optional[int] = typer.Option(None, help="keep this many backbone layers (default: settings)"),
     resume: bool = typer.Option(True, help="continue from the newest checkpoint"),
     save_every: int = typer.Option(50, help="checkpoint every N optimiser steps (a killed run resumes from the last)"),
