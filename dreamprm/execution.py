@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from dreamprm.data.schema import EXECUTION_COLUMNS, VERDICTS
+from dreamprm.data.schema import EXECUTION_COLUMNS, VERDICTS, is_bool, is_null
 from dreamprm.errors import InputDataError, ServiceUnavailable
 from dreamprm.settings import Settings, get_settings
 
@@ -127,17 +127,40 @@ def problem_tests(problem: Mapping[str, Any], which: str = "all", n_probes: int 
     return out
 
 
+def official_verdict(value: Any, candidate: str) -> bool | None:
+    """One recorded ``official_passed`` value as a verdict: True / False, None where there is none (null or NaN).
+    Anything else (a string "False", a number) is refused with the candidate it belongs to: ``bool("False")`` is
+    True, so coercing it would silently count every program as correct."""
+    if is_null(value):
+        return None
+    if is_bool(value):
+        return bool(value)
+    raise InputDataError(f"candidate {candidate}: official_passed is {value!r} ({type(value).__name__})",
+                         field="official_passed", expected="a bool, or null where there is no official verdict")
+
+
 def final_verdicts(candidates: pd.DataFrame, executions: pd.DataFrame | None) -> dict[str, bool]:
     """Each candidate's own verdict, by candidate_id: the recorded official one (LiveCodeBench's grading on all
-    tests) where it exists, else the sandbox's. So an executions table run on the public tests only (enough for
-    majority-vote signatures) never replaces an official verdict. Used by labeling and evaluation alike."""
+    tests) where it exists, else the sandbox's, but only from a run that reached beyond the public tests
+    (``num_tests > public_tests``: ``--tests all`` or ``private``). A run on the statement's examples alone (``--tests
+    public``, what the example filter reads) is no verdict: passing the examples is what the filter selects on, and
+    taking it as correctness would count a candidate with a missing official verdict as passed. A candidate left
+    without a verdict is absent from the result, so its caller counts it. Used by labeling and evaluation alike."""
     out: dict[str, bool] = {}
     if executions is not None and len(executions):
-        out.update({str(c): bool(p) for c, p in zip(executions["candidate_id"], executions["passed"])})
+        missing = [c for c in ("num_tests", "public_tests") if c not in executions]
+        if missing:
+            raise InputDataError(f"the executions table has no {missing} column (written by an older execute "
+                                 "stage); re-run `dreamprm execute`", field=missing[0],
+                                 expected="how many tests each run had, and how many of them were public")
+        hidden = executions["num_tests"] > executions["public_tests"]
+        out.update({str(c): bool(p) for c, p in zip(executions.loc[hidden, "candidate_id"],
+                                                    executions.loc[hidden, "passed"])})
     if "official_passed" in candidates:
-        for cid, ok in zip(candidates["candidate_id"], candidates["official_passed"]):
-            if ok is not None and ok == ok:  # not None / NaN
-                out[str(cid)] = bool(ok)
+        for cid, value in zip(candidates["candidate_id"], candidates["official_passed"]):
+            verdict = official_verdict(value, str(cid))
+            if verdict is not None:
+                out[str(cid)] = verdict
     return out
 
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dreamprm.data.schema import (
@@ -31,6 +33,8 @@ from dreamprm.data.schema import (
     SOURCES,
     TEST_TYPES,
     VERDICTS,
+    is_bool,
+    is_null,
 )
 from dreamprm.errors import InputDataError, ValidationFailed
 
@@ -178,6 +182,38 @@ def validate_candidates(candidates: pd.DataFrame, problem_ids: Any, *,
     return _finish(_run_suite("candidates", df, "candidate_id", exps), raise_on_failure)
 
 
+def _pool_checks(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    _, whole = _integer_values(out["sample_index"])
+    out["_check_sample_index_is_integer"] = whole & (pd.to_numeric(out["sample_index"], errors="coerce") >= 0)
+    out["_check_code_is_text"] = out["code"].map(lambda v: is_null(v) or isinstance(v, str))
+    if "official_passed" in out:  # bool or null: bool("False") is True, so a string would count as correct
+        out["_check_official_passed_is_bool"] = out["official_passed"].map(lambda v: is_null(v) or is_bool(v))
+    return out
+
+
+POOL_COLUMNS = ("candidate_id", "problem_id", "sample_index", "code")
+
+
+def validate_candidate_pool(candidates: pd.DataFrame, *, raise_on_failure: bool = True) -> SuiteResult:
+    """The candidates that evaluate chooses among (recorded or generated): the columns it reads, non-null unique
+    ``candidate_id``s, a ``problem_id`` on every row, a whole ``sample_index`` >= 0 (the order of the first-N subsets),
+    code as text and ``official_passed``, where the table has it, a bool or null. The row checks fetch's and
+    generate's suites also make are repeated because evaluate is often pointed at a table of another run."""
+    import great_expectations.expectations as gxe
+
+    _require_columns(candidates, POOL_COLUMNS, "candidates table",
+                     f"a `dreamprm fetch` or `dreamprm generate` output with columns {list(POOL_COLUMNS)}")
+    df = _pool_checks(candidates)
+    checks = [c for c in df.columns if c.startswith("_check_")]
+    exps = [
+        gxe.ExpectColumnValuesToNotBeNull(column="candidate_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="candidate_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="problem_id"),
+    ] + [gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[True]) for c in checks]
+    return _finish(_run_suite("candidate_pool", df, "candidate_id", exps), raise_on_failure)
+
+
 def _generated_checks(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
 
@@ -218,11 +254,31 @@ def _require_columns(df: pd.DataFrame, columns: Any, what: str, expected: str) -
         raise InputDataError(f"{what} lacks columns {missing}", field=missing[0], expected=expected)
 
 
-def _execution_checks(df: pd.DataFrame) -> pd.DataFrame:
+def _integer_values(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A column as numbers (NaN where a value is not one) and whether each value is a whole number. A value stored
+    as text ("3") is not a number here, whatever the column's dtype: a table whose counts were written as strings
+    fails a named check instead of a comparison raising a TypeError."""
+    def whole(value: Any) -> bool:
+        return (isinstance(value, (int, float, np.integer, np.floating)) and not is_bool(value)
+                and math.isfinite(value) and float(value).is_integer())
+
+    ok = column.map(whole).astype(bool)
+    numbers = pd.to_numeric(column.where(ok), errors="coerce")
+    return numbers, ok
+
+
+def _execution_checks(df: pd.DataFrame, candidate_problems: pd.Series | None = None) -> pd.DataFrame:
     out = df.copy()
-    out["_check_passed_matches_verdict"] = out["passed"].astype(bool) == (out["verdict"] == "passed")
-    out["_check_num_passed_le_tests"] = (out["num_passed"] >= 0) & (out["num_passed"] <= out["num_tests"])
-    out["_check_public_le_tests"] = (out["public_tests"] >= 0) & (out["public_tests"] <= out["num_tests"])
+    out["_check_passed_matches_verdict"] = out["passed"].map(is_bool) & (
+        out["passed"].astype(bool) == (out["verdict"] == "passed"))
+    (num_tests, t_ok), (num_passed, p_ok), (public, u_ok) = (_integer_values(out[c]) for c in
+                                                             ("num_tests", "num_passed", "public_tests"))
+    out["_check_counts_are_integers"] = t_ok & p_ok & u_ok
+    out["_check_num_passed_le_tests"] = (num_passed >= 0) & (num_passed <= num_tests)
+    out["_check_public_le_tests"] = (public >= 0) & (public <= num_tests)
+    if candidate_problems is not None:  # each row's problem is its candidate's (an unknown id fails its own check)
+        known = out["candidate_id"].astype(str).map(candidate_problems)
+        out["_check_problem_is_the_candidates"] = known.isna() | (known == out["problem_id"].astype(str))
 
     def per_test_ok(v: Any) -> bool:
         try:
@@ -235,15 +291,22 @@ def _execution_checks(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate_executions(executions: pd.DataFrame, candidate_ids: Any | None = None, *,
-                        raise_on_failure: bool = True) -> SuiteResult:
+                        candidates: pd.DataFrame | None = None, raise_on_failure: bool = True) -> SuiteResult:
     """Executions (execute's output; read by label, fuse and evaluate): the schema, one row per candidate, verdicts in
-    their set and consistent with ``passed``, counts within the number of tests, per-test records that decode;
-    with ``candidate_ids``, every row names a known candidate."""
+    their set and consistent with a boolean ``passed``, whole-number counts within the number of tests, per-test
+    records that decode; with ``candidate_ids``, every row names a known candidate; with ``candidates`` (the table
+    the rows were run from), every row names one of its candidates and that candidate's problem, so a row of another
+    table is an error rather than a verdict silently ignored."""
     import great_expectations.expectations as gxe
 
     _require_columns(executions, EXECUTION_COLUMNS, "executions table",
                      f"a `dreamprm execute` output, columns {list(EXECUTION_COLUMNS)}")
-    df = _execution_checks(executions)
+    candidate_problems = None
+    if candidates is not None:
+        candidate_problems = pd.Series(candidates["problem_id"].astype(str).to_numpy(),
+                                       index=candidates["candidate_id"].astype(str).to_numpy())
+        candidate_ids = candidate_problems.index
+    df = _execution_checks(executions, candidate_problems)
     checks = [c for c in df.columns if c.startswith("_check_")]
     exps = [
         gxe.ExpectTableColumnsToMatchSet(column_set=list(EXECUTION_COLUMNS) + checks, exact_match=True),

@@ -17,6 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 PROBLEM_COLUMNS: dict[str, str] = {
     "problem_id": "unique id (LiveCodeBench question_id, HumanEval task_id, ...)",
@@ -109,3 +112,13 @@ def default_candidates_path(data_dir: Path | str) -> Path:
     d = Path(data_dir)
     generated = d / "generated.parquet"
     return generated if generated.exists() else d / "candidates.parquet"
+
+
+def is_null(value: Any) -> bool:
+    """A missing cell as pandas and pyarrow hand it over: None, or a float NaN."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def is_bool(value: Any) -> bool:
+    """A boolean cell: Python's bool or numpy's (a bool column without nulls hands over ``numpy.bool_``)."""
+    return isinstance(value, (bool, np.bool_))

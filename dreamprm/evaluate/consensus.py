@@ -52,6 +52,7 @@ report shows it).
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
 
@@ -136,13 +137,16 @@ def probe_seconds(probes: pd.DataFrame, path: str | None = None, clock: str = SP
             out[cid] = float("inf")
             continue
         try:
-            out[cid] = sum(float(r[field]) for r in records)
+            times = [float(r[field]) for r in records]
+            if not all(math.isfinite(t) and t >= 0 for t in times):  # NaN would sort like a stopped run, uncounted
+                raise ValueError(f"{field} values {times}")
         except (KeyError, TypeError, ValueError) as exc:
             hint = ("; probes run before harness version 7 have no cpu_s: run them again, or rank by "
                     "--speed-clock wall") if clock == "cpu" else ""
-            raise InputDataError(f"row {row} (candidate {cid}): a probe record's {field} is not a number ({exc!r})",
-                                 path=path, field="per_test",
+            raise InputDataError(f"row {row} (candidate {cid}): a probe record's {field} is not a finite number of "
+                                 f"seconds >= 0 ({exc!r})", path=path, field="per_test",
                                  expected=f"the sandbox's per-test records with {field}{hint}") from exc
+        out[cid] = sum(times)
     return out
 
 

@@ -58,7 +58,9 @@ RULES = {
                 "no signatures at all -> first sample",
     "random": "exact expectation c/n per problem, not a sampled pick",
     "oracle": "1 if any candidate passes (pass@N)",
-    "missing_verdicts": "counted as failures; the number is reported",
+    "missing_verdicts": "counted as failures; the number is reported. A verdict is the official one, else the "
+                        "sandbox's from a run that reached beyond the public tests: a run on the statement's examples "
+                        "alone (execute --tests public) is no verdict",
     "no_examples": "a problem whose statement has no parsable example has no survivor: every filter:<method> "
                    "falls back to <method> over all its candidates (counted: n_problems_without_examples)",
     "not_executed": "a candidate with no execution on the examples does not survive the filter and does not vote "
@@ -68,7 +70,12 @@ RULES = {
     "auc": "global AUC over all scored candidates; within-problem AUC = mean over the problems with a passing and "
            "a failing scored candidate (their number is reported) of the AUC among that problem's candidates; "
            "ties count 1/2; unscored candidates are left out",
-    "problems_without_candidates": "count 0 for every method (only when an explicit problem list is given)",
+    "problems_without_candidates": "with an explicit problem list (build_report's problems=), a listed problem "
+                                   "without candidates counts 0 for every method (n_problems_without_candidates)",
+    "problems_on_sides_without_candidates": "the evaluate stage's set is the problems of the evaluated sides that "
+                                            "the candidates table covers: a problem no candidate answers was not "
+                                            "attempted, so it is outside every denominator and counted "
+                                            "(n_problems_on_sides_without_candidates)",
     "fusion": "when a fusion model is saved (dreamprm fuse): method `fusion` ranks by a logistic model over "
               "within-problem-centred examples passed, the model's logit, log lines of code and log example time "
               "(fitted on training-side candidates only); candidates its model did not score get no fusion score, and "

@@ -9,11 +9,12 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from dreamprm.identity import StageParameters, task_call
-from dreamprm.io import read_parquet, write_json, write_parquet, write_text
+from dreamprm.io import atomic_dir, read_parquet, write_json, write_parquet, write_text
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
@@ -102,6 +103,18 @@ def parse_sizes(per_problem: int | str | Sequence[int]) -> list[int]:
 def size_label(n: int) -> str:
     """The folder (and MLflow prefix) of a best-of-N size's report: ``per-problem-6``; 0 (all) is ``all``."""
     return "all" if n == 0 else f"per-problem-{n}"
+
+
+def check_report_folder(out: Path) -> None:
+    """Refuse an output folder that holds something other than an earlier report: evaluate replaces its folder whole
+    (so no stale file of another run stays beside the new ones), which must never take a user's other files with
+    it, e.g. ``--output .``. An empty or missing folder, or one with a ``report.json``, is a report folder."""
+    from dreamprm.errors import InputDataError
+
+    if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
+        raise InputDataError("the output folder holds files but no report.json: evaluate replaces its output "
+                             "folder whole, so it writes only into an empty folder or over an earlier report",
+                             path=str(out), field="output", expected="a new or empty folder, or an earlier report's")
 
 
 def run_evaluate(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
@@ -196,10 +209,12 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     s = get_settings()
     configure_mlflow(s)
     problems = read_parquet(problems_path)
-    candidates = read_parquet(candidates_path)
-    from dreamprm.validation import read_validated, validate_executions, validate_scores
+    from dreamprm.validation import read_validated, validate_candidate_pool, validate_executions, validate_scores
 
-    executions = (read_validated(executions_path, validate_executions)  # GX when read
+    candidates = read_validated(candidates_path, validate_candidate_pool)  # GX when read
+    # Every execution row must be one of these candidates, on its problem: a row of another table is an error.
+    of_candidates = partial(validate_executions, candidates=candidates)
+    executions = (read_validated(executions_path, of_candidates)  # GX when read
                   if executions_path and Path(executions_path).exists() else None)
     # Only the manifest's eval side (or the sides asked for), never a silent fall-back to every problem.
     problems, _, _ = problems_on_sides(problems, problems_path, split, "eval")
@@ -282,7 +297,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
             raise InputDataError("consensus needs the candidates' executions on their statement examples",
                                  path=executions_path, field="executions",
                                  expected="`dreamprm execute --tests public` first")
-        probe_table = read_validated(probes_path, validate_executions)  # GX when read, as execute wrote it
+        probe_table = read_validated(probes_path, of_candidates)  # GX when read, as execute wrote it
         outputs = probe_outputs(probe_table, probes_path)
         seconds = probe_seconds(probe_table, probes_path, speed_clock)
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
@@ -302,41 +317,47 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     reports: dict[int, dict[str, Any]] = {}
     sections: list[str] = []
     plots: dict[int, dict[str, Path]] = {}
+    check_report_folder(out)
+    # Every size is written into a staging folder that replaces the output folder whole once all are written: a
+    # failure leaves the previous reports as they were, and no file of an earlier run (another size, a plot this
+    # run does not draw) survives beside the new ones.
+    with atomic_dir(out) as staging:
+        for i, n in enumerate(sizes):
+            folder = staging if i == 0 else staging / size_label(n)
+            hybrid_only = n in hybrid_sizes and bool(loaded)
+            refs = [f"filter:{r}" if hybrid_only and r.startswith("orm:") else r for r in references]
+            reports[n] = build_report(frames[n], n_resamples=n_resamples, seed=s.seed, references=refs,
+                                      hybrid_only=hybrid_only)
+            reports[n]["n_problems_on_sides_without_candidates"] = left_out  # not attempted: outside the set
+            if fusion is not None:
+                from dreamprm.evaluate.report import _json_safe
+
+                reports[n]["fusion"] = _json_safe(fusion.summary())
+            trained = {name: m.provenance["step_labels"] for name, m in loaded.items()
+                       if "step_labels" in m.provenance}
+            if trained:  # what each model learned from, by label kind (models trained before this was recorded: none)
+                reports[n]["training_labels"] = trained
+            if prior is not None:
+                reports[n]["prior"] = prior.summary(frames[n]["policy"])
+            if outputs is not None:
+                from dreamprm.evaluate.consensus import consensus_coverage, tie_break_ceiling
+
+                reports[n]["consensus"] = {"probes": probes_path, "speed_clock": speed_clock,
+                                           **consensus_coverage(frames[n], outputs), **tie_break_ceiling(frames[n])}
+            write_json(reports[n], folder / "report.json")
+            write_parquet(selection_picks(frames[n], hybrid_only=hybrid_only), folder / "picks.parquet")
+            md = render_markdown(reports[n])
+            write_text(md + "\n", folder / "report.md")
+            plots[n] = {name: out / path.relative_to(staging) for name, path in write_plots(reports[n], folder).items()}
+            write_json(dvc_metrics(reports[n]), folder / "metrics.json")
+            top = reports[n]["candidates_per_problem"]["max"]
+            what = "every candidate" if n == 0 else f"the first {n} of each problem (sample 0 of every model first)"
+            sections.append(f"## best-of-{top}: {what}\n\n{md}")
+        markdown = sections[0].split("\n\n", 1)[1] if len(sizes) == 1 else "\n\n".join(sections)
+        if len(sizes) > 1:
+            write_text(markdown + "\n", staging / "report.md")
     folders = {n: out if i == 0 else out / size_label(n) for i, n in enumerate(sizes)}
-    for n, folder in folders.items():
-        hybrid_only = n in hybrid_sizes and bool(loaded)
-        refs = [f"filter:{r}" if hybrid_only and r.startswith("orm:") else r for r in references]
-        reports[n] = build_report(frames[n], n_resamples=n_resamples, seed=s.seed, references=refs,
-                                  hybrid_only=hybrid_only)
-        reports[n]["n_problems_on_sides_without_candidates"] = left_out  # not attempted: outside the set, counted
-        if fusion is not None:
-            from dreamprm.evaluate.report import _json_safe
-
-            reports[n]["fusion"] = _json_safe(fusion.summary())
-        trained = {name: m.provenance["step_labels"] for name, m in loaded.items()
-                   if "step_labels" in m.provenance}
-        if trained:  # what each model learned from, by label kind (models trained before this was recorded: none)
-            reports[n]["training_labels"] = trained
-        if prior is not None:
-            reports[n]["prior"] = prior.summary(frames[n]["policy"])
-        if outputs is not None:
-            from dreamprm.evaluate.consensus import consensus_coverage, tie_break_ceiling
-
-            reports[n]["consensus"] = {"probes": probes_path, "speed_clock": speed_clock,
-                                       **consensus_coverage(frames[n], outputs), **tie_break_ceiling(frames[n])}
-        write_json(reports[n], folder / "report.json")
-        write_parquet(selection_picks(frames[n], hybrid_only=hybrid_only), folder / "picks.parquet")
-        md = render_markdown(reports[n])
-        write_text(md + "\n", folder / "report.md")
-        plots[n] = write_plots(reports[n], folder)
-        write_json(dvc_metrics(reports[n]), folder / "metrics.json")
-        top = reports[n]["candidates_per_problem"]["max"]
-        what = "every candidate" if n == 0 else f"the first {n} of each problem (sample 0 of every model first)"
-        sections.append(f"## best-of-{top}: {what}\n\n{md}")
     report = reports[sizes[0]]
-    markdown = sections[0].split("\n\n", 1)[1] if len(sizes) == 1 else "\n\n".join(sections)
-    if len(sizes) > 1:
-        write_text(markdown + "\n", out / "report.md")
     eval_set = hashlib.sha256(json.dumps(sorted(primary["candidate_id"].astype(str))).encode()).hexdigest()[:16]
     ident = RunIdentity(stage="evaluate", data_version=eval_set, backbone=",".join(scorers) or "none", seed=s.seed)
     from dreamprm.data.split import manifest_path_for

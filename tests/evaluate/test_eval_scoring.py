@@ -16,14 +16,36 @@ def _tables(official):
     executions = pd.DataFrame({"candidate_id": ["a", "b", "c"], "passed": [False, True, True],
                                "per_test": [json.dumps([{"stdout": "1\n"}]), json.dumps([{"stdout": "1\n"}]),
                                             json.dumps([{"stdout": ""}])], "public_tests": 1,
-                               "num_passed": [0, 1, 1]})
+                               "num_tests": 3, "num_passed": [0, 3, 3]})  # `execute --tests all`: 1 public, 2 hidden
     return problems, candidates, executions
 
 
 def test_official_verdict_wins_and_executions_fill_the_gaps() -> None:
     frame = evaluation_frame(*_tables([True, False, None]))
-    # a and b keep their official verdicts (an execution on public tests only must not replace them); c has none
+    # a and b keep their official verdicts (an execution must not replace them); c has none, and its run reached
+    # the hidden tests, so the sandbox's verdict counts
     assert list(frame["passed"]) == [True, False, True]
+
+
+def test_a_run_on_the_examples_alone_is_no_verdict() -> None:
+    """`execute --tests public` runs only the statement's examples: passing them is what the example filter selects
+    on, not correctness. A candidate without an official verdict stays without one (a missing verdict the report
+    counts), instead of counting as passed."""
+    problems, candidates, executions = _tables([True, None, None])
+    executions["num_tests"] = 1  # every test of the run is public
+    frame = evaluation_frame(problems, candidates, executions)
+    assert frame["passed"].tolist() == [True, None, None]
+    assert frame["examples_passed"].tolist() == [False, True, True]
+
+
+def test_a_verdict_that_is_not_a_bool_is_refused() -> None:
+    """bool("False") is True: a verdict stored as text must be an error naming the candidate, never a pass."""
+    import pytest
+
+    from dreamprm.errors import InputDataError
+
+    with pytest.raises(InputDataError, match="candidate b: official_passed is 'False'"):
+        evaluation_frame(*_tables([True, "False", None]))
 
 
 def test_signatures_come_from_outputs_and_silent_programs_do_not_vote() -> None:
@@ -39,7 +61,8 @@ def test_signatures_never_see_hidden_tests() -> None:
     programs that print the same on the public test are one cluster however far they got through the hidden ones."""
     problems, candidates, _ = _tables([None, None, None])
     executions = pd.DataFrame({
-        "candidate_id": ["a", "b", "c"], "passed": [False, True, False], "public_tests": 1, "num_passed": [1, 3, 0],
+        "candidate_id": ["a", "b", "c"], "passed": [False, True, False], "public_tests": 1, "num_tests": 3,
+        "num_passed": [1, 3, 0],
         "per_test": [json.dumps([{"stdout": "1\n"}, {"stdout": "7\n"}]),                      # failed hidden test 1
                      json.dumps([{"stdout": "1\n"}, {"stdout": "8\n"}, {"stdout": "9\n"}]),  # passed them all
                      json.dumps([{"stdout": "2\n"}])]})

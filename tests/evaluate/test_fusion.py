@@ -134,8 +134,8 @@ def test_example_time_sums_the_public_records_only() -> None:
                              "statement": ["s"], "starter_code": [""]})
     cands = pd.DataFrame({"candidate_id": ["a", "b"], "problem_id": "p", "sample_index": [0, 1], "code": "x",
                           "official_passed": [True, False]})
-    ex = pd.DataFrame({"candidate_id": ["a"], "per_test": [per_test], "public_tests": [2], "num_passed": [2],
-                       "passed": [True], "verdict": ["passed"]})
+    ex = pd.DataFrame({"candidate_id": ["a"], "per_test": [per_test], "public_tests": [2], "num_tests": [3],
+                       "num_passed": [3], "passed": [True], "verdict": ["passed"]})
     frame = evaluation_frame(problems, cands, ex)
     assert frame["example_time_s"].iloc[0] == pytest.approx(0.75) and np.isnan(frame["example_time_s"].iloc[1])
 

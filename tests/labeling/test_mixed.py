@@ -64,10 +64,10 @@ def _problems(*ids: str) -> pd.DataFrame:
 def _outcome_rows() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, bool]]:
     problems = _problems("p1", "p2")
     candidates = pd.DataFrame([
-        {"candidate_id": "a", "problem_id": "p1", "code": TWO_STEPS, "policy": "m"},
-        {"candidate_id": "b", "problem_id": "p1", "code": ONE_STEP, "policy": "m"},
-        {"candidate_id": "c", "problem_id": "p2", "code": TWO_STEPS, "policy": "m"},
-        {"candidate_id": "d", "problem_id": "p1", "code": TWO_STEPS + "\n", "policy": "m"},
+        {"candidate_id": "a", "sample_index": 0, "problem_id": "p1", "code": TWO_STEPS, "policy": "m"},
+        {"candidate_id": "b", "sample_index": 1, "problem_id": "p1", "code": ONE_STEP, "policy": "m"},
+        {"candidate_id": "c", "sample_index": 0, "problem_id": "p2", "code": TWO_STEPS, "policy": "m"},
+        {"candidate_id": "d", "sample_index": 2, "problem_id": "p1", "code": TWO_STEPS + "\n", "policy": "m"},
     ])
     verdicts = {"a": False, "b": True, "c": True, "d": True}
     return problems, candidates, verdicts

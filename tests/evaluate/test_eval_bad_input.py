@@ -1,0 +1,154 @@
+"""The evaluate stage on bad input: each table it reads is checked when read, and an error names the file, the rows
+and the check; a failure never leaves a half-rewritten reports folder; the report's rules say how problems without
+candidates are counted. (Found by a review that fed the stage broken tables: before, a verdict stored as text
+counted as a pass, rows of another candidates table were ignored and a crash between two sizes left one size new
+and the other old.)"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dreamprm.errors import InputDataError, ValidationFailed
+from dreamprm.execution import execution_row
+from dreamprm.stages.evaluate import run_evaluate
+from tests.evaluate.test_eval_stage import _project
+
+
+def _fresh(root: Path) -> dict[str, str]:
+    """Another copy of the test project (a folder of its own), for the next broken table."""
+    root.mkdir()
+    return _project(root)
+
+
+def _run(paths: dict[str, str], out: Path, sizes: str = "0", **kw) -> dict:
+    return run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
+                        n_resamples=20, per_problem=sizes, execution_only=True, **kw)
+
+
+def _rewrite(path: str, change) -> None:
+    table = pd.read_parquet(path)
+    change(table)
+    table.to_parquet(path, index=False)
+
+
+def _failed(err: pytest.ExceptionInfo, path: str, check: str, row_id: str) -> None:
+    text = str(err.value)
+    assert path in text and check in text and row_id in text, text
+
+
+def test_candidates_are_checked_when_read(project_root: Path) -> None:
+    paths = _project(project_root)
+    _rewrite(paths["candidates_path"], lambda t: t.__setitem__("candidate_id", t["candidate_id"].where(
+        t["candidate_id"] != "p1-m-a-1", "p1-m-a-0")))
+    with pytest.raises(ValidationFailed) as err:
+        _run(paths, project_root / "reports")
+    _failed(err, paths["candidates_path"], "expect_column_values_to_be_unique", "p1-m-a-0")
+    assert not (project_root / "reports").exists()  # nothing written
+
+    paths = _fresh(project_root / "b")
+    _rewrite(paths["candidates_path"], lambda t: t.__setitem__("sample_index", t["sample_index"].map(str)))
+    with pytest.raises(ValidationFailed) as err:
+        _run(paths, project_root / "reports")
+    _failed(err, paths["candidates_path"], "_check_sample_index_is_integer", "p1-m-a-0")
+
+    paths = _fresh(project_root / "c")
+    _rewrite(paths["candidates_path"], lambda t: t.__setitem__("official_passed", t["official_passed"].map(str)))
+    with pytest.raises(ValidationFailed) as err:
+        _run(paths, project_root / "reports")
+    _failed(err, paths["candidates_path"], "_check_official_passed_is_bool", "p2-m-c-2")
+
+    paths = _fresh(project_root / "d")
+    _rewrite(paths["candidates_path"], lambda t: t.drop(columns="code", inplace=True))
+    with pytest.raises(InputDataError, match=re.escape(paths["candidates_path"]) + ".*lacks columns .'code'."):
+        _run(paths, project_root / "reports")
+
+
+def test_execution_rows_must_be_the_candidates_own(project_root: Path) -> None:
+    """A row naming a candidate the table does not have, or on another problem than its candidate's, is an error
+    naming it: such a row is an execution of another candidates table, and its verdict would be silently dropped."""
+    paths = _project(project_root)
+    extra = execution_row({"candidate_id": "ghost", "problem_id": "p1"},
+                          {"verdict": "passed", "num_tests": 2, "num_passed": 2, "per_test": []}, "docker", 2)
+    _rewrite(paths["executions_path"], lambda t: t.loc.__setitem__(len(t), extra))
+    with pytest.raises(ValidationFailed) as err:
+        _run(paths, project_root / "reports")
+    _failed(err, paths["executions_path"], "expect_column_values_to_be_in_set", "ghost")
+
+    paths = _fresh(project_root / "b")
+    _rewrite(paths["executions_path"], lambda t: t.__setitem__("problem_id", t["problem_id"].where(
+        t["candidate_id"] != "p1-m-b-2", "p2")))
+    with pytest.raises(ValidationFailed) as err:
+        _run(paths, project_root / "reports")
+    _failed(err, paths["executions_path"], "_check_problem_is_the_candidates", "p1-m-b-2")
+
+    paths = _fresh(project_root / "c")
+    _rewrite(paths["executions_path"], lambda t: t.__setitem__("num_passed", t["num_passed"].map(str)))
+    with pytest.raises(ValidationFailed) as err:
+        _run(paths, project_root / "reports")
+    _failed(err, paths["executions_path"], "_check_counts_are_integers", "p1-m-a-0")
+
+
+def test_a_probe_time_that_is_not_a_number_of_seconds_is_an_error(project_root: Path) -> None:
+    """NaN seconds would rank a survivor last, like a stopped run, without being counted as one."""
+    from dreamprm.execution import restrict_to_survivors
+
+    paths = _project(project_root)
+    survivors = restrict_to_survivors(pd.read_parquet(paths["candidates_path"]), paths["executions_path"])
+    probes = [execution_row(c, {"verdict": "passed", "num_tests": 1, "num_passed": 1, "per_test": [
+        {"verdict": "passed", "stdout": "A", "cpu_s": float("nan") if c["candidate_id"] == "p1-m-a-2" else 0.1,
+         "time_s": 0.2}]}, "docker", public_tests=1) for c in survivors.to_dict("records")]
+    probes_path = project_root / "data" / "probes.parquet"
+    pd.DataFrame(probes).to_parquet(probes_path, index=False)
+    with pytest.raises(InputDataError, match=r"candidate p1-m-a-2\): a probe record's cpu_s is not a finite"):
+        _run(paths, project_root / "reports", probes_path=str(probes_path))
+
+
+def test_the_reports_folder_is_replaced_whole_or_not_at_all(project_root: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = _project(project_root)
+    out = project_root / "reports"
+    _run(paths, out, sizes="0,3")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert Path("per-problem-3/report.json") in before
+
+    # A failure while the second size is written (a double of the plotting, failing on its second call): the
+    # folder keeps the first run's files, byte for byte, and no staging folder is left beside it.
+    import dreamprm.evaluate.report as report_module
+
+    real, calls = report_module.write_plots, []
+
+    def fail_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_module, "write_plots", fail_second)
+    _rewrite(paths["candidates_path"], lambda t: t.__setitem__("official_passed", t["sample_index"] >= 1))
+    with pytest.raises(OSError, match="disk full"):
+        _run(paths, out, sizes="0,3")
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in project_root.iterdir() if p.name.startswith(".reports.")] == []
+    monkeypatch.setattr(report_module, "write_plots", real)
+
+    # A run with one size replaces the folder: the other size's folder of the earlier run does not stay behind.
+    _run(paths, out, sizes="0")
+    assert not (out / "per-problem-3").exists() and (out / "report.json").is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert report["methods"]["random"]["pass_at_1"]["estimate"] == pytest.approx(2 / 3)  # the rewritten verdicts
+    assert "n_problems_on_sides_without_candidates" in report["rules"]["problems_on_sides_without_candidates"]
+
+
+def test_a_folder_that_is_not_a_report_is_not_replaced(project_root: Path) -> None:
+    paths = _project(project_root)
+    mine = project_root / "notes"
+    mine.mkdir()
+    (mine / "todo.txt").write_text("keep me")
+    with pytest.raises(InputDataError, match="holds files but no report.json"):
+        _run(paths, mine)
+    assert (mine / "todo.txt").read_text() == "keep me" and len(list(mine.iterdir())) == 1
