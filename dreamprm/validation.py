@@ -295,8 +295,9 @@ def validate_executions(executions: pd.DataFrame, candidate_ids: Any | None = No
     """Executions (execute's output; read by label, fuse and evaluate): the schema, one row per candidate, verdicts in
     their set and consistent with a boolean ``passed``, whole-number counts within the number of tests, per-test
     records that decode; with ``candidate_ids``, every row names a known candidate; with ``candidates`` (the table
-    the rows were run from), every row names one of its candidates and that candidate's problem, so a row of another
-    table is an error rather than a verdict silently ignored."""
+    read beside it), a row naming one of its candidates names that candidate's problem too: a row of another
+    candidates table that reuses an id would otherwise lend its verdict to the wrong program. Rows naming none of
+    ``candidates`` pass here (one executions table may serve several candidate tables); the reader counts them."""
     import great_expectations.expectations as gxe
 
     _require_columns(executions, EXECUTION_COLUMNS, "executions table",
@@ -305,7 +306,6 @@ def validate_executions(executions: pd.DataFrame, candidate_ids: Any | None = No
     if candidates is not None:
         candidate_problems = pd.Series(candidates["problem_id"].astype(str).to_numpy(),
                                        index=candidates["candidate_id"].astype(str).to_numpy())
-        candidate_ids = candidate_problems.index
     df = _execution_checks(executions, candidate_problems)
     checks = [c for c in df.columns if c.startswith("_check_")]
     exps = [

@@ -72,6 +72,9 @@ RULES = {
            "ties count 1/2; unscored candidates are left out",
     "problems_without_candidates": "with an explicit problem list (build_report's problems=), a listed problem "
                                    "without candidates counts 0 for every method (n_problems_without_candidates)",
+    "rows_of_other_candidates": "execution and probe rows that name no candidate of the evaluated table are not "
+                                "read (counted per table: n_rows_of_other_candidates); a row naming a candidate on "
+                                "another problem than the candidate's is an error",
     "problems_on_sides_without_candidates": "the evaluate stage's set is the problems of the evaluated sides that "
                                             "the candidates table covers: a problem no candidate answers was not "
                                             "attempted, so it is outside every denominator and counted "

@@ -105,6 +105,18 @@ def size_label(n: int) -> str:
     return "all" if n == 0 else f"per-problem-{n}"
 
 
+def rows_of_other_candidates(table: Any, candidates: Any, path: str | None) -> int:
+    """How many rows of an executions or probes table name no candidate of the evaluated table; they are not read
+    (one executions table may serve several candidate tables), and a warning names the file and an example."""
+    if table is None:
+        return 0
+    other = ~table["candidate_id"].astype(str).isin(set(candidates["candidate_id"].astype(str)))
+    if other.any():
+        log.warning("%d rows of %s name no candidate of the evaluated table (e.g. %s): not read",
+                    int(other.sum()), path, table.loc[other, "candidate_id"].iloc[0])
+    return int(other.sum())
+
+
 def check_report_folder(out: Path) -> None:
     """Refuse an output folder that holds something other than an earlier report: evaluate replaces its folder whole
     (so no stale file of another run stays beside the new ones), which must never take a user's other files with
@@ -212,10 +224,12 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     from dreamprm.validation import read_validated, validate_candidate_pool, validate_executions, validate_scores
 
     candidates = read_validated(candidates_path, validate_candidate_pool)  # GX when read
-    # Every execution row must be one of these candidates, on its problem: a row of another table is an error.
+    # An execution row of one of these candidates must be on its problem; rows of other candidates are not read,
+    # and are counted (rows_of_other_candidates) and said.
     of_candidates = partial(validate_executions, candidates=candidates)
     executions = (read_validated(executions_path, of_candidates)  # GX when read
                   if executions_path and Path(executions_path).exists() else None)
+    other_rows = {"executions": rows_of_other_candidates(executions, candidates, executions_path)}
     # Only the manifest's eval side (or the sides asked for), never a silent fall-back to every problem.
     problems, _, _ = problems_on_sides(problems, problems_path, split, "eval")
     candidates = candidates[candidates["problem_id"].isin(problems["problem_id"])]
@@ -298,6 +312,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
                                  path=executions_path, field="executions",
                                  expected="`dreamprm execute --tests public` first")
         probe_table = read_validated(probes_path, of_candidates)  # GX when read, as execute wrote it
+        other_rows["probes"] = rows_of_other_candidates(probe_table, candidates, probes_path)
         outputs = probe_outputs(probe_table, probes_path)
         seconds = probe_seconds(probe_table, probes_path, speed_clock)
     # Every method against random, the strongest cheap baseline (majority vote) and, when trained, the ORM.
@@ -329,6 +344,7 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
             reports[n] = build_report(frames[n], n_resamples=n_resamples, seed=s.seed, references=refs,
                                       hybrid_only=hybrid_only)
             reports[n]["n_problems_on_sides_without_candidates"] = left_out  # not attempted: outside the set
+            reports[n]["n_rows_of_other_candidates"] = other_rows  # not read: another candidates table's
             if fusion is not None:
                 from dreamprm.evaluate.report import _json_safe
 

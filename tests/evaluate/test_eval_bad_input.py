@@ -68,16 +68,22 @@ def test_candidates_are_checked_when_read(project_root: Path) -> None:
         _run(paths, project_root / "reports")
 
 
-def test_execution_rows_must_be_the_candidates_own(project_root: Path) -> None:
-    """A row naming a candidate the table does not have, or on another problem than its candidate's, is an error
-    naming it: such a row is an execution of another candidates table, and its verdict would be silently dropped."""
+def test_execution_rows_must_be_the_candidates_own(project_root: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A row naming a candidate on another problem than the candidate's is an error naming it (it would lend its
+    verdict to the wrong program). A row naming no candidate of the table (one executions table may serve several
+    candidate tables) is not read, and is counted in the report and said in the log."""
     paths = _project(project_root)
+    base = _run(paths, project_root / "base")["sizes"]["all"]
     extra = execution_row({"candidate_id": "ghost", "problem_id": "p1"},
                           {"verdict": "passed", "num_tests": 2, "num_passed": 2, "per_test": []}, "docker", 2)
     _rewrite(paths["executions_path"], lambda t: t.loc.__setitem__(len(t), extra))
-    with pytest.raises(ValidationFailed) as err:
-        _run(paths, project_root / "reports")
-    _failed(err, paths["executions_path"], "expect_column_values_to_be_in_set", "ghost")
+    with caplog.at_level("WARNING"):
+        res = _run(paths, project_root / "reports")
+    assert res["sizes"]["all"] == base  # nothing of it is read
+    report = json.loads((project_root / "reports" / "report.json").read_text())
+    assert report["n_rows_of_other_candidates"] == {"executions": 1}
+    assert "1 rows of " + paths["executions_path"] + " name no candidate of the evaluated table (e.g. ghost)" \
+        in caplog.text
 
     paths = _fresh(project_root / "b")
     _rewrite(paths["executions_path"], lambda t: t.__setitem__("problem_id", t["problem_id"].where(
