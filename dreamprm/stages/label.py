@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,10 @@ def run_label(problems_path: str, candidates_path: str, executions_path: str | N
 
     candidates = read_validated(candidates_path, validate_candidate_pool)  # GX when read
     # The executions table may hold other candidates' rows too (by default data/executions.parquet, which a project
-    # labelling another folder's candidates shares): only these candidates' verdicts are looked up in it.
-    executions = (read_validated(executions_path, validate_executions)  # GX when read
+    # labelling another folder's candidates shares): only these candidates' verdicts are looked up in it, and a row
+    # of one of them must be on its problem.
+    of_candidates = partial(validate_executions, candidates=candidates)
+    executions = (read_validated(executions_path, of_candidates)  # GX when read
                   if executions_path and Path(executions_path).exists() else None)
     # The split manifest beside the problems decides which problems are labelled (train and meta: what training and
     # correction read) and stamps each row with its side, so later stages never re-derive it.
