@@ -269,8 +269,9 @@ def _integer_values(column: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _execution_checks(df: pd.DataFrame, candidate_problems: pd.Series | None = None) -> pd.DataFrame:
     out = df.copy()
-    out["_check_passed_matches_verdict"] = out["passed"].map(is_bool) & (
-        out["passed"].astype(bool) == (out["verdict"] == "passed"))
+    is_flag = out["passed"].map(is_bool).astype(bool)  # a null or a text "False" fails here, not in astype
+    out["_check_passed_matches_verdict"] = is_flag & (
+        out["passed"].where(is_flag, False).astype(bool) == (out["verdict"] == "passed"))
     (num_tests, t_ok), (num_passed, p_ok), (public, u_ok) = (_integer_values(out[c]) for c in
                                                              ("num_tests", "num_passed", "public_tests"))
     out["_check_counts_are_integers"] = t_ok & p_ok & u_ok
@@ -297,7 +298,8 @@ def validate_executions(executions: pd.DataFrame, candidate_ids: Any | None = No
     records that decode; with ``candidate_ids``, every row names a known candidate; with ``candidates`` (the table
     read beside it), a row naming one of its candidates names that candidate's problem too: a row of another
     candidates table that reuses an id would otherwise lend its verdict to the wrong program. Rows naming none of
-    ``candidates`` pass here (one executions table may serve several candidate tables); the reader counts them."""
+    ``candidates`` pass here (one executions table may serve several candidate tables); they are not read (evaluate
+    counts them in its report)."""
     import great_expectations.expectations as gxe
 
     _require_columns(executions, EXECUTION_COLUMNS, "executions table",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 PROBLEM_COLUMNS: dict[str, str] = {
     "problem_id": "unique id (LiveCodeBench question_id, HumanEval task_id, ...)",
@@ -115,8 +116,9 @@ def default_candidates_path(data_dir: Path | str) -> Path:
 
 
 def is_null(value: Any) -> bool:
-    """A missing cell as pandas and pyarrow hand it over: None, or a float NaN."""
-    return value is None or (isinstance(value, float) and value != value)
+    """A missing cell as pandas and pyarrow hand it over: None, a float NaN, or ``pd.NA`` (a nullable ``boolean``
+    column, as fetch writes ``official_passed``)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def is_bool(value: Any) -> bool:

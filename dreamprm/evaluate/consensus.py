@@ -142,7 +142,7 @@ def probe_seconds(probes: pd.DataFrame, path: str | None = None, clock: str = SP
                 raise ValueError(f"{field} values {times}")
         except (KeyError, TypeError, ValueError) as exc:
             hint = ("; probes run before harness version 7 have no cpu_s: run them again, or rank by "
-                    "--speed-clock wall") if clock == "cpu" else ""
+                    "--speed-clock wall") if clock == "cpu" and isinstance(exc, KeyError) else ""
             raise InputDataError(f"row {row} (candidate {cid}): a probe record's {field} is not a finite number of "
                                  f"seconds >= 0 ({exc!r})", path=path, field="per_test",
                                  expected=f"the sandbox's per-test records with {field}{hint}") from exc

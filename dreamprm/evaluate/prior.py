@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from dreamprm.errors import InputDataError
+from dreamprm.execution import official_verdict
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ class GeneratorPrior:
                                  f"evaluated problems, {int(outside['official_passed'].isna().sum())} without a "
                                  "verdict)", path=path, field="official_passed",
                                  expected="training-side candidates with official verdicts")
-        passed = kept["official_passed"].astype(bool)
+        passed = pd.Series([official_verdict(v, str(c)) for v, c in zip(kept["official_passed"],
+                                                                          kept.get("candidate_id", kept.index))],
+                           index=kept.index, dtype=bool)  # a verdict stored as text is an error, not a pass
         by_policy = passed.groupby(kept["policy"].astype(str))
         return cls(source=str(path), rates={k: float(v) for k, v in by_policy.mean().items()},
                    counts={k: int(v) for k, v in by_policy.size().items()},

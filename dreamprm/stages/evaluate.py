@@ -7,14 +7,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
-from collections.abc import Callable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from dreamprm.identity import StageParameters, task_call
-from dreamprm.io import atomic_dir, read_parquet, write_json, write_parquet, write_text
+from dreamprm.io import read_parquet, write_json, write_parquet, write_text
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
@@ -117,16 +121,37 @@ def rows_of_other_candidates(table: Any, candidates: Any, path: str | None) -> i
     return int(other.sum())
 
 
-def check_report_folder(out: Path) -> None:
-    """Refuse an output folder that holds something other than an earlier report: evaluate replaces its folder whole
-    (so no stale file of another run stays beside the new ones), which must never take a user's other files with
-    it, e.g. ``--output .``. An empty or missing folder, or one with a ``report.json``, is a report folder."""
-    from dreamprm.errors import InputDataError
+REPORT_FILES = ("report.json", "report.md", "picks.parquet", "metrics.json", "pass_at_n.png", "by_difficulty.png",
+                "calibration.png")
 
-    if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
-        raise InputDataError("the output folder holds files but no report.json: evaluate replaces its output "
-                             "folder whole, so it writes only into an empty folder or over an earlier report",
-                             path=str(out), field="output", expected="a new or empty folder, or an earlier report's")
+
+def is_report_entry(name: str) -> bool:
+    """Whether a file or folder of an output folder is evaluate's own: its report files, and one folder per further
+    best-of-N size (``all``, ``per-problem-N``). Anything else there (a rerank table, a results summary) is not."""
+    return name in REPORT_FILES or name == size_label(0) or name.startswith("per-problem-")
+
+
+@contextmanager
+def staged_reports(out: Path) -> Iterator[Path]:
+    """A staging folder beside ``out`` for every size's report; once all are written, evaluate's own entries in
+    ``out`` are replaced by them (each file and folder by one rename) and those the new run does not write (another
+    size, a plot it does not draw) are removed; other files in ``out`` are left alone. A failure before that
+    leaves ``out`` as it was, and the staging folder is removed either way."""
+    out.mkdir(parents=True, exist_ok=True)
+    for leftover in out.parent.glob(f".{out.name}.*.staging"):  # of an earlier, killed run
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    try:
+        yield staging
+        for old in [e for e in out.iterdir() if is_report_entry(e.name) and not (staging / e.name).exists()]:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        for new in staging.iterdir():
+            target = out / new.name
+            if target.is_dir():  # a folder cannot be renamed over a non-empty one: the old one goes first
+                shutil.rmtree(target)
+            os.replace(new, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def run_evaluate(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
@@ -332,11 +357,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     reports: dict[int, dict[str, Any]] = {}
     sections: list[str] = []
     plots: dict[int, dict[str, Path]] = {}
-    check_report_folder(out)
-    # Every size is written into a staging folder that replaces the output folder whole once all are written: a
-    # failure leaves the previous reports as they were, and no file of an earlier run (another size, a plot this
-    # run does not draw) survives beside the new ones.
-    with atomic_dir(out) as staging:
+    # Every size is written into a staging folder first (see staged_reports): a failure leaves the previous
+    # reports as they were, and no report file of an earlier run survives beside the new ones.
+    with staged_reports(out) as staging:
         for i, n in enumerate(sizes):
             folder = staging if i == 0 else staging / size_label(n)
             hybrid_only = n in hybrid_sizes and bool(loaded)

@@ -106,12 +106,29 @@ def test_a_probe_time_that_is_not_a_number_of_seconds_is_an_error(project_root: 
     paths = _project(project_root)
     survivors = restrict_to_survivors(pd.read_parquet(paths["candidates_path"]), paths["executions_path"])
     probes = [execution_row(c, {"verdict": "passed", "num_tests": 1, "num_passed": 1, "per_test": [
-        {"verdict": "passed", "stdout": "A", "cpu_s": float("nan") if c["candidate_id"] == "p1-m-a-2" else 0.1,
-         "time_s": 0.2}]}, "docker", public_tests=1) for c in survivors.to_dict("records")]
+        {"verdict": "passed", "stdout": "A", "cpu_s": {"p1-m-a-2": float("nan"), "p2-m-b-1": -1.0}.get(
+            c["candidate_id"], 0.1), "time_s": 0.2}]}, "docker", public_tests=1) for c in survivors.to_dict("records")]
     probes_path = project_root / "data" / "probes.parquet"
     pd.DataFrame(probes).to_parquet(probes_path, index=False)
-    with pytest.raises(InputDataError, match=r"candidate p1-m-a-2\): a probe record's cpu_s is not a finite"):
+    with pytest.raises(InputDataError, match=r"candidate p1-m-a-2\): a probe record's cpu_s is not a finite") as err:
         _run(paths, project_root / "reports", probes_path=str(probes_path))
+    assert "harness version 7" not in str(err.value)  # that hint is for a record without the field
+    _rewrite(str(probes_path), lambda t: t.__setitem__("per_test", t["per_test"].str.replace("NaN", "0.1")))
+    with pytest.raises(InputDataError, match=r"candidate p2-m-b-1\): a probe record's cpu_s is not a finite"):
+        _run(paths, project_root / "reports", probes_path=str(probes_path))
+
+
+def test_a_missing_verdict_in_a_nullable_boolean_column_is_a_missing_verdict(project_root: Path) -> None:
+    """fetch writes official_passed as pandas' nullable boolean; read back, a missing verdict is pd.NA: a missing
+    verdict (counted), not bad input."""
+    paths = _project(project_root)
+    _rewrite(paths["candidates_path"], lambda t: t.__setitem__("official_passed", pd.array(
+        [None if cid == "p1-m-a-2" else v for cid, v in zip(t["candidate_id"], t["official_passed"])],
+        dtype="boolean")))
+    assert pd.read_parquet(paths["candidates_path"])["official_passed"].dtype == "boolean"
+    _run(paths, project_root / "reports")
+    report = json.loads((project_root / "reports" / "report.json").read_text())
+    assert report["n_missing_verdicts"] == 1
 
 
 def test_the_reports_folder_is_replaced_whole_or_not_at_all(project_root: Path,
@@ -139,7 +156,7 @@ def test_the_reports_folder_is_replaced_whole_or_not_at_all(project_root: Path,
     with pytest.raises(OSError, match="disk full"):
         _run(paths, out, sizes="0,3")
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    assert [p.name for p in project_root.iterdir() if p.name.startswith(".reports.")] == []
+    assert [p.name for p in project_root.iterdir() if p.name.startswith(".reports.")] == []  # no staging left
     monkeypatch.setattr(report_module, "write_plots", real)
 
     # A run with one size replaces the folder: the other size's folder of the earlier run does not stay behind.
@@ -150,11 +167,14 @@ def test_the_reports_folder_is_replaced_whole_or_not_at_all(project_root: Path,
     assert "n_problems_on_sides_without_candidates" in report["rules"]["problems_on_sides_without_candidates"]
 
 
-def test_a_folder_that_is_not_a_report_is_not_replaced(project_root: Path) -> None:
+def test_other_files_in_the_output_folder_are_left_alone(project_root: Path) -> None:
+    """Evaluate replaces only its own files (another tool's table beside them stays), also in a folder that has no
+    report yet, e.g. after DVC removed the outputs it declares."""
     paths = _project(project_root)
-    mine = project_root / "notes"
-    mine.mkdir()
-    (mine / "todo.txt").write_text("keep me")
-    with pytest.raises(InputDataError, match="holds files but no report.json"):
-        _run(paths, mine)
-    assert (mine / "todo.txt").read_text() == "keep me" and len(list(mine.iterdir())) == 1
+    out = project_root / "reports"
+    out.mkdir()
+    (out / "rerank.csv").write_text("keep me")
+    (out / "calibration.png").write_bytes(b"an earlier run's plot")  # a report file this run does not draw
+    _run(paths, out)
+    assert (out / "rerank.csv").read_text() == "keep me"
+    assert (out / "report.json").is_file() and not (out / "calibration.png").exists()
