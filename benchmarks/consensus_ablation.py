@@ -60,6 +60,13 @@ def without_wide(probes: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
     ks = [keep[str(pid)] for pid in probes["problem_id"]]
     out["per_test"] = [json.dumps(json.loads(raw)[:k]) for raw, k in zip(probes["per_test"], ks)]
     out["num_tests"] = [min(int(n), k) for n, k in zip(probes["num_tests"], ks)]
+    # The counts and the verdict as that shorter run would have had them: a run that stopped at a wide probe
+    # passed every probe that is kept (so evaluate's check of the table on read holds: counts within num_tests).
+    out["num_passed"] = [min(int(n), k) for n, k in zip(probes["num_passed"], out["num_tests"])]
+    out["public_tests"] = [min(int(n), k) for n, k in zip(probes["public_tests"], out["num_tests"])]
+    reached_all = out["num_passed"] >= out["num_tests"]
+    out["verdict"] = out["verdict"].where(~reached_all, "passed")
+    out["passed"] = out["verdict"] == "passed"
     return out
 
 
