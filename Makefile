@@ -30,7 +30,7 @@ help:
 	@echo "make services          start local Prefect + MLflow servers; make services-stop stops them"
 	@echo "make stack-up          the production stack in containers (Postgres, Prefect, MLflow, worker); make stack-down"
 	@echo "make repro             the DVC pipeline stage by stage (dvc repro; params in params.yaml)"
-	@echo "make bench             benchmarks (sandbox throughput, single-pass scoring, rollouts/min)"
+	@echo "make bench             benchmarks (sandbox throughput, single-pass scoring, rollouts/min, fetch cache)"
 	@echo "make eval-lcb          best-of-N on the 175 LiveCodeBench release_v6 problems (recorded candidates)"
 	@echo "make eval-lcb-baselines  execution-evidence baselines on those 175 problems at N=60 and N=6 (no model)"
 	@echo "make eval-lcb-window   the same baselines on the validation window (279 problems after the cutoff)"
@@ -108,6 +108,7 @@ bench: venv sandbox-up
 	$(BIN)/python benchmarks/bench_rollouts.py
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_fetch_cache.py
 
 # Best-of-N on the 175 problems new in LiveCodeBench release_v6 (60 recorded candidates each, official verdicts) with
 # a Qwen2.5-Coder-0.5B PRM and ORM in the frozen-trunk mode (README "Best-of-N on LiveCodeBench"). Three disjoint sets

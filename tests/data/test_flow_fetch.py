@@ -1,5 +1,6 @@
-"""The Prefect flow: cached repeat (< 20% of the first run), a changed input file invalidates, MLflow run logged.
-Slow (the ephemeral Prefect API starts in-process): run with `-m slow`."""
+"""The Prefect flow: a repeat is a cache hit (the tables are not rebuilt), a changed input file invalidates, MLflow
+run logged. How much faster the cached repeat is gets measured by benchmarks/bench_fetch_cache.py, not asserted here
+(a wall-clock ratio depends on the machine's load). Slow (the ephemeral Prefect API starts in-process): `-m slow`."""
 
 from __future__ import annotations
 
@@ -56,18 +57,18 @@ def test_edited_fetch_code_is_a_cache_miss(tmp_path: Path, project_root: Path, l
 
 
 @pytest.mark.shared_data
-def test_shared_import_cached_repeat_under_20_percent(shared_data: Path, project_root: Path, tmp_path: Path):
+def test_shared_import_repeat_is_a_cache_hit(shared_data: Path, project_root: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch):
+    from dreamprm.data import fetch as F
     from flows.fetch import fetch_flow
 
+    builds: list[int] = []
+    real_build = F.build
+    monkeypatch.setattr(F, "build", lambda *a, **k: builds.append(1) or real_build(*a, **k))
     cfg = FetchConfig(recorded=[shared_data], out_dir=tmp_path / "out")
-    t = time.perf_counter()
     s1 = fetch_flow(cfg)
-    first = time.perf_counter() - t
-    t = time.perf_counter()
     s2 = fetch_flow(cfg)
-    second = time.perf_counter() - t
-    print(f"first {first:.2f}s, cached {second:.2f}s, ratio {second / first:.3f}")
+    assert builds == [1]  # the repeat read the cached tables
     assert s2["data_hash"] == s1["data_hash"]
     assert s1["problems_by_source"]["livecodebench"] == 1055
     assert (s1["lcb_codegeneration_candidates"], s1["lcb_codegeneration_passing"]) == (14370, 3729)
-    assert second < 0.2 * first

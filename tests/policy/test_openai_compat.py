@@ -145,14 +145,11 @@ def test_unseeded_omits_seed_stop_and_extra_body_and_key(monkeypatch):
 def test_many_prompts_keep_order_and_run_concurrently():
     prompts = [ChatPrompt(messages=build_prompt({**PROBLEM, "statement": f"Q{i}"}).messages) for i in range(12)]
     with FakeServer(delay_s=0.2) as server, policy(server, concurrency=4) as backend:
-        t0 = time.perf_counter()
         out = backend.generate(prompts, SamplingParams(n=2))
-        elapsed = time.perf_counter() - t0
     assert len(out) == 12
     for i, comps in enumerate(out):
         assert len(comps) == 2 and f"Q{i}" in comps[0].text
-    assert server.max_in_flight == 4
-    assert elapsed < 12 * 0.2 * 0.6  # clearly faster than one at a time
+    assert server.max_in_flight == 4  # four requests were open at once: concurrent, and no more than asked
 
 
 def test_retries_429_with_retry_after_then_500_then_succeeds():

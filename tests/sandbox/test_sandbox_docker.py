@@ -57,7 +57,8 @@ def test_runtime_error(pool):
 def test_time_limit(pool):
     t = time.monotonic()
     r = run(pool, "while True: pass", test_timeout_s=1.0)
-    assert r["verdict"] == "time_limit" and time.monotonic() - t < 10
+    # under the backend's outer wall limit (7 s + 15 s): the harness's 1 s per-test limit ended it, not the fallback
+    assert r["verdict"] == "time_limit" and time.monotonic() - t < 20
 
 
 def test_global_timeout(pool):

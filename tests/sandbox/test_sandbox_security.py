@@ -374,15 +374,14 @@ def test_daemonised_grandchild_costs_no_extra_wall_time(sbx):
             "    os._exit(0)\n"
             "os.waitpid(pid, 0)  # the daemon exists before the answer is given\n"
             "print(int(input()) * 2)\n")
-    run(sbx, "print(4)")  # warm
     t = time.monotonic()
-    r = run(sbx, code)
+    r = run(sbx, code, test_timeout_s=40.0)
     took = time.monotonic() - t
+    # Waiting for the daemon (it holds the output pipe) would last its whole 60 s sleep or until the test's 40 s time
+    # limit; a pass in under 30 s shows the judge took the answer and moved on. (A bound far from both, not a speed
+    # target: the test must not fail on a loaded machine.)
     assert r["verdict"] == "passed", r
-    base = time.monotonic()
-    run(sbx, "print(int(input()) * 2)")
-    base = time.monotonic() - base
-    assert took < base + 1.0, (took, base)
+    assert took < 30, took
 
 
 @pytest.mark.parametrize("code, tests, func", [
