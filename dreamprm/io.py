@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 
@@ -38,14 +39,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     folder survives beside the new ones), on error it is deleted and ``path`` is left as it was. Readers see the old
     folder or the new one; only a kill between the two renames leaves neither (the old one is then in a
     ``.<name>.*.stale`` folder beside it). Leftover temporary and stale folders of earlier kills are removed first."""
-    import shutil
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in path.parent.glob(f".{path.name}.*"):
-        if leftover.is_dir() and leftover.suffix in (".tmp", ".stale"):
-            shutil.rmtree(leftover, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = _sibling_temp_dir(path, ".tmp", clear=(".tmp", ".stale"))
     stale: Path | None = None
     try:
         yield tmp
@@ -63,6 +58,39 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         raise
     if stale is not None:
         shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextmanager
+def atomic_entries(path: str | Path, owns: Callable[[str], bool]) -> Iterator[Path]:
+    """Like ``atomic_dir`` for a folder shared with other writers: yield an empty staging folder beside ``path``; on
+    success the entries of ``path`` that ``owns`` claims are replaced by the staged ones (each file or folder by one
+    rename) and those not staged again are removed, while entries it does not claim are left alone. An error before
+    that leaves ``path`` as it was; the staging folder is removed either way (a kill leaves it, and the next call
+    removes it)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    staging = _sibling_temp_dir(path, ".staging", clear=(".staging",))
+    try:
+        yield staging
+        for old in [e for e in path.iterdir() if owns(e.name) and not (staging / e.name).exists()]:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        for new in staging.iterdir():
+            target = path / new.name
+            if target.is_dir():  # a folder cannot be renamed over a non-empty one: the old one goes first
+                shutil.rmtree(target)
+            os.replace(new, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _sibling_temp_dir(path: Path, suffix: str, clear: tuple[str, ...]) -> Path:
+    """A new empty folder ``.<name>.*<suffix>`` beside ``path``, after removing the ``.<name>.*`` folders with a
+    suffix in ``clear`` that killed runs left behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        if leftover.is_dir() and leftover.suffix in clear:
+            shutil.rmtree(leftover, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
 
 
 def _umask() -> int:

@@ -87,3 +87,29 @@ def test_atomic_dir_puts_the_old_folder_back_when_the_swap_fails(tmp_path: Path,
     with io.atomic_dir(target) as tmp:
         (tmp / "weights").write_text("new")
     assert [p.name for p in tmp_path.iterdir()] == ["final"] and (target / "weights").read_text() == "new"
+
+
+def test_atomic_entries_replaces_only_the_claimed_entries(tmp_path: Path) -> None:
+    from dreamprm.io import atomic_entries
+
+    out = tmp_path / "reports"
+    (out / "per-problem-6").mkdir(parents=True)
+    (out / "per-problem-6" / "report.json").write_text("old 6")
+    (out / "per-problem-9").mkdir()  # a size the new run does not write: removed
+    (out / "report.json").write_text("old")
+    (out / "rerank.csv").write_text("another writer's")  # not claimed: kept
+    owns = lambda name: name == "report.json" or name.startswith("per-problem-")  # noqa: E731
+    with atomic_entries(out, owns=owns) as staging:
+        (staging / "report.json").write_text("new")
+        (staging / "per-problem-6").mkdir()
+        (staging / "per-problem-6" / "report.json").write_text("new 6")
+    assert sorted(p.name for p in out.iterdir()) == ["per-problem-6", "report.json", "rerank.csv"]
+    assert [(out / "report.json").read_text(), (out / "per-problem-6" / "report.json").read_text()] == ["new", "new 6"]
+    assert (out / "rerank.csv").read_text() == "another writer's"
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]  # no staging folder left
+
+    with pytest.raises(RuntimeError), atomic_entries(out, owns=owns) as staging:
+        (staging / "report.json").write_text("half")
+        raise RuntimeError("a later size failed")
+    assert (out / "report.json").read_text() == "new" and (out / "per-problem-6").is_dir()
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]

@@ -7,18 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from dreamprm.identity import StageParameters, task_call
-from dreamprm.io import read_parquet, write_json, write_parquet, write_text
+from dreamprm.io import atomic_entries, read_parquet, write_json, write_parquet, write_text
 from dreamprm.settings import get_settings
 
 Progress = Callable[[int, int], None]
@@ -129,29 +125,6 @@ def is_report_entry(name: str) -> bool:
     """Whether a file or folder of an output folder is evaluate's own: its report files, and one folder per further
     best-of-N size (``all``, ``per-problem-N``). Anything else there (a rerank table, a results summary) is not."""
     return name in REPORT_FILES or name == size_label(0) or name.startswith("per-problem-")
-
-
-@contextmanager
-def staged_reports(out: Path) -> Iterator[Path]:
-    """A staging folder beside ``out`` for every size's report; once all are written, evaluate's own entries in
-    ``out`` are replaced by them (each file and folder by one rename) and those the new run does not write (another
-    size, a plot it does not draw) are removed; other files in ``out`` are left alone. A failure before that
-    leaves ``out`` as it was, and the staging folder is removed either way."""
-    out.mkdir(parents=True, exist_ok=True)
-    for leftover in out.parent.glob(f".{out.name}.*.staging"):  # of an earlier, killed run
-        shutil.rmtree(leftover, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
-    try:
-        yield staging
-        for old in [e for e in out.iterdir() if is_report_entry(e.name) and not (staging / e.name).exists()]:
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-        for new in staging.iterdir():
-            target = out / new.name
-            if target.is_dir():  # a folder cannot be renamed over a non-empty one: the old one goes first
-                shutil.rmtree(target)
-            os.replace(new, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def run_evaluate(problems_path: str, candidates_path: str, executions_path: str | None, scorers: dict[str, str],
@@ -357,9 +330,9 @@ def run_evaluate(problems_path: str, candidates_path: str, executions_path: str 
     reports: dict[int, dict[str, Any]] = {}
     sections: list[str] = []
     plots: dict[int, dict[str, Path]] = {}
-    # Every size is written into a staging folder first (see staged_reports): a failure leaves the previous
+    # Every size is written into a staging folder first (io.atomic_entries): a failure leaves the previous
     # reports as they were, and no report file of an earlier run survives beside the new ones.
-    with staged_reports(out) as staging:
+    with atomic_entries(out, owns=is_report_entry) as staging:
         for i, n in enumerate(sizes):
             folder = staging if i == 0 else staging / size_label(n)
             hybrid_only = n in hybrid_sizes and bool(loaded)
