@@ -106,11 +106,28 @@ def test_missing_local_folder_and_file(tmp_path: Path, lcb_dir: Path):
         L.local_release_files(lcb_dir, "release_v3")
 
 
-@pytest.mark.timeout(120)  # a hub client that kept retrying would hang here for many minutes
 def test_unreachable_hub_fails_fast_naming_local_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Fast by construction, not by the clock: one probe connect with the short timeout, then the error; every
+    connect has a short timeout and the download (whose retries would take minutes) is never attempted."""
+    import socket
+
+    import huggingface_hub
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
+    connects: list[tuple[object, object]] = []
+    real_connect = socket.create_connection
+    monkeypatch.setattr(socket, "create_connection",
+                        lambda address, timeout=None, *a, **k: connects.append((address, timeout))
+                        or real_connect(address, timeout, *a, **k))
+    downloads: list[bool] = []
+    real_download = huggingface_hub.hf_hub_download
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download",
+                        lambda *a, **k: downloads.append(bool(k.get("local_files_only"))) or real_download(*a, **k))
     with pytest.raises(ServiceUnavailable) as e:
         L.resolve_release_files("release_v1", source="hub", timeout_s=2, local_dir=None)
+    assert connects.count((("127.0.0.1", 9), 2)) == 1  # the probe (huggingface_hub may look up its own registry)
+    assert all(timeout is not None and timeout <= 5 for _, timeout in connects)  # no connect can hang
+    assert downloads and all(downloads)  # only the local cache was looked at
     assert L.LOCAL_DIR_ENV in str(e.value)

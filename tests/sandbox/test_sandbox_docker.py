@@ -55,10 +55,9 @@ def test_runtime_error(pool):
 
 
 def test_time_limit(pool):
-    t = time.monotonic()
     r = run(pool, "while True: pass", test_timeout_s=1.0)
-    # under the backend's outer wall limit (7 s + 15 s): the harness's 1 s per-test limit ended it, not the fallback
-    assert r["verdict"] == "time_limit" and time.monotonic() - t < 20
+    # time_limit, not global_timeout: the harness's 1 s per-test limit ended it, not the backend's wall-clock fallback
+    assert r["verdict"] == "time_limit"
 
 
 def test_global_timeout(pool):
@@ -200,10 +199,8 @@ class Solution:
      None, "", {"passed"}),
 ])
 def test_hostile(pool, name, code, tests, func, verdicts):
-    t = time.monotonic()
     r = run(pool, code, tests, func_name=func, test_timeout_s=2.0)
-    assert r["verdict"] in verdicts, (name, r["verdict"], r["error"])
-    assert time.monotonic() - t < 30, name
+    assert r["verdict"] in verdicts, (name, r["verdict"], r["error"])  # never global_timeout: the harness ended it
     # The pool still works afterwards, and nothing of the candidate survives in the worker.
     after = run(pool, "import os\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))\n"
                       "print(sorted(os.listdir('/work')), sorted(os.listdir('/tmp')))",

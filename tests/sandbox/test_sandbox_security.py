@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import threading
 import time
 import uuid
@@ -374,14 +375,19 @@ def test_daemonised_grandchild_costs_no_extra_wall_time(sbx):
             "    os._exit(0)\n"
             "os.waitpid(pid, 0)  # the daemon exists before the answer is given\n"
             "print(int(input()) * 2)\n")
-    t = time.monotonic()
-    r = run(sbx, code, test_timeout_s=40.0)
-    took = time.monotonic() - t
-    # Waiting for the daemon (it holds the output pipe) would last its whole 60 s sleep or until the test's 40 s time
-    # limit; a pass in under 30 s shows the judge took the answer and moved on. (A bound far from both, not a speed
-    # target: the test must not fail on a loaded machine.)
-    assert r["verdict"] == "passed", r
-    assert took < 30, took
+    run(sbx, "print(4)")  # warm
+
+    def seconds(job: str) -> float:
+        t = time.monotonic()
+        r = run(sbx, job)
+        assert r["verdict"] == "passed", r
+        return time.monotonic() - t
+
+    # Waiting for the daemon's end of the output pipes would cost the judge's drain timeouts (2 s a job) on top of a
+    # plain job's time. Medians of three each, side by side, so one slow moment on a loaded machine does not decide.
+    took = statistics.median(seconds(code) for _ in range(3))
+    base = statistics.median(seconds("print(int(input()) * 2)") for _ in range(3))
+    assert took < base + 1.0, (took, base)
 
 
 @pytest.mark.parametrize("code, tests, func", [
