@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -84,11 +85,13 @@ def atomic_entries(path: str | Path, owns: Callable[[str], bool]) -> Iterator[Pa
 
 
 def _sibling_temp_dir(path: Path, suffix: str, clear: tuple[str, ...]) -> Path:
-    """A new empty folder ``.<name>.*<suffix>`` beside ``path``, after removing the ``.<name>.*`` folders with a
-    suffix in ``clear`` that killed runs left behind."""
+    """A new empty folder ``.<name>.<random><suffix>`` beside ``path``, after removing the folders of that form, with
+    a suffix in ``clear``, that killed runs left behind. The name is matched whole (mkdtemp's 8 random characters),
+    so a sibling's own temporary folders (``.<name>.v2.<random>.tmp`` of ``<name>.v2``) are never touched."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in path.parent.glob(f".{path.name}.*"):
-        if leftover.is_dir() and leftover.suffix in clear:
+    ours = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}({'|'.join(map(re.escape, clear))})")
+    for leftover in path.parent.iterdir():
+        if ours.fullmatch(leftover.name) and leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
 

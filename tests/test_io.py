@@ -83,7 +83,7 @@ def test_atomic_dir_puts_the_old_folder_back_when_the_swap_fails(tmp_path: Path,
     monkeypatch.setattr(io.os, "replace", real_replace)
     assert (target / "weights").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["final"]
-    (tmp_path / ".final.abc.tmp").mkdir()  # what a kill mid-save leaves
+    (tmp_path / ".final.k1lled0_.tmp").mkdir()  # what a kill mid-save leaves (mkdtemp: 8 random characters)
     with io.atomic_dir(target) as tmp:
         (tmp / "weights").write_text("new")
     assert [p.name for p in tmp_path.iterdir()] == ["final"] and (target / "weights").read_text() == "new"
@@ -98,6 +98,8 @@ def test_atomic_entries_replaces_only_the_claimed_entries(tmp_path: Path) -> Non
     (out / "per-problem-9").mkdir()  # a size the new run does not write: removed
     (out / "report.json").write_text("old")
     (out / "rerank.csv").write_text("another writer's")  # not claimed: kept
+    (tmp_path / ".reports.k1lled0_.staging").mkdir()  # left by a killed run: removed
+    (tmp_path / ".reports.v2.k1lled0_.staging").mkdir()  # a sibling folder's (reports.v2): kept
     owns = lambda name: name == "report.json" or name.startswith("per-problem-")  # noqa: E731
     with atomic_entries(out, owns=owns) as staging:
         (staging / "report.json").write_text("new")
@@ -106,7 +108,8 @@ def test_atomic_entries_replaces_only_the_claimed_entries(tmp_path: Path) -> Non
     assert sorted(p.name for p in out.iterdir()) == ["per-problem-6", "report.json", "rerank.csv"]
     assert [(out / "report.json").read_text(), (out / "per-problem-6" / "report.json").read_text()] == ["new", "new 6"]
     assert (out / "rerank.csv").read_text() == "another writer's"
-    assert [p.name for p in tmp_path.iterdir()] == ["reports"]  # no staging folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".reports.v2.k1lled0_.staging", "reports"]
+    (tmp_path / ".reports.v2.k1lled0_.staging").rmdir()
 
     with pytest.raises(RuntimeError), atomic_entries(out, owns=owns) as staging:
         (staging / "report.json").write_text("half")
