@@ -19,12 +19,6 @@ from dreamprm.stages.evaluate import run_evaluate
 from tests.evaluate.test_eval_stage import _project
 
 
-def _fresh(root: Path) -> dict[str, str]:
-    """Another copy of the test project (a folder of its own), for the next broken table."""
-    root.mkdir()
-    return _project(root)
-
-
 def _run(paths: dict[str, str], out: Path, sizes: str = "0", **kw) -> dict:
     return run_evaluate(**paths, scorers={}, out_dir=str(out), split="eval", challenger=None, aggregation="min",
                         n_resamples=20, per_problem=sizes, execution_only=True, **kw)
@@ -41,37 +35,48 @@ def _failed(err: pytest.ExceptionInfo, path: str, check: str, row_id: str) -> No
     assert path in text and check in text and row_id in text, text
 
 
-def test_candidates_are_checked_when_read(project_root: Path) -> None:
+def _set(column: str, value) -> object:
+    """A rewrite of a table: ``column`` becomes ``value(table)``."""
+    return lambda t: t.__setitem__(column, value(t))
+
+
+@pytest.mark.parametrize("table, change, check, row_id", [
+    pytest.param("candidates_path", _set("candidate_id", lambda t: t["candidate_id"].where(
+        t["candidate_id"] != "p1-m-a-1", "p1-m-a-0")), "expect_column_values_to_be_unique", "p1-m-a-0",
+        id="candidate-id-twice"),
+    pytest.param("candidates_path", _set("sample_index", lambda t: t["sample_index"].map(str)),
+                 "_check_sample_index_is_integer", "p1-m-a-0", id="sample-index-as-text"),
+    pytest.param("candidates_path", _set("official_passed", lambda t: t["official_passed"].map(str)),
+                 "_check_official_passed_is_bool", "p2-m-c-2", id="verdict-as-text"),
+    pytest.param("executions_path", _set("problem_id", lambda t: t["problem_id"].where(
+        t["candidate_id"] != "p1-m-b-2", "p2")), "_check_problem_is_the_candidates", "p1-m-b-2",
+        id="execution-on-another-problem"),
+    pytest.param("executions_path", _set("num_passed", lambda t: t["num_passed"].map(str)),
+                 "_check_counts_are_integers", "p1-m-a-0", id="counts-as-text"),
+])
+def test_a_broken_table_is_refused_naming_file_check_and_row(project_root: Path, table: str, change, check: str,
+                                                             row_id: str) -> None:
+    """Each table is checked when read: the error names the file, the check and the row, and nothing is written.
+    (An execution row on another problem than its candidate's would lend its verdict to the wrong program.)"""
     paths = _project(project_root)
-    _rewrite(paths["candidates_path"], lambda t: t.__setitem__("candidate_id", t["candidate_id"].where(
-        t["candidate_id"] != "p1-m-a-1", "p1-m-a-0")))
+    _rewrite(paths[table], change)
     with pytest.raises(ValidationFailed) as err:
         _run(paths, project_root / "reports")
-    _failed(err, paths["candidates_path"], "expect_column_values_to_be_unique", "p1-m-a-0")
-    assert not (project_root / "reports").exists()  # nothing written
+    _failed(err, paths[table], check, row_id)
+    assert not (project_root / "reports").exists()
 
-    paths = _fresh(project_root / "b")
-    _rewrite(paths["candidates_path"], lambda t: t.__setitem__("sample_index", t["sample_index"].map(str)))
-    with pytest.raises(ValidationFailed) as err:
-        _run(paths, project_root / "reports")
-    _failed(err, paths["candidates_path"], "_check_sample_index_is_integer", "p1-m-a-0")
 
-    paths = _fresh(project_root / "c")
-    _rewrite(paths["candidates_path"], lambda t: t.__setitem__("official_passed", t["official_passed"].map(str)))
-    with pytest.raises(ValidationFailed) as err:
-        _run(paths, project_root / "reports")
-    _failed(err, paths["candidates_path"], "_check_official_passed_is_bool", "p2-m-c-2")
-
-    paths = _fresh(project_root / "d")
+def test_a_candidates_table_without_code_is_refused_naming_the_file(project_root: Path) -> None:
+    paths = _project(project_root)
     _rewrite(paths["candidates_path"], lambda t: t.drop(columns="code", inplace=True))
     with pytest.raises(InputDataError, match=re.escape(paths["candidates_path"]) + ".*lacks columns .'code'."):
         _run(paths, project_root / "reports")
 
 
-def test_execution_rows_must_be_the_candidates_own(project_root: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """A row naming a candidate on another problem than the candidate's is an error naming it (it would lend its
-    verdict to the wrong program). A row naming no candidate of the table (one executions table may serve several
-    candidate tables) is not read, and is counted in the report and said in the log."""
+def test_execution_rows_of_other_candidates_are_counted_not_read(project_root: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A row naming no candidate of the table (one executions table may serve several candidate tables) is not
+    read, and is counted in the report and said in the log."""
     paths = _project(project_root)
     base = _run(paths, project_root / "base")["sizes"]["all"]
     extra = execution_row({"candidate_id": "ghost", "problem_id": "p1"},
@@ -84,19 +89,6 @@ def test_execution_rows_must_be_the_candidates_own(project_root: Path, caplog: p
     assert report["n_rows_of_other_candidates"] == {"executions": 1}
     assert "1 rows of " + paths["executions_path"] + " name no candidate of the evaluated table (e.g. ghost)" \
         in caplog.text
-
-    paths = _fresh(project_root / "b")
-    _rewrite(paths["executions_path"], lambda t: t.__setitem__("problem_id", t["problem_id"].where(
-        t["candidate_id"] != "p1-m-b-2", "p2")))
-    with pytest.raises(ValidationFailed) as err:
-        _run(paths, project_root / "reports")
-    _failed(err, paths["executions_path"], "_check_problem_is_the_candidates", "p1-m-b-2")
-
-    paths = _fresh(project_root / "c")
-    _rewrite(paths["executions_path"], lambda t: t.__setitem__("num_passed", t["num_passed"].map(str)))
-    with pytest.raises(ValidationFailed) as err:
-        _run(paths, project_root / "reports")
-    _failed(err, paths["executions_path"], "_check_counts_are_integers", "p1-m-a-0")
 
 
 def test_a_probe_time_that_is_not_a_number_of_seconds_is_an_error(project_root: Path) -> None:
